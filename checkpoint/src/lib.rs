@@ -1,0 +1,1 @@
+//! Weights on disk: torchvision `.pth` (PyTorch zip + pickle), `.safetensors`, our checkpoints.

@@ -1,0 +1,1 @@
+//! FER datasets: readers, label map, preprocessing, augmentation, loader, synthetic set.
