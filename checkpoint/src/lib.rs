@@ -5,3 +5,6 @@
 pub mod tensor;
 
 pub use tensor::{HostTensor, TensorData, TensorMap};
+pub mod error;
+
+pub use error::{Error, Result};

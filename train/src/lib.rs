@@ -1,1 +1,7 @@
-//! Training on libtorch.
+//! Training on libtorch (tch): the lowering of models-spec graphs, losses, the trainer.
+
+pub mod device;
+pub mod error;
+pub mod losses;
+
+pub use error::{Error, Result};

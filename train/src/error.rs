@@ -1,0 +1,38 @@
+//! Errors of the training library.
+
+use std::path::PathBuf;
+
+/// Everything the training library can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The network description is invalid.
+    #[error(transparent)]
+    Spec(#[from] fer_models_spec::SpecError),
+    /// Reading or checking weights failed.
+    #[error(transparent)]
+    Checkpoint(#[from] fer_checkpoint::Error),
+    /// libtorch refused an operation (shape, dtype or device problem).
+    #[error("{context}: {source}")]
+    Torch {
+        /// What we were doing.
+        context: String,
+        /// libtorch's message.
+        #[source]
+        source: tch::TchError,
+    },
+    /// `--device cuda` on a machine where libtorch sees no GPU.
+    #[error("CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto")]
+    NoCuda,
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

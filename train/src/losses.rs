@@ -1,0 +1,1 @@
+//! Loss terms (cross-entropy, Hinton KD, RKD distance and angle).
