@@ -21,7 +21,7 @@ if [ ! -x "$py" ]; then
 fi
 
 need_install=0
-"$py" - <<'PY' || need_install=1
+"$py" - 2>/dev/null <<'PY' || need_install=1
 import importlib, sys
 want = {"torch": "2.11.0", "torchvision": "0.26.0", "onnxruntime": "1.32.0"}
 for mod, ver in want.items():

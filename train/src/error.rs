@@ -20,6 +20,9 @@ pub enum Error {
         #[source]
         source: tch::TchError,
     },
+    /// A tensor given to the model does not fit it (shape, tap name).
+    #[error("{0}")]
+    Input(String),
     /// `--device cuda` on a machine where libtorch sees no GPU.
     #[error("CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto")]
     NoCuda,

@@ -3,5 +3,8 @@
 pub mod device;
 pub mod error;
 pub mod losses;
+pub mod lower;
+pub mod weights;
 
 pub use error::{Error, Result};
+pub use lower::{Forward, TchModel};

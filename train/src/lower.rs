@@ -1,0 +1,317 @@
+//! The tch lowering of a models-spec [`Graph`]: variables named by torchvision's `state_dict` keys
+//! and a forward pass that interprets the graph node by node, with torchvision's train/eval
+//! semantics. `export` mirrors [`apply`] op by op for ONNX.
+
+use fer_models_spec::{Arch, Graph, Node, NodeId, Op, ParamKind};
+use fer_models_spec::ops::{Activation, Conv2d, Pool2d};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The variables of one node, shallow handles into the [`nn::VarStore`].
+#[derive(Debug)]
+enum NodeVars {
+    None,
+    Conv { weight: Tensor, bias: Option<Tensor> },
+    BatchNorm { weight: Tensor, bias: Tensor, mean: Tensor, var: Tensor, count: Tensor },
+    Linear { weight: Tensor, bias: Tensor },
+}
+
+/// A network built from a [`Graph`] on a device, with its variables in a [`nn::VarStore`].
+#[derive(Debug)]
+pub struct TchModel {
+    graph: Graph,
+    vs: nn::VarStore,
+    vars: Vec<NodeVars>,
+    uses: Vec<usize>,
+    arch: Option<Arch>,
+}
+
+/// What a forward pass returns: the logits and the requested taps, in request order.
+#[derive(Debug)]
+pub struct Forward {
+    /// `[N, num_classes]`.
+    pub logits: Tensor,
+    /// One tensor per requested tap.
+    pub taps: Vec<Tensor>,
+}
+
+/// How fresh weights are drawn: torchvision's scheme of each architecture.
+#[derive(Debug, Clone, Copy)]
+enum InitScheme {
+    /// Conv: Kaiming normal, fan-out; Linear: N(0, 0.01), zero bias (MobileNetV3).
+    Mobile,
+    /// Conv: Kaiming normal, fan-out; Linear: U(±1/√out), zero bias (EfficientNet).
+    Efficient,
+    /// Conv: Kaiming normal, fan-out; Linear: PyTorch default U(±1/√in) (ResNet).
+    Residual,
+    /// Conv and Linear weights: truncated N(0, 0.1) in [-2, 2]; Linear bias PyTorch default.
+    Inception,
+}
+
+fn scheme(arch: Option<Arch>) -> InitScheme {
+    match arch {
+        Some(Arch::MobilenetV3Small | Arch::MobilenetV3Large) => InitScheme::Mobile,
+        Some(Arch::EfficientnetB0) => InitScheme::Efficient,
+        Some(Arch::InceptionV3) => InitScheme::Inception,
+        Some(Arch::Resnet18 | Arch::Resnet50) | None => InitScheme::Residual,
+    }
+}
+
+fn dims(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| d as i64).collect()
+}
+
+fn path<'a>(root: &nn::Path<'a>, dotted: &str) -> (nn::Path<'a>, String) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let leaf = parts.pop().unwrap_or_default().to_string();
+    let p = parts.iter().fold(root.clone(), |p, s| p.sub(*s));
+    (p, leaf)
+}
+
+fn init_conv(c: &Conv2d, sch: InitScheme, dev: Device) -> (Tensor, Option<Tensor>) {
+    let shape = dims(&c.weight_shape());
+    let w = match sch {
+        InitScheme::Inception => (Tensor::randn(&shape, (Kind::Float, dev)) * 0.1).clamp(-2.0, 2.0),
+        _ => {
+            let fan_out = (c.out_ch * c.kernel[0] * c.kernel[1]) as f64;
+            Tensor::randn(&shape, (Kind::Float, dev)) * (2.0 / fan_out).sqrt()
+        }
+    };
+    let b = c.bias.then(|| Tensor::zeros([c.out_ch as i64], (Kind::Float, dev)));
+    (w, b)
+}
+
+fn init_linear(inf: usize, out: usize, sch: InitScheme, dev: Device) -> (Tensor, Tensor) {
+    let opts = (Kind::Float, dev);
+    let uniform = |n: &[i64], r: f64| Tensor::rand(n, opts) * (2.0 * r) - r;
+    let default_bound = 1.0 / (inf as f64).sqrt();
+    let shape = [out as i64, inf as i64];
+    match sch {
+        InitScheme::Mobile => {
+            (Tensor::randn(shape, opts) * 0.01, Tensor::zeros([out as i64], opts))
+        }
+        InitScheme::Efficient => {
+            (uniform(&shape, 1.0 / (out as f64).sqrt()), Tensor::zeros([out as i64], opts))
+        }
+        InitScheme::Residual => {
+            (uniform(&shape, default_bound), uniform(&[out as i64], default_bound))
+        }
+        InitScheme::Inception => (
+            (Tensor::randn(shape, opts) * 0.1).clamp(-2.0, 2.0),
+            uniform(&[out as i64], default_bound),
+        ),
+    }
+}
+
+impl TchModel {
+    /// Creates the variables of `graph` on `device` with torchvision's initialisation for `arch`
+    /// (draws from libtorch's generator: seed it with `tch::manual_seed` first).
+    pub fn new(graph: Graph, arch: Option<Arch>, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let sch = scheme(arch);
+        let mut vars = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let var = |name: &str, t: Tensor, trainable: bool| {
+                let (p, leaf) = path(&root, &format!("{}.{name}", node.name));
+                p.add(&leaf, t, trainable)
+            };
+            let v = match &node.op {
+                Op::Conv2d(c) => {
+                    let (w, b) = init_conv(c, sch, device);
+                    NodeVars::Conv {
+                        weight: var("weight", w, true),
+                        bias: b.map(|b| var("bias", b, true)),
+                    }
+                }
+                Op::BatchNorm2d(bn) => {
+                    let n = [bn.num_features as i64];
+                    let f = (Kind::Float, device);
+                    NodeVars::BatchNorm {
+                        weight: var("weight", Tensor::ones(n, f), true),
+                        bias: var("bias", Tensor::zeros(n, f), true),
+                        mean: var("running_mean", Tensor::zeros(n, f), false),
+                        var: var("running_var", Tensor::ones(n, f), false),
+                        count: var(
+                            "num_batches_tracked",
+                            Tensor::zeros([], (Kind::Int64, device)),
+                            false,
+                        ),
+                    }
+                }
+                Op::Linear(l) => {
+                    let (w, b) = init_linear(l.in_features, l.out_features, sch, device);
+                    NodeVars::Linear { weight: var("weight", w, true), bias: var("bias", b, true) }
+                }
+                Op::Input
+                | Op::Activation(_)
+                | Op::MaxPool2d(_)
+                | Op::AvgPool2d(_)
+                | Op::GlobalAvgPool
+                | Op::Flatten
+                | Op::Dropout { .. }
+                | Op::StochasticDepth { .. }
+                | Op::Add
+                | Op::Mul
+                | Op::Concat => NodeVars::None,
+            };
+            vars.push(v);
+        }
+        let uses = graph.use_counts();
+        Ok(TchModel { graph, vs, vars, uses, arch })
+    }
+
+    /// The graph this model lowers.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The architecture used for initialisation, if known.
+    pub fn arch(&self) -> Option<Arch> {
+        self.arch
+    }
+
+    /// The variable store (for optimizers and device moves).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// Mutable variable store.
+    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    /// The device the variables live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Logits for a `[N, C, H, W]` batch; `train` selects torchvision's training semantics
+    /// (batch statistics and running-stat updates in BatchNorm, dropout, stochastic depth).
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(self.forward_taps(x, train, &[])?.logits)
+    }
+
+    /// Logits and the named taps (for example [`fer_models_spec::EMBEDDING_TAP`]).
+    pub fn forward_taps(&self, x: &Tensor, train: bool, taps: &[&str]) -> Result<Forward> {
+        let want = self.graph.input_shape();
+        let got = x.size();
+        if got.len() != 4 || got[1..].iter().zip(want).any(|(g, w)| *g != *w as i64) {
+            return Err(Error::Input(format!(
+                "expected a [N, {}, {}, {}] batch, got {got:?}",
+                want[0], want[1], want[2]
+            )));
+        }
+        let tap_ids = taps
+            .iter()
+            .map(|t| {
+                self.graph.tap(t).ok_or_else(|| {
+                    let known: Vec<_> = self.graph.taps.iter().map(|(n, _)| n.as_str()).collect();
+                    Error::Input(format!("no tap `{t}` (known: {})", known.join(", ")))
+                })
+            })
+            .collect::<Result<Vec<NodeId>>>()?;
+        let mut remaining = self.uses.clone();
+        let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.graph.nodes.len());
+        let mut tapped: Vec<Option<Tensor>> = (0..taps.len()).map(|_| None).collect();
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let out = if i == 0 {
+                x.shallow_clone()
+            } else {
+                let inputs: Vec<&Tensor> =
+                    node.inputs.iter().map(|id| values[id.0].as_ref().expect("live input")).collect();
+                let out = apply(node, &self.vars[i], &inputs, train);
+                for id in &node.inputs {
+                    remaining[id.0] -= 1;
+                    if remaining[id.0] == 0 {
+                        values[id.0] = None;
+                    }
+                }
+                out
+            };
+            for (k, id) in tap_ids.iter().enumerate() {
+                if id.0 == i {
+                    tapped[k] = Some(out.shallow_clone());
+                }
+            }
+            values.push(Some(out));
+        }
+        let logits = values[self.graph.output.0].take().expect("output computed");
+        Ok(Forward { logits, taps: tapped.into_iter().map(|t| t.expect("tap computed")).collect() })
+    }
+
+    /// Every named tensor of the model, in graph order, as `(name, kind, tensor)`.
+    pub fn named_tensors(&self) -> Vec<(String, ParamKind, Tensor)> {
+        let named = self.vs.variables();
+        self.graph
+            .params()
+            .into_iter()
+            .filter_map(|p| named.get(&p.name).map(|t| (p.name, p.kind, t.shallow_clone())))
+            .collect()
+    }
+}
+
+/// Applies one node's op: the single place where the IR meets libtorch.
+fn apply(node: &Node, vars: &NodeVars, x: &[&Tensor], train: bool) -> Tensor {
+    match (&node.op, vars) {
+        (Op::Conv2d(c), NodeVars::Conv { weight, bias }) => x[0].conv2d(
+            weight,
+            bias.as_ref(),
+            dims(&c.stride),
+            dims(&c.padding),
+            dims(&c.dilation),
+            c.groups as i64,
+        ),
+        (Op::BatchNorm2d(bn), NodeVars::BatchNorm { weight, bias, mean, var, count }) => {
+            if train {
+                tch::no_grad(|| {
+                    let _ = count.shallow_clone().g_add_scalar_(1);
+                });
+            }
+            Tensor::batch_norm(
+                x[0],
+                Some(weight),
+                Some(bias),
+                Some(mean),
+                Some(var),
+                train,
+                bn.momentum,
+                bn.eps,
+                true,
+            )
+        }
+        (Op::Linear(_), NodeVars::Linear { weight, bias }) => x[0].linear(weight, Some(bias)),
+        (Op::Activation(a), _) => match a {
+            Activation::Relu => x[0].relu(),
+            Activation::Hardswish => x[0].hardswish(),
+            Activation::Hardsigmoid => x[0].hardsigmoid(),
+            Activation::Silu => x[0].silu(),
+            Activation::Sigmoid => x[0].sigmoid(),
+        },
+        (Op::MaxPool2d(p), _) => x[0].max_pool2d(dims(&p.kernel), dims(&p.stride), dims(&p.padding), [1, 1], false),
+        (Op::AvgPool2d(Pool2d { kernel, stride, padding, count_include_pad }), _) => x[0]
+            .avg_pool2d(dims(kernel), dims(stride), dims(padding), false, *count_include_pad, None),
+        (Op::GlobalAvgPool, _) => x[0].adaptive_avg_pool2d([1, 1]),
+        (Op::Flatten, _) => x[0].flatten(1, -1),
+        (Op::Dropout { p }, _) => x[0].dropout(*p, train),
+        (Op::StochasticDepth { p }, _) => {
+            if !train || *p == 0.0 {
+                x[0].shallow_clone()
+            } else {
+                let survival = 1.0 - p;
+                let n = x[0].size()[0];
+                let noise = Tensor::empty([n, 1, 1, 1], (x[0].kind(), x[0].device()))
+                    .bernoulli_float_(survival)
+                    / survival;
+                x[0] * noise
+            }
+        }
+        (Op::Add, _) => x[0] + x[1],
+        (Op::Mul, _) => x[0] * x[1],
+        (Op::Concat, _) => Tensor::cat(x, 1),
+        (Op::Input, _) | (Op::Conv2d(_) | Op::BatchNorm2d(_) | Op::Linear(_), _) => {
+            unreachable!("node `{}`: variables do not match its op", node.name)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the libtorch integration tests: the venv's Python and raw tensor files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tch::{Kind, Tensor};
+
+/// The project venv's Python (made by scripts/setup.sh).
+pub fn python() -> PathBuf {
+    PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
+}
+
+/// Runs a script under `train/tests/py/` with arguments; panics with its stderr on failure.
+pub fn run_py(script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
+    let out = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e} (run scripts/setup.sh)", python().display()));
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads a raw little-endian file of `kind` elements into a tensor of `shape`.
+pub fn read_raw(path: &Path, shape: &[i64], kind: Kind) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Tensor::from_data_size(&bytes, shape, kind)
+}
+
+/// max |a - b| / max(1, max |b|): the tolerance measure of the parity tests.
+pub fn rel_max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]).max(1.0);
+    diff / scale
+}
