@@ -1,1 +1,281 @@
-//! (in progress)
+//! Train/val/test plans: the official splits, a seeded stratified split, or a seeded k-fold
+//! split grouped by subject. A [`SplitPlan`] is plain data (serde JSON) so a run directory
+//! records exactly which samples trained and which evaluated.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{Dataset, Exclusion, Sample, SkippedItem, SplitName};
+use crate::error::{Error, Result};
+use crate::labels::Emotion;
+
+/// Version of the [`SplitPlan`] JSON layout.
+pub const PLAN_VERSION: u32 = 1;
+
+/// How a plan was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Strategy {
+    /// The dataset's own splits; each part indexes the dataset opened for that split.
+    Official,
+    /// Per class, a seeded shuffle, then the first `val` and `test` fractions (rounded) of
+    /// each class go to val and test; all parts index one pool.
+    Stratified {
+        /// Fraction of each class for val, in [0, 1).
+        val: f64,
+        /// Fraction of each class for test, in [0, 1); `val + test < 1`.
+        test: f64,
+        /// Seed of the shuffle.
+        seed: u64,
+    },
+    /// Groups (subjects) dealt into `k` folds of near-equal size from a seeded shuffle; fold
+    /// `fold` is test, the others train. No group is in two folds.
+    GroupedKFold {
+        /// Number of folds, at least 2.
+        k: usize,
+        /// The test fold, `0..k`.
+        fold: usize,
+        /// Seed of the shuffle.
+        seed: u64,
+    },
+}
+
+/// The samples of one split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitPart {
+    /// Which split.
+    pub split: SplitName,
+    /// Indices into the dataset the part is drawn from, ascending.
+    pub indices: Vec<usize>,
+    /// SHA-256 (hex) of the sources of `indices`, in order, one per line: checks that a saved
+    /// plan is applied to the same listing.
+    pub fingerprint: String,
+}
+
+/// A train/val/test plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitPlan {
+    /// [`PLAN_VERSION`].
+    pub version: u32,
+    /// How the plan was made.
+    pub strategy: Strategy,
+    /// The non-empty parts, in split order.
+    pub parts: Vec<SplitPart>,
+}
+
+/// SHA-256 of the sources of `indices` in `ds`.
+fn fingerprint(ds: &dyn Dataset, indices: &[usize]) -> String {
+    let mut h = Sha256::new();
+    for &i in indices {
+        h.update(ds.source(i).as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn part(ds: &dyn Dataset, split: SplitName, mut indices: Vec<usize>) -> SplitPart {
+    indices.sort_unstable();
+    let fingerprint = fingerprint(ds, &indices);
+    SplitPart { split, indices, fingerprint }
+}
+
+impl SplitPlan {
+    /// The official splits: every sample of each split's own dataset.
+    pub fn official(splits: &[(SplitName, &dyn Dataset)]) -> SplitPlan {
+        let parts = splits.iter().map(|(s, ds)| part(*ds, *s, (0..ds.len()).collect())).collect();
+        SplitPlan { version: PLAN_VERSION, strategy: Strategy::Official, parts }
+    }
+
+    /// The part of `split`, if the plan has one.
+    pub fn part(&self, split: SplitName) -> Option<&SplitPart> {
+        self.parts.iter().find(|p| p.split == split)
+    }
+
+    /// The samples of `split` as a dataset over `ds` (the pool, or for
+    /// [`Strategy::Official`] the dataset opened for that split). Fails when the plan has no
+    /// such part or `ds` is not the listing the plan was made from.
+    pub fn subset(&self, split: SplitName, ds: Arc<dyn Dataset>) -> Result<Subset> {
+        let p = self.part(split).ok_or_else(|| {
+            Error::invalid("split", format!("the split plan has no `{split}` part"))
+        })?;
+        if let Some(&bad) = p.indices.iter().find(|&&i| i >= ds.len()) {
+            return Err(Error::Index { index: bad, len: ds.len() });
+        }
+        if fingerprint(ds.as_ref(), &p.indices) != p.fingerprint {
+            return Err(Error::invalid(
+                "split plan",
+                format!("the `{split}` part was made from a different listing of the dataset"),
+            ));
+        }
+        Ok(Subset { inner: ds, indices: p.indices.clone() })
+    }
+
+    /// Writes the plan as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads a plan written by [`SplitPlan::save`].
+    pub fn load(path: &Path) -> Result<SplitPlan> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let plan: SplitPlan = serde_json::from_str(&text)
+            .map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        if plan.version != PLAN_VERSION {
+            let msg = format!("plan version {}, this build reads {PLAN_VERSION}", plan.version);
+            return Err(Error::format(path, msg));
+        }
+        Ok(plan)
+    }
+}
+
+/// A seeded split stratified by class: each class is divided in the same proportions.
+pub fn stratified(ds: &dyn Dataset, val: f64, test: f64, seed: u64) -> Result<SplitPlan> {
+    let ok = |f: f64| (0.0..1.0).contains(&f);
+    if !ok(val) || !ok(test) || val + test >= 1.0 {
+        return Err(Error::invalid(
+            "split fractions",
+            format!("val {val} and test {test} must each be in [0, 1) with val + test < 1"),
+        ));
+    }
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..ds.len() {
+        by_class.entry(ds.label(i)).or_default().push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut tr, mut va, mut te) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, mut idx) in by_class {
+        idx.shuffle(&mut rng);
+        let n = idx.len() as f64;
+        let nv = (n * val).round() as usize;
+        let nt = ((n * test).round() as usize).min(idx.len() - nv);
+        va.extend_from_slice(&idx[..nv]);
+        te.extend_from_slice(&idx[nv..nv + nt]);
+        tr.extend_from_slice(&idx[nv + nt..]);
+    }
+    let parts = [(SplitName::Train, tr), (SplitName::Val, va), (SplitName::Test, te)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(s, v)| part(ds, s, v))
+        .collect();
+    Ok(SplitPlan {
+        version: PLAN_VERSION,
+        strategy: Strategy::Stratified { val, test, seed },
+        parts,
+    })
+}
+
+/// Deals the groups of `ds` into `k` folds: groups are shuffled with `seed`, then taken
+/// largest first, each into the fold with the fewest samples so far. Returns the sample
+/// indices of each fold (ascending). Every sample must have a group.
+pub fn grouped_folds(ds: &dyn Dataset, k: usize, seed: u64) -> Result<Vec<Vec<usize>>> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for i in 0..ds.len() {
+        let g = ds.group(i).ok_or_else(|| {
+            Error::invalid(
+                "grouped split",
+                format!("sample {} has no group (subject id)", ds.source(i)),
+            )
+        })?;
+        groups.entry(g).or_default().push(i);
+    }
+    if k < 2 || k > groups.len() {
+        return Err(Error::invalid(
+            "split.k",
+            format!("{k} folds; need 2 to {} (the number of groups)", groups.len()),
+        ));
+    }
+    let mut order: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    order.shuffle(&mut rng);
+    order.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let mut folds: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for g in order {
+        let f = (0..k).min_by_key(|&f| (folds[f].len(), f)).unwrap_or(0);
+        folds[f].extend(g);
+    }
+    for f in &mut folds {
+        f.sort_unstable();
+    }
+    Ok(folds)
+}
+
+/// Fold `fold` of a seeded `k`-fold split grouped by [`Dataset::group`]: that fold is test,
+/// the rest train. No group appears in both.
+pub fn grouped_kfold(ds: &dyn Dataset, k: usize, fold: usize, seed: u64) -> Result<SplitPlan> {
+    if fold >= k {
+        return Err(Error::invalid("split.fold", format!("fold {fold} of {k}; use 0..{k}")));
+    }
+    let folds = grouped_folds(ds, k, seed)?;
+    let test = folds[fold].clone();
+    let train: Vec<usize> =
+        folds.iter().enumerate().filter(|(f, _)| *f != fold).flat_map(|(_, v)| v.clone()).collect();
+    let parts = vec![part(ds, SplitName::Train, train), part(ds, SplitName::Test, test)];
+    Ok(SplitPlan {
+        version: PLAN_VERSION,
+        strategy: Strategy::GroupedKFold { k, fold, seed },
+        parts,
+    })
+}
+
+/// Some samples of another dataset, chosen by a [`SplitPlan`].
+#[derive(Clone)]
+pub struct Subset {
+    inner: Arc<dyn Dataset>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// The subset of `inner` at `indices` (each must be `< inner.len()`).
+    pub fn new(inner: Arc<dyn Dataset>, indices: Vec<usize>) -> Result<Subset> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= inner.len()) {
+            return Err(Error::Index { index: bad, len: inner.len() });
+        }
+        Ok(Subset { inner, indices })
+    }
+
+    /// The indices into the underlying dataset.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+}
+
+impl Dataset for Subset {
+    fn classes(&self) -> &[Emotion] {
+        self.inner.classes()
+    }
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn label(&self, i: usize) -> usize {
+        self.inner.label(self.indices[i])
+    }
+    fn group(&self, i: usize) -> Option<&str> {
+        self.inner.group(self.indices[i])
+    }
+    fn source(&self, i: usize) -> String {
+        self.inner.source(self.indices[i])
+    }
+    fn load(&self, i: usize) -> Result<Sample> {
+        let j = *self.indices.get(i).ok_or(Error::Index { index: i, len: self.indices.len() })?;
+        self.inner.load(j)
+    }
+    /// The underlying dataset's skipped items (they belong to no split).
+    fn skipped(&self) -> &[SkippedItem] {
+        self.inner.skipped()
+    }
+    /// The underlying dataset's exclusions.
+    fn excluded(&self) -> &[Exclusion] {
+        self.inner.excluded()
+    }
+}

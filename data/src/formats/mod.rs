@@ -11,6 +11,19 @@
 //! [`OpenOptions::skip_bad`] is set: then they are left out and listed by
 //! [`Dataset::skipped`], never dropped silently.
 
+mod affectnet;
+mod common;
+mod fer2013_csv;
+mod ferplus;
+mod folder;
+mod rafdb;
+
+pub use affectnet::AffectNetCsv;
+pub use fer2013_csv::Fer2013Csv;
+pub use ferplus::FerPlus;
+pub use folder::{AffectNetFolder, CkPlus, Fer2013Folder, ImageFolder};
+pub use rafdb::RafDb;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -180,6 +193,14 @@ pub fn open(
     split: Option<SplitName>,
     opts: &OpenOptions,
 ) -> Result<Box<dyn Dataset>> {
-    let _ = (split, opts);
-    Err(Error::format(path, format!("reader for {format} not written yet")))
+    Ok(match format {
+        Format::Fer2013Csv => Box::new(Fer2013Csv::open(path, split, opts)?),
+        Format::Fer2013Folder => Box::new(Fer2013Folder::open(path, split, opts)?),
+        Format::FerPlus => Box::new(FerPlus::open(path, split, opts)?),
+        Format::RafDb => Box::new(RafDb::open(path, split, opts)?),
+        Format::AffectNetCsv => Box::new(AffectNetCsv::open(path, split, opts)?),
+        Format::AffectNetFolder => Box::new(AffectNetFolder::open(path, split, opts)?),
+        Format::CkPlus => Box::new(CkPlus::open(path, split, opts)?),
+        Format::ImageFolder => Box::new(ImageFolder::open(path, split, opts)?),
+    })
 }
