@@ -1,1 +1,365 @@
-//! (in progress)
+//! Seeded training augmentation, fused with [`crate::preprocess`].
+//!
+//! The randomness of a sample depends only on `(seed, epoch, index)` ([`SampleKey`]): each
+//! operation draws from its own ChaCha8 stream of a key hashed from the triple, so batches are
+//! identical whatever the worker count or order, and changing one option does not change the
+//! draws of the others.
+//!
+//! Order (torchvision's usual training pipeline, on the decoded image):
+//! random resized crop (then resize to the input size, as [`crate::preprocess`] resizes) →
+//! horizontal flip → rotation (bilinear, constant fill) → brightness and contrast jitter →
+//! normalisation → random erasing (erased pixels are 0 after normalisation, as torchvision's
+//! `RandomErasing(value=0)`). With `enabled = false` the output is exactly
+//! [`crate::preprocess::preprocess_into`]'s.
+
+use fer_models_spec::Preprocess;
+use image::DynamicImage;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::preprocess::{self, Crop, Planes};
+
+/// Augmentation options (TOML/JSON: every field optional, unknown fields rejected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Augment at all. Default true; false gives exactly the preprocessing.
+    pub enabled: bool,
+    /// Probability of a random resized crop (else the whole image). Default 1.0.
+    pub crop_prob: f32,
+    /// Crop area as a fraction of the image, `[min, max]` within `(0, 1]`. Default
+    /// `[0.8, 1.0]`.
+    pub crop_scale: [f32; 2],
+    /// Crop aspect ratio (width / height) range, sampled log-uniformly. Default
+    /// `[0.75, 1.3333]` (torchvision's).
+    pub crop_ratio: [f32; 2],
+    /// Probability of a horizontal flip. Default 0.5.
+    pub hflip_prob: f32,
+    /// Rotation angle range in degrees: uniform in `[-d, d]`, 0 disables. Default 10.
+    pub rotate_degrees: f32,
+    /// Pixel value (0–255, before normalisation) of areas rotated in from outside. Default 0.
+    pub rotate_fill: f32,
+    /// Brightness factor range: uniform in `[1 - b, 1 + b]`, 0 disables. Default 0.2.
+    pub brightness: f32,
+    /// Contrast factor range around the image mean: uniform in `[1 - c, 1 + c]`, 0 disables.
+    /// Default 0.2.
+    pub contrast: f32,
+    /// Probability of erasing one rectangle (set to 0 after normalisation). Default 0.25.
+    pub erase_prob: f32,
+    /// Erased area as a fraction of the image, `[min, max]`. Default `[0.02, 0.2]`.
+    pub erase_scale: [f32; 2],
+    /// Erased rectangle aspect ratio range (height / width). Default `[0.3, 3.3]`.
+    pub erase_ratio: [f32; 2],
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig {
+            enabled: true,
+            crop_prob: 1.0,
+            crop_scale: [0.8, 1.0],
+            crop_ratio: [0.75, 4.0 / 3.0],
+            hflip_prob: 0.5,
+            rotate_degrees: 10.0,
+            rotate_fill: 0.0,
+            brightness: 0.2,
+            contrast: 0.2,
+            erase_prob: 0.25,
+            erase_scale: [0.02, 0.2],
+            erase_ratio: [0.3, 3.3],
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// No augmentation: the output equals [`crate::preprocess::preprocess_into`]'s.
+    pub fn off() -> Self {
+        AugmentConfig { enabled: false, ..AugmentConfig::default() }
+    }
+
+    /// Every operation enabled at its identity setting (no crop, flip, rotation, jitter or
+    /// erasing): useful to check that the enabled path reproduces the preprocessing.
+    pub fn identity() -> Self {
+        AugmentConfig {
+            enabled: true,
+            crop_prob: 0.0,
+            hflip_prob: 0.0,
+            rotate_degrees: 0.0,
+            brightness: 0.0,
+            contrast: 0.0,
+            erase_prob: 0.0,
+            ..AugmentConfig::default()
+        }
+    }
+
+    /// Checks every field, naming the first bad one and the allowed values.
+    pub fn validate(&self) -> Result<()> {
+        let prob = |name: &str, v: f32| check(name, v, (0.0..=1.0).contains(&v), "in [0, 1]");
+        prob("augment.crop_prob", self.crop_prob)?;
+        prob("augment.hflip_prob", self.hflip_prob)?;
+        prob("augment.erase_prob", self.erase_prob)?;
+        let range = |name: &str, r: [f32; 2], hi: f32| {
+            let ok = r[0] > 0.0 && r[0] <= r[1] && r[1] <= hi && r.iter().all(|v| v.is_finite());
+            check(name, r, ok, &format!("[min, max] with 0 < min <= max <= {hi}"))
+        };
+        range("augment.crop_scale", self.crop_scale, 1.0)?;
+        range("augment.crop_ratio", self.crop_ratio, f32::MAX)?;
+        range("augment.erase_scale", self.erase_scale, 1.0)?;
+        range("augment.erase_ratio", self.erase_ratio, f32::MAX)?;
+        let d = self.rotate_degrees;
+        check("augment.rotate_degrees", d, (0.0..=180.0).contains(&d), "in [0, 180]")?;
+        let f = self.rotate_fill;
+        check("augment.rotate_fill", f, (0.0..=255.0).contains(&f), "in [0, 255]")?;
+        check(
+            "augment.brightness",
+            self.brightness,
+            (0.0..=1.0).contains(&self.brightness),
+            "in [0, 1]",
+        )?;
+        check("augment.contrast", self.contrast, (0.0..=1.0).contains(&self.contrast), "in [0, 1]")
+    }
+}
+
+fn check<T: std::fmt::Debug>(name: &str, v: T, ok: bool, allowed: &str) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::invalid(name, format!("{v:?} (expected {allowed})"))) }
+}
+
+/// What a sample's random draws depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SampleKey {
+    /// The run's seed.
+    pub seed: u64,
+    /// The epoch.
+    pub epoch: u64,
+    /// The sample's index in its dataset (not its position in the epoch).
+    pub index: u64,
+}
+
+impl SampleKey {
+    /// A ChaCha8 generator for operation stream `stream` of this key.
+    pub fn rng(&self, stream: u64) -> ChaCha8Rng {
+        let mut state = splitmix(self.seed ^ 0x6a09_e667_f3bc_c908);
+        state = splitmix(state ^ self.epoch);
+        state = splitmix(state ^ self.index);
+        let mut seed = [0u8; 32];
+        for chunk in seed.chunks_exact_mut(8) {
+            state = splitmix(state);
+            chunk.copy_from_slice(&state.to_le_bytes());
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(stream);
+        rng
+    }
+}
+
+/// SplitMix64's finaliser: a bijective 64-bit mix.
+pub(crate) fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const CROP: u64 = 1;
+const FLIP: u64 = 2;
+const ROTATE: u64 = 3;
+const JITTER: u64 = 4;
+const ERASE: u64 = 5;
+
+/// Preprocessing plus augmentation, validated once.
+#[derive(Debug, Clone)]
+pub struct Augmenter {
+    preprocess: Preprocess,
+    config: AugmentConfig,
+}
+
+impl Augmenter {
+    /// Validates both parameter sets.
+    pub fn new(preprocess: Preprocess, config: AugmentConfig) -> Result<Self> {
+        preprocess::validate(&preprocess)?;
+        config.validate()?;
+        Ok(Augmenter { preprocess, config })
+    }
+
+    /// The preprocessing parameters.
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    /// The augmentation options.
+    pub fn config(&self) -> &AugmentConfig {
+        &self.config
+    }
+
+    /// Floats per output image (`C · H · W`).
+    pub fn output_len(&self) -> usize {
+        preprocess::output_len(&self.preprocess)
+    }
+
+    /// Augments and preprocesses `img` into a new `[C, H, W]` buffer.
+    pub fn apply(&self, img: &DynamicImage, key: SampleKey) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; self.output_len()];
+        self.apply_into(img, key, &mut out)?;
+        Ok(out)
+    }
+
+    /// Augments and preprocesses `img` into `out` (exactly [`Augmenter::output_len`] floats).
+    pub fn apply_into(&self, img: &DynamicImage, key: SampleKey, out: &mut [f32]) -> Result<()> {
+        let (p, cfg) = (&self.preprocess, &self.config);
+        if !cfg.enabled {
+            return preprocess::preprocess_into(img, p, out);
+        }
+        preprocess::check_out(p, out.len())?;
+        preprocess::check_size(img.width(), img.height())?;
+        let planes = Planes::from_image(img, p.color);
+        let mut rng = key.rng(CROP);
+        let crop = if rng.gen_bool(cfg.crop_prob as f64) {
+            random_resized_crop(&mut rng, planes.width, planes.height, cfg)
+        } else {
+            Crop::full(&planes)
+        };
+        let (c, s) = (p.channels(), p.input_size);
+        let pixel_ops = cfg.rotate_degrees > 0.0 || cfg.brightness > 0.0 || cfg.contrast > 0.0;
+        let (a, b) = preprocess::affine(p);
+        if pixel_ops {
+            planes.resize_affine(crop, s, p.resize, c, &vec![1.0; c], &vec![0.0; c], out);
+        } else {
+            planes.resize_affine(crop, s, p.resize, c, &a, &b, out);
+        }
+        if key.rng(FLIP).gen_bool(cfg.hflip_prob as f64) {
+            out.chunks_exact_mut(s).for_each(<[f32]>::reverse);
+        }
+        if pixel_ops {
+            if cfg.rotate_degrees > 0.0 {
+                let deg = key.rng(ROTATE).gen_range(-cfg.rotate_degrees..=cfg.rotate_degrees);
+                rotate(out, c, s, deg.to_radians(), cfg.rotate_fill);
+            }
+            if cfg.brightness > 0.0 || cfg.contrast > 0.0 {
+                let mut rng = key.rng(JITTER);
+                let bf = rng.gen_range(1.0 - cfg.brightness..=1.0 + cfg.brightness);
+                let cf = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
+                jitter(out, c, s, bf, cf);
+            }
+            for (ch, plane) in out.chunks_exact_mut(s * s).enumerate() {
+                plane.iter_mut().for_each(|v| *v = *v * a[ch] + b[ch]);
+            }
+        }
+        let mut rng = key.rng(ERASE);
+        if rng.gen_bool(cfg.erase_prob as f64) {
+            if let Some((y, x, h, w)) = erase_box(&mut rng, s, cfg) {
+                for plane in out.chunks_exact_mut(s * s) {
+                    for row in plane.chunks_exact_mut(s).skip(y).take(h) {
+                        row[x..x + w].fill(0.0);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// torchvision's `RandomResizedCrop.get_params`: ten tries at a box of the sampled area and
+/// log-uniform aspect ratio, else a centre crop with the ratio clamped to the range.
+fn random_resized_crop(
+    rng: &mut ChaCha8Rng,
+    width: usize,
+    height: usize,
+    cfg: &AugmentConfig,
+) -> Crop {
+    let (wf, hf) = (width as f64, height as f64);
+    let area = wf * hf;
+    let (lr0, lr1) = ((cfg.crop_ratio[0] as f64).ln(), (cfg.crop_ratio[1] as f64).ln());
+    for _ in 0..10 {
+        let target = area * rng.gen_range(cfg.crop_scale[0] as f64..=cfg.crop_scale[1] as f64);
+        let ratio = rng.gen_range(lr0..=lr1).exp();
+        let w = (target * ratio).sqrt().round() as usize;
+        let h = (target / ratio).sqrt().round() as usize;
+        if w > 0 && h > 0 && w <= width && h <= height {
+            let y = rng.gen_range(0..=height - h);
+            let x = rng.gen_range(0..=width - w);
+            return Crop { x, y, w, h };
+        }
+    }
+    let in_ratio = wf / hf;
+    let (w, h) = if in_ratio < cfg.crop_ratio[0] as f64 {
+        (width, ((wf / cfg.crop_ratio[0] as f64).round() as usize).clamp(1, height))
+    } else if in_ratio > cfg.crop_ratio[1] as f64 {
+        (((hf * cfg.crop_ratio[1] as f64).round() as usize).clamp(1, width), height)
+    } else {
+        (width, height)
+    };
+    Crop { x: (width - w) / 2, y: (height - h) / 2, w, h }
+}
+
+/// torchvision's `RandomErasing.get_params` on an `s × s` image: `(y, x, h, w)` or `None`
+/// when ten tries find no box that fits.
+fn erase_box(
+    rng: &mut ChaCha8Rng,
+    s: usize,
+    cfg: &AugmentConfig,
+) -> Option<(usize, usize, usize, usize)> {
+    let area = (s * s) as f64;
+    let (lr0, lr1) = ((cfg.erase_ratio[0] as f64).ln(), (cfg.erase_ratio[1] as f64).ln());
+    for _ in 0..10 {
+        let target = area * rng.gen_range(cfg.erase_scale[0] as f64..=cfg.erase_scale[1] as f64);
+        let ratio = rng.gen_range(lr0..=lr1).exp();
+        let h = (target * ratio).sqrt().round() as usize;
+        let w = (target / ratio).sqrt().round() as usize;
+        if h >= 1 && w >= 1 && h < s && w < s {
+            return Some((rng.gen_range(0..=s - h), rng.gen_range(0..=s - w), h, w));
+        }
+    }
+    None
+}
+
+/// Rotates each `s × s` plane by `theta` (counter-clockwise on screen) about the image centre,
+/// bilinear, with `fill` where the source lies outside.
+fn rotate(out: &mut [f32], channels: usize, s: usize, theta: f32, fill: f32) {
+    let (sin, cos) = theta.sin_cos();
+    let c = s as f32 / 2.0;
+    let mut src = vec![0.0f32; s * s];
+    for ch in 0..channels {
+        let plane = &mut out[ch * s * s..(ch + 1) * s * s];
+        src.copy_from_slice(plane);
+        let at = |x: isize, y: isize| {
+            if x < 0 || y < 0 || x >= s as isize || y >= s as isize {
+                fill
+            } else {
+                src[y as usize * s + x as usize]
+            }
+        };
+        for y in 0..s {
+            let dy = y as f32 + 0.5 - c;
+            for x in 0..s {
+                let dx = x as f32 + 0.5 - c;
+                // Inverse map: the source point that lands on (x, y).
+                let sx = cos * dx - sin * dy + c - 0.5;
+                let sy = sin * dx + cos * dy + c - 0.5;
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as isize, y0 as isize);
+                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+                plane[y * s + x] = top * (1.0 - fy) + bottom * fy;
+            }
+        }
+    }
+}
+
+/// Brightness (`v · bf`) then contrast (`m + cf · (v - m)`, `m` the mean luma), as
+/// torchvision's `adjust_brightness` and `adjust_contrast`, clamped to `[0, 255]`.
+fn jitter(out: &mut [f32], channels: usize, s: usize, bf: f32, cf: f32) {
+    let n = s * s;
+    out.iter_mut().for_each(|v| *v = (*v * bf).clamp(0.0, 255.0));
+    let mean = if channels == 3 {
+        let (r, rest) = out.split_at(n);
+        let (g, b) = rest.split_at(n);
+        let sum: f64 = (0..n).map(|i| (0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i]) as f64).sum();
+        (sum / n as f64) as f32
+    } else {
+        (out.iter().map(|&v| v as f64).sum::<f64>() / out.len() as f64) as f32
+    };
+    out.iter_mut().for_each(|v| *v = (mean + cf * (*v - mean)).clamp(0.0, 255.0));
+}

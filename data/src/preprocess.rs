@@ -88,7 +88,7 @@ pub(crate) fn check_size(w: u32, h: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_out(p: &Preprocess, got: usize) -> Result<()> {
+pub(crate) fn check_out(p: &Preprocess, got: usize) -> Result<()> {
     let want = output_len(p);
     if got != want {
         return Err(Error::invalid(
