@@ -247,12 +247,12 @@ impl Augmenter {
             }
         }
         let mut rng = key.rng(ERASE);
-        if rng.gen_bool(cfg.erase_prob as f64) {
-            if let Some((y, x, h, w)) = erase_box(&mut rng, s, cfg) {
-                for plane in out.chunks_exact_mut(s * s) {
-                    for row in plane.chunks_exact_mut(s).skip(y).take(h) {
-                        row[x..x + w].fill(0.0);
-                    }
+        if rng.gen_bool(cfg.erase_prob as f64)
+            && let Some((y, x, h, w)) = erase_box(&mut rng, s, cfg)
+        {
+            for plane in out.chunks_exact_mut(s * s) {
+                for row in plane.chunks_exact_mut(s).skip(y).take(h) {
+                    row[x..x + w].fill(0.0);
                 }
             }
         }

@@ -205,7 +205,8 @@ fn from_interleaved(
     let planes = match mode {
         ColorMode::Gray => vec![Cow::Owned(px.map(|p| luma(p[0], p[1], p[2])).collect())],
         ColorMode::Rgb => {
-            let mut planes = vec![Vec::with_capacity(width * height); 3];
+            let mut planes: Vec<Vec<u8>> =
+                (0..3).map(|_| Vec::with_capacity(width * height)).collect();
             for p in px {
                 for (c, plane) in planes.iter_mut().enumerate() {
                     plane.push(p[c]);
