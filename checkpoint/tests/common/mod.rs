@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests: the venv's Python and expected-value JSON.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+use fer_checkpoint::{HostTensor, TensorData, TensorMap};
+
+/// The venv's interpreter, made by `scripts/setup.sh`.
+pub const PYTHON: &str = concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python");
+
+/// Python prelude: `bits(t)` describes a tensor exactly (f32 bit patterns or i64 values).
+pub const PRELUDE: &str = r#"
+import json, sys
+import torch
+def bits(t):
+    t = t.detach()
+    if t.is_floating_point():
+        return {"shape": list(t.shape), "f32": t.float().contiguous().view(torch.int32).flatten().tolist()}
+    return {"shape": list(t.shape), "i64": t.long().flatten().tolist()}
+def describe(sd):
+    return {k: bits(v) for k, v in sd.items()}
+"#;
+
+/// Runs `script` (after [`PRELUDE`]) with `dir` as `sys.argv[1]`; returns stdout.
+pub fn python(script: &str, dir: &Path) -> String {
+    let out = Command::new(PYTHON)
+        .arg("-c")
+        .arg(format!("{PRELUDE}\n{script}"))
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {PYTHON} (run scripts/setup.sh): {e}"));
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("python printed UTF-8")
+}
+
+/// Asserts that `got` has exactly the tensors `expected` (a JSON object of `bits(t)`),
+/// bit for bit.
+pub fn assert_tensors_eq(case: &str, got: &TensorMap, expected: &serde_json::Value) {
+    let exp = expected.as_object().unwrap_or_else(|| panic!("{case}: expected an object"));
+    let got_names: Vec<&String> = got.keys().collect();
+    let mut exp_names: Vec<&String> = exp.keys().collect();
+    exp_names.sort();
+    assert_eq!(got_names, exp_names, "{case}: tensor names");
+    for (name, e) in exp {
+        let t = &got[name];
+        let shape: Vec<usize> = serde_json::from_value(e["shape"].clone()).unwrap();
+        assert_eq!(t.shape, shape, "{case}: shape of `{name}`");
+        assert_eq!(describe(t), *e, "{case}: values of `{name}`");
+    }
+}
+
+/// The same description as Python's `bits(t)`.
+pub fn describe(t: &HostTensor) -> serde_json::Value {
+    match &t.data {
+        TensorData::F32(v) => serde_json::json!({
+            "shape": t.shape,
+            "f32": v.iter().map(|x| x.to_bits() as i32).collect::<Vec<_>>(),
+        }),
+        TensorData::I64(v) => serde_json::json!({ "shape": t.shape, "i64": v }),
+    }
+}
