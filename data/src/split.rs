@@ -235,6 +235,15 @@ pub struct Subset {
     indices: Vec<usize>,
 }
 
+impl std::fmt::Debug for Subset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subset")
+            .field("len", &self.indices.len())
+            .field("of", &self.inner.len())
+            .finish()
+    }
+}
+
 impl Subset {
     /// The subset of `inner` at `indices` (each must be `< inner.len()`).
     pub fn new(inner: Arc<dyn Dataset>, indices: Vec<usize>) -> Result<Subset> {
