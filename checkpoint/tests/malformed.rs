@@ -1,0 +1,171 @@
+//! Damaged or foreign files are errors that name the file; nothing panics.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use fer_checkpoint::{Checkpoint, Error, load_weights, read_pth, read_safetensors};
+
+/// Every reader fails on `path` with a message naming it.
+fn assert_all_readers_fail(path: &Path) {
+    let shown = path.display().to_string();
+    let errors: Vec<(&str, Error)> = vec![
+        ("load_weights", load_weights(path).unwrap_err()),
+        ("read_pth", read_pth(path).unwrap_err()),
+        ("read_safetensors", read_safetensors(path).unwrap_err()),
+        ("Checkpoint::load", Checkpoint::load(path).unwrap_err()),
+    ];
+    for (reader, e) in errors {
+        assert!(e.to_string().contains(&shown), "{reader}: `{e}` does not name {shown}");
+    }
+}
+
+/// A zip of `entries`, stored uncompressed like `torch.save` does.
+fn write_zip(path: &Path, entries: &[(String, Vec<u8>)]) {
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        z.start_file(name.as_str(), opts).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().to_string(), b)
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut bad_header = 64u64.to_le_bytes().to_vec();
+    bad_header.extend_from_slice(
+        b"{\"w\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 99]}}",
+    );
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("random.pth", random),
+        ("text.safetensors", b"just some text\nnot weights\n".to_vec()),
+        ("empty.pth", Vec::new()),
+        ("bad_header.safetensors", bad_header),
+        ("pickle_only.pth", vec![0x80, 0x02, b'}', b'.']),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(d.join(name), bytes).unwrap();
+        assert_all_readers_fail(&d.join(name));
+    }
+    for name in ["random.pth", "text.safetensors", "empty.pth"] {
+        let e = load_weights(d.join(name)).unwrap_err().to_string();
+        assert!(e.ends_with("not a PyTorch .pth or .safetensors file"), "{e}");
+    }
+    write_zip(&d.join("no_pickle.pth"), &[("archive/version".into(), b"3\n".to_vec())]);
+    assert_all_readers_fail(&d.join("no_pickle.pth"));
+    assert!(read_pth(d.join("no_pickle.pth")).unwrap_err().to_string().contains("data.pkl"));
+    assert_all_readers_fail(&d.join("does_not_exist.pth"));
+    assert!(matches!(load_weights(d.join("does_not_exist.pth")), Err(Error::Io { .. })));
+}
+
+const WRITE_SMALL: &str = r#"
+import os
+d = sys.argv[1]
+torch.manual_seed(2)
+sd = {"conv.weight": torch.randn(2, 1, 3, 3), "bn.num_batches_tracked": torch.tensor(5),
+      "t": torch.randn(3, 4).t(), "h": torch.randn(3).half()}
+torch.save(sd, os.path.join(d, "small.pth"))
+torch.save(sd, os.path.join(d, "legacy.pth"), _use_new_zipfile_serialization=False)
+torch.save({"q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)},
+           os.path.join(d, "quantized.pth"))
+torch.save({"s": torch.eye(3).to_sparse()}, os.path.join(d, "sparse.pth"))
+print(json.dumps(describe(sd)))
+"#;
+
+#[test]
+fn truncated_corrupted_legacy_and_unsupported_pth_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let expected: serde_json::Value =
+        serde_json::from_str(&common::python(WRITE_SMALL, d)).unwrap();
+    let small = d.join("small.pth");
+    common::assert_tensors_eq("small.pth", &read_pth(&small).unwrap(), &expected);
+
+    let legacy = d.join("legacy.pth");
+    for e in [load_weights(&legacy).unwrap_err(), read_pth(&legacy).unwrap_err()] {
+        let e = e.to_string();
+        assert!(e.contains("legacy") && e.contains("torch.save(torch.load("), "{e}");
+        assert!(e.contains(&legacy.display().to_string()), "{e}");
+    }
+    let e = read_pth(d.join("quantized.pth")).unwrap_err().to_string();
+    assert!(e.contains("unsupported storage type torch.QInt8Storage"), "{e}");
+    assert!(e.contains("quantized.pth"), "{e}");
+    let e = read_pth(d.join("sparse.pth")).unwrap_err().to_string();
+    assert!(e.contains("unsupported tensor kind `torch._utils._rebuild_sparse_tensor`"), "{e}");
+    assert!(e.contains("sparse.pth"), "{e}");
+
+    // The whole file cut anywhere.
+    let full = std::fs::read(&small).unwrap();
+    let cut = d.join("cut.pth");
+    for len in (0..full.len()).step_by((full.len() / 150).max(1)).chain(full.len() - 3..full.len())
+    {
+        std::fs::write(&cut, &full[..len]).unwrap();
+        let e = read_pth(&cut).expect_err("a truncated file must not read");
+        assert!(e.to_string().contains(&cut.display().to_string()), "{e}");
+        assert!(load_weights(&cut).is_err());
+    }
+
+    // data.pkl cut anywhere, or with any byte changed: errors (or, rarely, other valid
+    // pickles), never a panic.
+    let entries = read_zip(&small);
+    let pkl_at = entries.iter().position(|(n, _)| n.ends_with("/data.pkl")).unwrap();
+    let pkl = entries[pkl_at].1.clone();
+    let bad = d.join("bad.pth");
+    let with_pkl = |p: Vec<u8>| {
+        let mut e = entries.clone();
+        e[pkl_at].1 = p;
+        write_zip(&bad, &e);
+    };
+    for len in 0..pkl.len() {
+        with_pkl(pkl[..len].to_vec());
+        let e = read_pth(&bad).expect_err("a truncated pickle must not read").to_string();
+        assert!(e.contains("bad.pth") && e.contains("data.pkl"), "{e}");
+    }
+    let mut failures = 0;
+    for i in 0..pkl.len() {
+        for v in [0x00, 0xff, pkl[i] ^ 0x01, pkl[i].wrapping_add(0x20)] {
+            let mut p = pkl.clone();
+            p[i] = v;
+            with_pkl(p);
+            if let Err(e) = read_pth(&bad) {
+                failures += 1;
+                assert!(e.to_string().contains("bad.pth"), "{e}");
+            }
+        }
+    }
+    assert!(failures > pkl.len(), "most corruptions must be detected ({failures})");
+
+    // A storage shorter than its tensors.
+    let mut short = entries.clone();
+    let storage = short.iter_mut().find(|(n, b)| n.contains("/data/") && b.len() == 72).unwrap();
+    storage.1.truncate(40);
+    write_zip(&bad, &short);
+    let e = read_pth(&bad).unwrap_err().to_string();
+    assert!(e.contains("conv.weight") && e.contains("past storage"), "{e}");
+}
