@@ -150,6 +150,7 @@ fn fer2013_folder_bad_files_and_unknown_classes_are_named_and_counted() {
     let root = dir.path();
     png(&root.join("train/angry/a.png"), 48, 48, 1);
     write(&root.join("train/angry/notes.txt"), "this is not an image");
+    write(&root.join("train/angry/z.jpg"), "garbage with a jpeg name");
     png(&root.join("train/happy/t.png"), 48, 48, 2);
     truncate(&root.join("train/happy/t.png"), 70);
     png(&root.join("train/smirk/x.png"), 48, 48, 3);
@@ -163,14 +164,16 @@ fn fer2013_folder_bad_files_and_unknown_classes_are_named_and_counted() {
     let ds = Fer2013Folder::open(root, Some(SplitName::Train), &skip()).unwrap();
     assert_eq!(ds.len(), 2);
     let sources: Vec<&str> = ds.skipped().iter().map(|s| s.source.as_str()).collect();
-    assert_eq!(sources.len(), 3, "{sources:?}");
+    assert_eq!(sources.len(), 4, "{sources:?}");
     assert!(sources[0].ends_with("notes.txt"), "{sources:?}");
+    assert!(sources[1].ends_with("z.jpg"), "{sources:?}");
+    assert!(ds.skipped()[1].reason.contains("cannot decode image"), "{:?}", ds.skipped());
     assert!(
-        sources[1].ends_with("contempt")
-            && ds.skipped()[1].reason.contains("unknown class `contempt`")
+        sources[2].ends_with("contempt")
+            && ds.skipped()[2].reason.contains("unknown class `contempt`")
     );
     assert!(
-        sources[2].ends_with("smirk") && ds.skipped()[2].reason.contains("known: angry, disgust")
+        sources[3].ends_with("smirk") && ds.skipped()[3].reason.contains("known: angry, disgust")
     );
     // The truncated PNG has a valid header: found when decoding, naming the file.
     let err = ds.load(1).unwrap_err();
@@ -179,7 +182,7 @@ fn fer2013_folder_bad_files_and_unknown_classes_are_named_and_counted() {
         inspect_decoding(fer_data::formats::Format::Fer2013Folder, root, &OpenOptions::default())
             .unwrap();
     let part = &report.parts[0];
-    assert_eq!((part.total, part.skipped.len(), part.decode_failures.len()), (2, 3, 1));
+    assert_eq!((part.total, part.skipped.len(), part.decode_failures.len()), (2, 4, 1));
     assert!(part.decode_failures[0].source.ends_with("t.png"));
 }
 

@@ -242,6 +242,8 @@ fn emotion_names_parse_across_datasets_and_shared_classes_explain_drops() {
         assert_eq!(f.name().parse::<Format>().unwrap(), f);
         assert_eq!(serde_json::to_value(f).unwrap(), f.name());
     }
-    assert_eq!("ferplus".parse::<Format>().unwrap(), Format::FerPlus);
+    assert_eq!("FER-Plus".parse::<Format>().unwrap(), Format::FerPlus);
+    assert_eq!(serde_json::from_str::<Format>("\"ck-plus\"").unwrap(), Format::CkPlus);
+    assert_eq!(Format::AffectNetCsv.to_string(), "affectnet-csv");
     assert!("fer".parse::<Format>().unwrap_err().to_string().contains("fer2013-csv"));
 }

@@ -37,13 +37,24 @@ pub(crate) struct Entry {
 }
 
 /// What a reader found at open: the samples of one split plus what it left out.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Listing {
     pub classes: Vec<Emotion>,
     pub entries: Vec<Entry>,
     pub pixels: Arc<Vec<u8>>,
     pub skipped: Vec<SkippedItem>,
     pub excluded: Vec<Exclusion>,
+}
+
+impl std::fmt::Debug for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listing")
+            .field("classes", &self.classes)
+            .field("len", &self.entries.len())
+            .field("skipped", &self.skipped.len())
+            .field("excluded", &self.excluded)
+            .finish()
+    }
 }
 
 impl Listing {

@@ -42,14 +42,19 @@ pub enum Format {
     /// FER-2013 as image folders: `train/ [val/] test/` of class-named folders.
     Fer2013Folder,
     /// FER+ votes (`fer2013new.csv`) joined with FER-2013 pixels or a folder of images.
+    #[serde(rename = "ferplus", alias = "fer-plus")]
     FerPlus,
     /// RAF-DB basic emotions: `EmoLabel/list_patition_label.txt` and `Image/aligned/`.
+    #[serde(rename = "rafdb", alias = "raf-db")]
     RafDb,
     /// AffectNet annotation CSVs with face boxes, images under a root.
+    #[serde(rename = "affectnet-csv", alias = "affect-net-csv")]
     AffectNetCsv,
     /// AffectNet class-folder release: `train/ val/` with folders named by class or id.
+    #[serde(rename = "affectnet-folder", alias = "affect-net-folder")]
     AffectNetFolder,
     /// CK+48: class folders of `S###_###_########.png`, grouped by subject.
+    #[serde(rename = "ckplus", alias = "ck-plus")]
     CkPlus,
     /// Any folder of class-named folders (optionally under `train/ val/ test/`).
     ImageFolder,
@@ -68,16 +73,17 @@ impl Format {
         Format::ImageFolder,
     ];
 
-    /// The kebab-case name, as on the command line (`fer2013-csv`, …).
+    /// The name on the command line and in JSON: `fer2013-csv`, `fer2013-folder`, `ferplus`,
+    /// `rafdb`, `affectnet-csv`, `affectnet-folder`, `ckplus`, `image-folder`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Fer2013Csv => "fer2013-csv",
             Format::Fer2013Folder => "fer2013-folder",
-            Format::FerPlus => "fer-plus",
-            Format::RafDb => "raf-db",
-            Format::AffectNetCsv => "affect-net-csv",
-            Format::AffectNetFolder => "affect-net-folder",
-            Format::CkPlus => "ck-plus",
+            Format::FerPlus => "ferplus",
+            Format::RafDb => "rafdb",
+            Format::AffectNetCsv => "affectnet-csv",
+            Format::AffectNetFolder => "affectnet-folder",
+            Format::CkPlus => "ckplus",
             Format::ImageFolder => "image-folder",
         }
     }
@@ -92,16 +98,16 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = Error;
 
-    /// Accepts the kebab-case names, plus `ferplus`, `rafdb`, `affectnet-csv`,
-    /// `affectnet-folder` and `ckplus`.
+    /// Accepts the names of [`Format::name`], plus `fer-plus`, `fer+`, `raf-db`,
+    /// `affect-net-csv`, `affect-net-folder`, `ck-plus`, `ck+` and `ckplus48`.
     fn from_str(s: &str) -> Result<Self> {
         let s = s.to_ascii_lowercase();
         let alias = match s.as_str() {
-            "ferplus" | "fer+" => Some(Format::FerPlus),
-            "rafdb" => Some(Format::RafDb),
-            "affectnet-csv" => Some(Format::AffectNetCsv),
-            "affectnet-folder" => Some(Format::AffectNetFolder),
-            "ckplus" | "ck+" | "ckplus48" => Some(Format::CkPlus),
+            "fer-plus" | "fer+" => Some(Format::FerPlus),
+            "raf-db" => Some(Format::RafDb),
+            "affect-net-csv" => Some(Format::AffectNetCsv),
+            "affect-net-folder" => Some(Format::AffectNetFolder),
+            "ck-plus" | "ck+" | "ckplus48" => Some(Format::CkPlus),
             _ => None,
         };
         alias.or_else(|| Format::ALL.into_iter().find(|f| f.name() == s)).ok_or_else(|| {
