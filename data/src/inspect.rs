@@ -170,13 +170,13 @@ impl fmt::Display for InspectReport {
             .max()
             .unwrap_or(3)
             .max(5);
-        write!(f, "{:<10}", "class")?;
+        write!(f, "{:<12}", "class")?;
         for h in &heads {
             write!(f, " {h:>w$}")?;
         }
         writeln!(f)?;
         for e in &rows {
-            write!(f, "{:<10}", e.name())?;
+            write!(f, "{:<12}", e.name())?;
             for p in &self.parts {
                 match p.classes.iter().find(|c| c.emotion == *e) {
                     Some(c) => write!(f, " {:>w$}", c.count)?,
@@ -186,7 +186,7 @@ impl fmt::Display for InspectReport {
             writeln!(f)?;
         }
         let line = |f: &mut fmt::Formatter<'_>, name: &str, v: &dyn Fn(&PartReport) -> String| {
-            write!(f, "{name:<10}")?;
+            write!(f, "{name:<12}")?;
             for p in &self.parts {
                 write!(f, " {:>w$}", v(p))?;
             }

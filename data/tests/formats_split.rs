@@ -178,8 +178,8 @@ fn inspect_reports_counts_per_split_and_class_with_bad_rows() {
     assert_eq!(report.missing.len(), 1);
     assert!(report.missing[0].reason.contains("split `test` has no samples (1 bad items skipped"));
     let table = report.to_string();
-    assert!(table.contains("happiness      2     0"), "{table}");
-    assert!(table.contains("total          3     1"), "{table}");
+    assert!(table.contains("happiness        2     0"), "{table}");
+    assert!(table.contains("total            3     1"), "{table}");
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["format"], "fer2013-csv");
     assert_eq!(json["parts"][0]["classes"][3]["emotion"], "happiness");
