@@ -91,6 +91,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A loader worker thread that died (a panic in a dataset reader).
+    #[error("loader worker failed: {msg}")]
+    Worker {
+        /// What happened.
+        msg: String,
+    },
 }
 
 fn why_suffix(why: &str) -> String {

@@ -1,1 +1,384 @@
-//! (in progress)
+//! Parallel, deterministic batch loader.
+//!
+//! A [`Loader`] reads samples of an `Arc<dyn Dataset>` (a subset given by indices), decodes,
+//! augments and preprocesses them on worker threads and hands over contiguous `[N, C, H, W]`
+//! batches in a fixed order. The batch composition and order depend only on the seed and the
+//! epoch (shuffle, optional class-balanced sampling), and each sample's augmentation only on
+//! `(seed, epoch, index)` ([`crate::augment::SampleKey`]), so any worker count gives identical
+//! batches. At most `prefetch` batches are built ahead of the consumer.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use fer_models_spec::Preprocess;
+use rand::SeedableRng;
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{AugmentConfig, Augmenter, SampleKey, splitmix};
+use crate::dataset::{Dataset, SkippedItem, Target};
+use crate::error::{Error, Result};
+
+/// Loader options (every field optional, unknown fields rejected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoaderConfig {
+    /// Samples per batch. Default 64.
+    pub batch_size: usize,
+    /// Worker threads; 0 = the available cores. Default 0.
+    pub workers: usize,
+    /// Batches built ahead of the consumer; 0 = twice the workers. Default 0.
+    pub prefetch: usize,
+    /// Shuffle every epoch (seeded by `seed` and the epoch). Default true.
+    pub shuffle: bool,
+    /// Draw each epoch's samples with replacement, weighted by inverse class frequency, so
+    /// classes appear about equally often. Default false.
+    pub balanced: bool,
+    /// Leave out the last batch when it is smaller than `batch_size`. Default false.
+    pub drop_last: bool,
+    /// Skip samples that fail to load (counted in [`Batch::skipped`]) instead of failing the
+    /// batch. Default false.
+    pub skip_bad: bool,
+    /// Also produce [`Batch::soft`] (`[N, K]`: soft targets, or one-hot for hard labels).
+    /// Default false.
+    pub soft_targets: bool,
+    /// Seed of the order and of the augmentation. Default 0.
+    pub seed: u64,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            batch_size: 64,
+            workers: 0,
+            prefetch: 0,
+            shuffle: true,
+            balanced: false,
+            drop_last: false,
+            skip_bad: false,
+            soft_targets: false,
+            seed: 0,
+        }
+    }
+}
+
+/// One batch, ready for a tensor constructor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// `[N, C, H, W]` row-major float32 images.
+    pub images: Vec<f32>,
+    /// `[N]` class indices (the hard label of soft targets).
+    pub labels: Vec<i64>,
+    /// `[N, K]` target distributions when [`LoaderConfig::soft_targets`] is set.
+    pub soft: Option<Vec<f32>>,
+    /// `[N]` dataset indices of the samples.
+    pub indices: Vec<usize>,
+    /// `[N, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Samples left out because they failed to load (only with `skip_bad`).
+    pub skipped: Vec<SkippedItem>,
+}
+
+impl Batch {
+    /// Number of samples `N`.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the batch has no samples (every sample of it was skipped).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// The batch loader; cheap to clone.
+#[derive(Clone)]
+pub struct Loader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dataset: Arc<dyn Dataset>,
+    indices: Vec<usize>,
+    augmenter: Augmenter,
+    cfg: LoaderConfig,
+    workers: usize,
+    weights: Vec<f64>,
+}
+
+impl Loader {
+    /// A loader over `dataset[indices]`. Fails on an index past the end, a zero batch size or
+    /// invalid preprocessing or augmentation parameters.
+    pub fn new(
+        dataset: Arc<dyn Dataset>,
+        indices: Vec<usize>,
+        preprocess: Preprocess,
+        augment: AugmentConfig,
+        cfg: LoaderConfig,
+    ) -> Result<Self> {
+        if cfg.batch_size == 0 {
+            return Err(Error::invalid("loader.batch_size", "0 (expected at least 1)"));
+        }
+        let len = dataset.len();
+        if let Some(&index) = indices.iter().find(|&&i| i >= len) {
+            return Err(Error::Index { index, len });
+        }
+        let k = dataset.classes().len();
+        let mut counts = vec![0usize; k];
+        for &i in &indices {
+            let c = dataset.label(i);
+            if c >= k {
+                return Err(Error::invalid(
+                    "loader label",
+                    format!("{}: class {c} out of range for {k} classes", dataset.source(i)),
+                ));
+            }
+            counts[c] += 1;
+        }
+        let weights = indices.iter().map(|&i| 1.0 / counts[dataset.label(i)] as f64).collect();
+        let workers = if cfg.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            cfg.workers
+        };
+        let augmenter = Augmenter::new(preprocess, augment)?;
+        Ok(Loader { inner: Arc::new(Inner { dataset, indices, augmenter, cfg, workers, weights }) })
+    }
+
+    /// Batches per epoch.
+    pub fn len(&self) -> usize {
+        let (n, b) = (self.inner.indices.len(), self.inner.cfg.batch_size);
+        if self.inner.cfg.drop_last { n / b } else { n.div_ceil(b) }
+    }
+
+    /// Whether an epoch has no batches.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Worker threads an epoch starts (at most one per batch).
+    pub fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    /// The `[C, H, W]` shape of one image.
+    pub fn image_shape(&self) -> [usize; 3] {
+        let p = self.inner.augmenter.preprocess();
+        [p.channels(), p.input_size, p.input_size]
+    }
+
+    /// The dataset indices of `epoch` in batch order (before `drop_last`).
+    pub fn order(&self, epoch: u64) -> Vec<usize> {
+        self.inner.order(epoch).into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// Starts the workers of `epoch`; the iterator yields its batches in order. An item error
+    /// (without `skip_bad`) is yielded in place of its batch and ends the epoch. Dropping the
+    /// iterator stops the workers.
+    pub fn epoch(&self, epoch: u64) -> Epoch {
+        let inner = self.inner.clone();
+        let order = Arc::new(inner.order(epoch));
+        let total = self.len();
+        let workers = inner.workers.min(total).max(1);
+        let window = if inner.cfg.prefetch == 0 { 2 * workers } else { inner.cfg.prefetch };
+        let gate = Arc::new((
+            Mutex::new(Gate { next_job: 0, consumed: 0, cancel: false }),
+            Condvar::new(),
+        ));
+        let (tx, rx) = mpsc::channel();
+        let handles = (0..if total == 0 { 0 } else { workers })
+            .map(|_| {
+                let (inner, order, gate, tx) =
+                    (inner.clone(), order.clone(), gate.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    while let Some(b) = claim(&gate, total, window) {
+                        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            inner.build(epoch, &order, b)
+                        }));
+                        let batch = built.unwrap_or_else(|_| {
+                            Err(Error::Worker { msg: format!("panic while building batch {b}") })
+                        });
+                        if tx.send((b, batch)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Epoch { rx, gate, handles, next: 0, total, pending: BTreeMap::new(), done: false }
+    }
+}
+
+impl Inner {
+    /// `(dataset index, augmentation index)` in epoch order. Repeats of a sample drawn by
+    /// balanced sampling get distinct augmentation indices.
+    fn order(&self, epoch: u64) -> Vec<(usize, u64)> {
+        let seed = splitmix(splitmix(self.cfg.seed ^ 0x0123_4567_89ab_cdef) ^ epoch);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = if self.cfg.balanced && !self.indices.is_empty() {
+            match WeightedIndex::new(&self.weights) {
+                Ok(dist) => {
+                    (0..self.indices.len()).map(|_| self.indices[dist.sample(&mut rng)]).collect()
+                }
+                Err(_) => self.indices.clone(),
+            }
+        } else {
+            self.indices.clone()
+        };
+        if self.cfg.shuffle && !self.cfg.balanced {
+            order.shuffle(&mut rng);
+        }
+        let mut seen: BTreeMap<usize, u64> = BTreeMap::new();
+        order
+            .into_iter()
+            .map(|i| {
+                let k = seen.entry(i).or_insert(0);
+                let aug = i as u64 ^ (*k << 40);
+                *k += 1;
+                (i, aug)
+            })
+            .collect()
+    }
+
+    fn build(&self, epoch: u64, order: &[(usize, u64)], b: usize) -> Result<Batch> {
+        let bs = self.cfg.batch_size;
+        let items = &order[b * bs..((b + 1) * bs).min(order.len())];
+        let per = self.augmenter.output_len();
+        let k = self.dataset.classes().len();
+        let mut images = vec![0.0f32; items.len() * per];
+        let mut labels = Vec::with_capacity(items.len());
+        let mut soft = self.cfg.soft_targets.then(|| Vec::with_capacity(items.len() * k));
+        let mut indices = Vec::with_capacity(items.len());
+        let mut skipped = Vec::new();
+        for &(i, aug) in items {
+            let slot = &mut images[indices.len() * per..(indices.len() + 1) * per];
+            let key = SampleKey { seed: self.cfg.seed, epoch, index: aug };
+            let loaded = self.dataset.load(i).and_then(|s| {
+                let target = check_target(&s.target, k, &s.source)?;
+                self.augmenter.apply_into(&s.image, key, slot)?;
+                Ok(target)
+            });
+            match loaded {
+                Ok(target) => {
+                    labels.push(target.hard() as i64);
+                    if let Some(soft) = soft.as_mut() {
+                        match target {
+                            Target::Class(c) => {
+                                soft.extend((0..k).map(|j| if j == c { 1.0 } else { 0.0 }))
+                            }
+                            Target::Soft(p) => soft.extend_from_slice(&p),
+                        }
+                    }
+                    indices.push(i);
+                }
+                Err(e) if self.cfg.skip_bad => skipped
+                    .push(SkippedItem { source: self.dataset.source(i), reason: e.to_string() }),
+                Err(e) => return Err(e),
+            }
+        }
+        images.truncate(indices.len() * per);
+        let [c, h, w] = {
+            let p = self.augmenter.preprocess();
+            [p.channels(), p.input_size, p.input_size]
+        };
+        Ok(Batch { images, shape: [indices.len(), c, h, w], labels, soft, indices, skipped })
+    }
+}
+
+fn check_target(t: &Target, k: usize, source: &str) -> Result<Target> {
+    let ok = match t {
+        Target::Class(c) => *c < k,
+        Target::Soft(p) => p.len() == k,
+    };
+    if ok {
+        Ok(t.clone())
+    } else {
+        Err(Error::invalid("target", format!("{source}: {t:?} does not fit {k} classes")))
+    }
+}
+
+struct Gate {
+    next_job: usize,
+    consumed: usize,
+    cancel: bool,
+}
+
+/// Claims the next batch to build, waiting while `window` batches are ahead of the consumer.
+fn claim(gate: &(Mutex<Gate>, Condvar), total: usize, window: usize) -> Option<usize> {
+    let (lock, cv) = gate;
+    let mut g = lock.lock().ok()?;
+    loop {
+        if g.cancel || g.next_job >= total {
+            return None;
+        }
+        if g.next_job < g.consumed + window {
+            g.next_job += 1;
+            return Some(g.next_job - 1);
+        }
+        g = cv.wait(g).ok()?;
+    }
+}
+
+/// The batches of one epoch, in order; see [`Loader::epoch`].
+pub struct Epoch {
+    rx: Receiver<(usize, Result<Batch>)>,
+    gate: Arc<(Mutex<Gate>, Condvar)>,
+    handles: Vec<JoinHandle<()>>,
+    next: usize,
+    total: usize,
+    pending: BTreeMap<usize, Result<Batch>>,
+    done: bool,
+}
+
+impl Iterator for Epoch {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.done || self.next >= self.total {
+            return None;
+        }
+        loop {
+            if let Some(r) = self.pending.remove(&self.next) {
+                self.next += 1;
+                if let Ok(mut g) = self.gate.0.lock() {
+                    g.consumed = self.next;
+                }
+                self.gate.1.notify_all();
+                self.done = r.is_err();
+                return Some(r);
+            }
+            match self.rx.recv() {
+                Ok((b, r)) => {
+                    self.pending.insert(b, r);
+                }
+                Err(_) => {
+                    self.done = true;
+                    let msg =
+                        format!("workers stopped before batch {} of {}", self.next, self.total);
+                    return Some(Err(Error::Worker { msg }));
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = if self.done { 0 } else { self.total - self.next };
+        (0, Some(left))
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.gate.0.lock() {
+            g.cancel = true;
+        }
+        self.gate.1.notify_all();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The batch loader: determinism across worker counts, coverage, balancing, errors.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fer_data::augment::AugmentConfig;
+use fer_data::dataset::{Dataset, Sample, Target};
+use fer_data::loader::{Loader, LoaderConfig};
+use fer_data::preprocess::preprocess;
+use fer_data::{Emotion, Error};
+use fer_models_spec::Preprocess;
+use image::{DynamicImage, GrayImage};
+
+/// Tiny in-memory dataset: sample `i` is a 12×12 gray image of value `i`, class `labels[i]`;
+/// indices in `bad` fail to load.
+struct Toy {
+    labels: Vec<usize>,
+    bad: Vec<usize>,
+    soft: bool,
+}
+
+impl Dataset for Toy {
+    fn classes(&self) -> &[Emotion] {
+        &Emotion::ALL[..3]
+    }
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn label(&self, i: usize) -> usize {
+        self.labels[i]
+    }
+    fn source(&self, i: usize) -> String {
+        format!("toy/{i}.png")
+    }
+    fn load(&self, i: usize) -> fer_data::Result<Sample> {
+        if self.bad.contains(&i) {
+            return Err(Error::format(self.source(i), "corrupt on purpose"));
+        }
+        let image = DynamicImage::ImageLuma8(GrayImage::from_fn(12, 12, |x, y| {
+            image::Luma([(i as u32 * 7 + x * 3 + y) as u8])
+        }));
+        let target = if self.soft {
+            let mut p = vec![0.1f32; 3];
+            p[self.labels[i]] = 0.8;
+            Target::Soft(p)
+        } else {
+            Target::Class(self.labels[i])
+        };
+        Ok(Sample { image, target, source: self.source(i) })
+    }
+}
+
+fn toy(n: usize) -> Arc<Toy> {
+    Arc::new(Toy {
+        labels: (0..n).map(|i| if i % 10 < 7 { 0 } else { 1 + i % 2 }).collect(),
+        bad: vec![],
+        soft: false,
+    })
+}
+
+fn loader(ds: Arc<dyn Dataset>, cfg: LoaderConfig, aug: AugmentConfig) -> Loader {
+    let idx = (0..ds.len()).collect();
+    Loader::new(ds, idx, Preprocess::imagenet(16, 1), aug, cfg).unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_batches_with_one_and_four_workers() {
+    let ds = toy(103);
+    let cfg = |workers| LoaderConfig {
+        batch_size: 8,
+        workers,
+        seed: 7,
+        prefetch: 3,
+        ..LoaderConfig::default()
+    };
+    let one = loader(ds.clone(), cfg(1), AugmentConfig::default());
+    let four = loader(ds.clone(), cfg(4), AugmentConfig::default());
+    assert_eq!(one.len(), 13);
+    for epoch in 0..2 {
+        let a: Vec<_> = one.epoch(epoch).map(Result::unwrap).collect();
+        let b: Vec<_> = four.epoch(epoch).map(Result::unwrap).collect();
+        assert_eq!(a.len(), 13);
+        assert_eq!(a, b, "epoch {epoch}");
+        assert_eq!(a[12].shape, [7, 1, 16, 16]);
+        assert_eq!(a[0].images.len(), 8 * 256);
+    }
+    let e0: Vec<_> = one.epoch(0).map(Result::unwrap).collect();
+    let e1: Vec<_> = one.epoch(1).map(Result::unwrap).collect();
+    assert_ne!(e0[0].indices, e1[0].indices, "each epoch reshuffles");
+}
+
+#[test]
+fn every_sample_appears_once_per_epoch_and_images_are_preprocessed() {
+    let ds = toy(50);
+    let cfg = LoaderConfig { batch_size: 16, workers: 2, ..LoaderConfig::default() };
+    let l = loader(ds.clone(), cfg, AugmentConfig::off());
+    let batches: Vec<_> = l.epoch(3).map(Result::unwrap).collect();
+    assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [16, 16, 16, 2]);
+    let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_ne!(seen, (0..50).collect::<Vec<_>>(), "shuffled");
+    seen.sort();
+    assert_eq!(seen, (0..50).collect::<Vec<_>>());
+    let b = &batches[1];
+    for (j, &i) in b.indices.iter().enumerate() {
+        assert_eq!(b.labels[j], ds.labels[i] as i64);
+        let want = preprocess(&ds.load(i).unwrap().image, &Preprocess::imagenet(16, 1)).unwrap();
+        assert_eq!(&b.images[j * 256..(j + 1) * 256], &want[..]);
+    }
+    // drop_last leaves the short batch out.
+    let cfg =
+        LoaderConfig { batch_size: 16, drop_last: true, shuffle: false, ..LoaderConfig::default() };
+    let l = loader(ds, cfg, AugmentConfig::off());
+    assert_eq!(l.len(), 3);
+    let order: Vec<usize> = l.epoch(0).flat_map(|b| b.unwrap().indices).collect();
+    assert_eq!(order, (0..48).collect::<Vec<_>>(), "no shuffle keeps the given order");
+}
+
+#[test]
+fn balanced_sampling_roughly_equalises_classes() {
+    let ds = toy(600); // 70 % class 0, 15 % each of 1 and 2
+    let cfg = LoaderConfig { batch_size: 100, balanced: true, seed: 1, ..LoaderConfig::default() };
+    let l = loader(ds.clone(), cfg, AugmentConfig::off());
+    let mut counts = BTreeMap::new();
+    for e in 0..3 {
+        for &i in &l.order(e) {
+            *counts.entry(ds.labels[i]).or_insert(0usize) += 1;
+        }
+    }
+    for c in 0..3 {
+        let frac = counts[&c] as f64 / 1800.0;
+        assert!((0.28..=0.39).contains(&frac), "class {c}: {frac:.3} of draws ({counts:?})");
+    }
+    // Batches follow the order, duplicates included.
+    let flat: Vec<usize> = l.epoch(0).flat_map(|b| b.unwrap().indices).collect();
+    assert_eq!(flat, l.order(0));
+}
+
+#[test]
+fn bad_items_fail_the_epoch_or_are_skipped_and_counted() {
+    let ds = Arc::new(Toy { bad: vec![5, 17], ..Arc::try_unwrap(toy(30)).ok().unwrap() });
+    let cfg =
+        LoaderConfig { batch_size: 10, shuffle: false, workers: 2, ..LoaderConfig::default() };
+    let results: Vec<_> = loader(ds.clone(), cfg.clone(), AugmentConfig::off()).epoch(0).collect();
+    assert_eq!(results.len(), 1, "the error ends the epoch");
+    let e = results[0].as_ref().unwrap_err().to_string();
+    assert!(e.contains("toy/5.png") && e.contains("corrupt on purpose"), "{e}");
+    let skip = LoaderConfig { skip_bad: true, ..cfg };
+    let batches: Vec<_> =
+        loader(ds, skip, AugmentConfig::off()).epoch(0).map(Result::unwrap).collect();
+    assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [9, 9, 10]);
+    assert_eq!(batches[1].skipped[0].source, "toy/17.png");
+    assert_eq!(batches[1].shape[0], 9);
+    assert_eq!(batches[1].images.len(), 9 * 256);
+}
+
+#[test]
+fn soft_targets_are_one_hot_or_the_distribution() {
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        shuffle: false,
+        soft_targets: true,
+        ..LoaderConfig::default()
+    };
+    let b = loader(toy(8), cfg.clone(), AugmentConfig::off()).epoch(0).next().unwrap().unwrap();
+    assert_eq!(b.soft.as_deref().unwrap()[..6], [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+    let soft = Arc::new(Toy { labels: vec![2, 1], bad: vec![], soft: true });
+    let b = loader(soft, cfg, AugmentConfig::off()).epoch(0).next().unwrap().unwrap();
+    assert_eq!(b.labels, [2, 1]);
+    assert_eq!(b.soft.unwrap(), [0.1, 0.1, 0.8, 0.1, 0.8, 0.1]);
+}
+
+#[test]
+fn invalid_options_and_indices_are_errors() {
+    let ds: Arc<dyn Dataset> = toy(5);
+    let p = Preprocess::imagenet(16, 1);
+    let e = Loader::new(
+        ds.clone(),
+        vec![0, 9],
+        p.clone(),
+        AugmentConfig::off(),
+        LoaderConfig::default(),
+    );
+    assert!(matches!(e, Err(Error::Index { index: 9, len: 5 })));
+    let cfg = LoaderConfig { batch_size: 0, ..LoaderConfig::default() };
+    let e = Loader::new(ds.clone(), vec![0], p.clone(), AugmentConfig::off(), cfg).err().unwrap();
+    assert!(e.to_string().contains("loader.batch_size"));
+    // Dropping an epoch early stops its workers (the test would hang otherwise).
+    let cfg = LoaderConfig { batch_size: 1, workers: 3, prefetch: 2, ..LoaderConfig::default() };
+    let l = Loader::new(ds, (0..5).collect(), p, AugmentConfig::default(), cfg).unwrap();
+    let mut epoch = l.epoch(0);
+    assert!(epoch.next().unwrap().is_ok());
+    drop(epoch);
+}
