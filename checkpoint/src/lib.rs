@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod checkpoint;
+pub mod dtype;
 pub mod error;
 pub mod pickle;
 mod pickle_vm;

@@ -7,6 +7,8 @@
 
 use std::rc::Rc;
 
+pub use crate::dtype::StorageDtype;
+
 /// A pickled value. Containers and objects are [`Value::Ref`]s into the arena.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -26,60 +28,6 @@ pub enum Value {
     Bytes(Rc<[u8]>),
     /// An object in [`Pickle::objs`].
     Ref(usize),
-}
-
-/// Element type of a torch storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StorageDtype {
-    /// `torch.float32`.
-    F32,
-    /// `torch.float64`.
-    F64,
-    /// `torch.float16`.
-    F16,
-    /// `torch.bfloat16`.
-    BF16,
-    /// `torch.int64`.
-    I64,
-    /// `torch.int32`.
-    I32,
-    /// `torch.int16`.
-    I16,
-    /// `torch.int8`.
-    I8,
-    /// `torch.uint8` (also untyped storages).
-    U8,
-    /// `torch.bool`.
-    Bool,
-}
-
-impl StorageDtype {
-    /// The dtype of a `torch.<Name>Storage` class.
-    pub fn from_storage_class(name: &str) -> Option<Self> {
-        Some(match name {
-            "FloatStorage" => Self::F32,
-            "DoubleStorage" => Self::F64,
-            "HalfStorage" => Self::F16,
-            "BFloat16Storage" => Self::BF16,
-            "LongStorage" => Self::I64,
-            "IntStorage" => Self::I32,
-            "ShortStorage" => Self::I16,
-            "CharStorage" => Self::I8,
-            "ByteStorage" | "UntypedStorage" => Self::U8,
-            "BoolStorage" => Self::Bool,
-            _ => return None,
-        })
-    }
-
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            Self::F64 | Self::I64 => 8,
-            Self::F32 | Self::I32 => 4,
-            Self::F16 | Self::BF16 | Self::I16 => 2,
-            Self::I8 | Self::U8 | Self::Bool => 1,
-        }
-    }
 }
 
 /// A storage named by a persistent id `('storage', torch.XStorage, key, location, numel)`.

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::pickle::{Pickle, StorageDtype, TensorRef, Value, unpickle};
-use crate::tensor::{HostTensor, TensorData, TensorMap};
+use crate::pickle::{Pickle, TensorRef, Value, unpickle};
+use crate::tensor::{HostTensor, TensorMap};
 
 /// Keys of a checkpoint dict under which a state dict may be nested, tried in this order.
 pub const NESTED_STATE_DICT_KEYS: [&str; 3] = ["state_dict", "model", "model_state_dict"];
@@ -24,10 +24,10 @@ const LEGACY_HINT: &str = "this is PyTorch's legacy (pre-1.6, non-zip) serializa
 
 /// Reads the state dict that `torch.save(model.state_dict(), path)` wrote.
 ///
-/// The state dict may also be nested in a checkpoint dict under one of
-/// [`NESTED_STATE_DICT_KEYS`]; values that are not tensors are ignored, and a
-/// [`DATA_PARALLEL_PREFIX`] shared by every key is stripped. Floating-point tensors become f32,
-/// integer and bool tensors i64.
+/// The state dict may be the top-level dict or nested in a checkpoint dict under one of
+/// [`NESTED_STATE_DICT_KEYS`] (tried first, in order). Values that are not tensors are ignored,
+/// and a [`DATA_PARALLEL_PREFIX`] shared by every key is stripped. Floating-point tensors become
+/// f32, integer and bool tensors i64; strided views are copied out densely.
 pub fn read_pth(path: impl AsRef<Path>) -> Result<TensorMap> {
     let path = path.as_ref();
     let fmt = |msg: String| Error::Format { path: path.to_path_buf(), msg };
@@ -115,8 +115,8 @@ fn read_entry(zip: &mut Zip, name: &str, path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// The `(name, tensor)` entries of the state dict: the top-level dict if it holds tensors,
-/// else the first of [`NESTED_STATE_DICT_KEYS`] that does.
+/// The `(name, tensor)` entries of the state dict: the first dict under one of
+/// [`NESTED_STATE_DICT_KEYS`] that holds tensors, else the top-level dict.
 fn find_state_dict(p: &Pickle) -> Result<Vec<(String, TensorRef)>, String> {
     let Some(top) = p.dict(&p.top) else {
         return Err("data.pkl does not hold a dict (expected a state_dict)".into());
@@ -130,10 +130,8 @@ fn find_state_dict(p: &Pickle) -> Result<Vec<(String, TensorRef)>, String> {
             })
             .collect()
     };
-    let direct = tensors_of(top);
-    if !direct.is_empty() {
-        return Ok(direct);
-    }
+    // A state dict's values are tensors, never dicts: a nested one means a checkpoint dict,
+    // even when that also holds a few tensors of its own.
     for key in NESTED_STATE_DICT_KEYS {
         let nested = top.iter().find(|(k, _)| matches!(k, Value::Str(s) if &**s == key));
         if let Some(items) = nested.and_then(|(_, v)| p.dict(v)) {
@@ -142,6 +140,10 @@ fn find_state_dict(p: &Pickle) -> Result<Vec<(String, TensorRef)>, String> {
                 return Ok(found);
             }
         }
+    }
+    let direct = tensors_of(top);
+    if !direct.is_empty() {
+        return Ok(direct);
     }
     let keys: Vec<String> = top
         .iter()
@@ -186,97 +188,37 @@ fn materialize(t: &TensorRef, bytes: &[u8]) -> Result<HostTensor, String> {
         .iter()
         .try_fold(1usize, |a, d| a.checked_mul(*d))
         .ok_or_else(|| format!("shape {shape:?} overflows"))?;
-    let mut indices: Vec<u64> = Vec::new();
-    if numel > 0 {
-        let last = t.size.iter().zip(&t.stride).try_fold(t.offset, |a, (s, st)| {
+    if numel == 0 {
+        return Ok(HostTensor { shape, data: dtype.decode_le(&[]) });
+    }
+    let last =
+        t.size.iter().zip(&t.stride).try_fold(t.offset, |a, (s, st)| {
             (s - 1).checked_mul(*st).and_then(|x| a.checked_add(x))
         });
-        match last {
-            Some(last) if last < avail => {}
-            _ => {
-                return Err(format!(
-                    "view (offset {}, size {:?}, stride {:?}) reaches past storage `{}` \
-                     of {avail} elements",
-                    t.offset, t.size, t.stride, t.storage.key
-                ));
-            }
+    match last {
+        Some(last) if last < avail => {}
+        _ => {
+            return Err(format!(
+                "view (offset {}, size {:?}, stride {:?}) reaches past storage `{}` \
+                 of {avail} elements",
+                t.offset, t.size, t.stride, t.storage.key
+            ));
         }
-        indices.try_reserve_exact(numel).map_err(|e| format!("{numel} elements: {e}"))?;
-        gather_indices(t, &shape, &mut indices);
     }
-    let at = |i: u64| &bytes[i as usize * el..(i as usize + 1) * el];
-    let data = match dtype {
-        StorageDtype::F32 => TensorData::F32(
-            indices
-                .iter()
-                .map(|&i| f32::from_le_bytes(at(i).try_into().unwrap_or([0; 4])))
-                .collect(),
-        ),
-        StorageDtype::F64 => TensorData::F32(
-            indices
-                .iter()
-                .map(|&i| f64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])) as f32)
-                .collect(),
-        ),
-        StorageDtype::F16 => TensorData::F32(
-            indices
-                .iter()
-                .map(|&i| half::f16::from_le_bytes([at(i)[0], at(i)[1]]).to_f32())
-                .collect(),
-        ),
-        StorageDtype::BF16 => TensorData::F32(
-            indices
-                .iter()
-                .map(|&i| half::bf16::from_le_bytes([at(i)[0], at(i)[1]]).to_f32())
-                .collect(),
-        ),
-        StorageDtype::I64 => TensorData::I64(
-            indices
-                .iter()
-                .map(|&i| i64::from_le_bytes(at(i).try_into().unwrap_or([0; 8])))
-                .collect(),
-        ),
-        StorageDtype::I32 => TensorData::I64(
-            indices
-                .iter()
-                .map(|&i| i64::from(i32::from_le_bytes(at(i).try_into().unwrap_or([0; 4]))))
-                .collect(),
-        ),
-        StorageDtype::I16 => TensorData::I64(
-            indices.iter().map(|&i| i64::from(i16::from_le_bytes([at(i)[0], at(i)[1]]))).collect(),
-        ),
-        StorageDtype::I8 => {
-            TensorData::I64(indices.iter().map(|&i| i64::from(at(i)[0] as i8)).collect())
-        }
-        StorageDtype::U8 | StorageDtype::Bool => {
-            TensorData::I64(indices.iter().map(|&i| i64::from(at(i)[0])).collect())
-        }
-    };
-    Ok(HostTensor { shape, data })
-}
-
-/// Storage indices of the view's elements in row-major order.
-fn gather_indices(t: &TensorRef, shape: &[usize], out: &mut Vec<u64>) {
-    let numel: usize = shape.iter().product();
-    let contiguous = {
-        let mut expect = 1u64;
-        let mut ok = true;
-        for (s, st) in t.size.iter().zip(&t.stride).rev() {
-            if *s != 1 && *st != expect {
-                ok = false;
-            }
-            expect *= *s;
-        }
-        ok
-    };
-    if contiguous {
-        out.extend(t.offset..t.offset + numel as u64);
-        return;
+    let offset = t.offset as usize;
+    if is_contiguous(t) {
+        return Ok(HostTensor {
+            shape,
+            data: dtype.decode_le(&bytes[offset * el..][..numel * el]),
+        });
     }
+    // Strided view: copy the elements' bytes in row-major order, then decode.
+    let mut gathered: Vec<u8> = Vec::new();
+    gathered.try_reserve_exact(numel * el).map_err(|e| format!("{numel} elements: {e}"))?;
     let mut idx = vec![0usize; shape.len()];
     for _ in 0..numel {
-        let off = idx.iter().zip(&t.stride).fold(t.offset, |a, (i, st)| a + *i as u64 * st);
-        out.push(off);
+        let at = idx.iter().zip(&t.stride).fold(offset, |a, (i, st)| a + i * *st as usize);
+        gathered.extend_from_slice(&bytes[at * el..][..el]);
         for d in (0..shape.len()).rev() {
             idx[d] += 1;
             if idx[d] < shape[d] {
@@ -285,4 +227,18 @@ fn gather_indices(t: &TensorRef, shape: &[usize], out: &mut Vec<u64>) {
             idx[d] = 0;
         }
     }
+    Ok(HostTensor { shape, data: dtype.decode_le(&gathered) })
+}
+
+/// Whether the view's elements are consecutive in row-major order (dimensions of size 1 may
+/// have any stride).
+fn is_contiguous(t: &TensorRef) -> bool {
+    let mut expect = 1u64;
+    for (s, st) in t.size.iter().zip(&t.stride).rev() {
+        if *s != 1 && *st != expect {
+            return false;
+        }
+        expect *= *s;
+    }
+    true
 }

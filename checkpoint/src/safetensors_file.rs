@@ -9,6 +9,7 @@ use std::path::Path;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, View};
 
+use crate::dtype::StorageDtype;
 use crate::error::{Error, Result};
 use crate::tensor::{HostTensor, TensorData, TensorMap};
 
@@ -35,46 +36,24 @@ pub fn read_safetensors(path: impl AsRef<Path>) -> Result<(TensorMap, BTreeMap<S
 }
 
 fn convert(dtype: Dtype, shape: &[usize], b: &[u8]) -> Result<HostTensor, String> {
-    fn chunks<const N: usize>(b: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-        b.chunks_exact(N).map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-    }
-    let data = match dtype {
-        Dtype::F32 => TensorData::F32(chunks(b).map(f32::from_le_bytes).collect()),
-        Dtype::F64 => TensorData::F32(chunks(b).map(|a| f64::from_le_bytes(a) as f32).collect()),
-        Dtype::F16 => {
-            TensorData::F32(chunks(b).map(|a| half::f16::from_le_bytes(a).to_f32()).collect())
-        }
-        Dtype::BF16 => {
-            TensorData::F32(chunks(b).map(|a| half::bf16::from_le_bytes(a).to_f32()).collect())
-        }
-        Dtype::I64 => TensorData::I64(chunks(b).map(i64::from_le_bytes).collect()),
-        Dtype::I32 => {
-            TensorData::I64(chunks(b).map(|a| i64::from(i32::from_le_bytes(a))).collect())
-        }
-        Dtype::I16 => {
-            TensorData::I64(chunks(b).map(|a| i64::from(i16::from_le_bytes(a))).collect())
-        }
-        Dtype::U32 => {
-            TensorData::I64(chunks(b).map(|a| i64::from(u32::from_le_bytes(a))).collect())
-        }
-        Dtype::U16 => {
-            TensorData::I64(chunks(b).map(|a| i64::from(u16::from_le_bytes(a))).collect())
-        }
-        Dtype::I8 => TensorData::I64(b.iter().map(|x| i64::from(*x as i8)).collect()),
-        Dtype::U8 | Dtype::BOOL => TensorData::I64(b.iter().map(|x| i64::from(*x)).collect()),
+    let d = match dtype {
+        Dtype::F32 => StorageDtype::F32,
+        Dtype::F64 => StorageDtype::F64,
+        Dtype::F16 => StorageDtype::F16,
+        Dtype::BF16 => StorageDtype::BF16,
+        Dtype::I64 => StorageDtype::I64,
+        Dtype::I32 => StorageDtype::I32,
+        Dtype::I16 => StorageDtype::I16,
+        Dtype::I8 => StorageDtype::I8,
+        Dtype::U8 => StorageDtype::U8,
+        Dtype::U16 => StorageDtype::U16,
+        Dtype::U32 => StorageDtype::U32,
+        Dtype::BOOL => StorageDtype::Bool,
         other => return Err(format!("dtype {other:?} is not supported")),
     };
-    let t = HostTensor { shape: shape.to_vec(), data };
-    let len = match &t.data {
-        TensorData::F32(v) => v.len(),
-        TensorData::I64(v) => v.len(),
-    };
-    if len != t.numel() {
-        return Err(format!("{len} values for shape {shape:?}"));
+    let t = HostTensor { shape: shape.to_vec(), data: d.decode_le(b) };
+    if b.len() != t.numel() * d.size() {
+        return Err(format!("{} bytes for shape {shape:?} of {dtype:?}", b.len()));
     }
     Ok(t)
 }

@@ -46,6 +46,7 @@ opt.step()
 sd = net.state_dict()
 save("checkpoint_dict.pth",
      {"epoch": 3, "best_acc": 0.75, "optimizer": opt.state_dict(), "state_dict": sd,
+      "ema_decay": torch.tensor(0.999),
       "args": argparse.Namespace(lr=0.1, name="x"), "tags": ["a", "b"], "blob": b"\x00\x01"}, sd)
 save("model_key.pth", {"model": sd, "epoch": 9}, sd)
 save("model_state_dict_key.pth", {"model_state_dict": sd, "optimizer_state_dict": {}}, sd)
