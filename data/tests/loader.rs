@@ -191,3 +191,90 @@ fn invalid_options_and_indices_are_errors() {
     assert!(epoch.next().unwrap().is_ok());
     drop(epoch);
 }
+
+/// Images of every stored colour type, soft targets and groups, for the cache round trip.
+struct Mixed(usize);
+
+impl Dataset for Mixed {
+    fn classes(&self) -> &[Emotion] {
+        &Emotion::ALL[..3]
+    }
+    fn len(&self) -> usize {
+        self.0
+    }
+    fn label(&self, i: usize) -> usize {
+        i % 3
+    }
+    fn group(&self, i: usize) -> Option<&str> {
+        ["S001", "S002"].get(i % 3).copied()
+    }
+    fn source(&self, i: usize) -> String {
+        format!("mixed/{i}.png")
+    }
+    fn load(&self, i: usize) -> fer_data::Result<Sample> {
+        let (w, h) = (5 + i as u32, 3 + (i as u32 % 4));
+        let v = |x: u32, y: u32, c: u32| (i as u32 * 31 + x * 7 + y * 3 + c * 50) as u8;
+        let image = match i % 4 {
+            0 => {
+                DynamicImage::ImageLuma8(GrayImage::from_fn(w, h, |x, y| image::Luma([v(x, y, 0)])))
+            }
+            1 => DynamicImage::ImageLumaA8(image::GrayAlphaImage::from_fn(w, h, |x, y| {
+                image::LumaA([v(x, y, 0), v(x, y, 1)])
+            })),
+            2 => DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([v(x, y, 0), v(x, y, 1), v(x, y, 2)])
+            })),
+            _ => DynamicImage::ImageRgba16(image::ImageBuffer::from_fn(w, h, |x, y| {
+                image::Rgba([v(x, y, 0) as u16 * 257, 0, 65535, 30000])
+            })),
+        };
+        let mut p = vec![0.0f32; 3];
+        p[i % 3] = 1.0;
+        let target = if i % 2 == 0 { Target::Class(i % 3) } else { Target::Soft(p) };
+        Ok(Sample { image, target, source: self.source(i) })
+    }
+}
+
+#[test]
+fn cache_round_trips_pixels_labels_sources_and_rebuilds_when_stale() {
+    use fer_data::cache::{CachedDataset, source_hash, write_cache};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.fercache");
+    let ds = Mixed(11);
+    write_cache(&ds, &path, 3).unwrap();
+    let c = CachedDataset::open(&path).unwrap();
+    assert_eq!(c.len(), 11);
+    assert_eq!(c.classes(), ds.classes());
+    assert_eq!(c.source_hash(), source_hash(&ds));
+    for i in 0..11 {
+        let (a, b) = (ds.load(i).unwrap(), c.load(i).unwrap());
+        assert_eq!((c.label(i), c.group(i), c.source(i)), (ds.label(i), ds.group(i), ds.source(i)));
+        assert_eq!(a.target, b.target);
+        if i % 4 == 3 {
+            // 16-bit images are stored as 8-bit RGBA.
+            assert_eq!(b.image, DynamicImage::ImageRgba8(a.image.to_rgba8()));
+        } else {
+            assert_eq!(a.image, b.image, "item {i}");
+        }
+    }
+    // A different listing has another hash: open_or_build rebuilds.
+    let bigger = Mixed(12);
+    assert_ne!(source_hash(&bigger), c.source_hash());
+    let rebuilt = CachedDataset::open_or_build(&bigger, &path, 2).unwrap();
+    assert_eq!(rebuilt.len(), 12);
+    assert_eq!(
+        CachedDataset::open_or_build(&bigger, &path, 2).unwrap().source_hash(),
+        source_hash(&bigger)
+    );
+    // Damaged files are errors naming the file.
+    std::fs::write(&path, b"FERCACHE\x09\0\0\0").unwrap();
+    let e = CachedDataset::open(&path).unwrap_err().to_string();
+    assert!(e.contains("mixed.fercache"), "{e}");
+    let bytes = {
+        write_cache(&ds, &path, 1).unwrap();
+        std::fs::read(&path).unwrap()
+    };
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let e = CachedDataset::open(&path).unwrap_err().to_string();
+    assert!(e.contains("runs past the end"), "{e}");
+}
