@@ -230,7 +230,7 @@ impl Dataset for Mixed {
         };
         let mut p = vec![0.0f32; 3];
         p[i % 3] = 1.0;
-        let target = if i % 2 == 0 { Target::Class(i % 3) } else { Target::Soft(p) };
+        let target = if i.is_multiple_of(2) { Target::Class(i % 3) } else { Target::Soft(p) };
         Ok(Sample { image, target, source: self.source(i) })
     }
 }
