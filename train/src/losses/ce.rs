@@ -1,0 +1,95 @@
+//! Cross-entropy with hard or soft targets, label smoothing and class weights
+//! (the semantics of `torch.nn.functional.cross_entropy`).
+
+use tch::{Kind, Reduction, Tensor};
+
+use super::{check_float, compute_kind, full_precision, torch, upcast};
+use crate::{Error, Result};
+
+/// PyTorch's default `ignore_index`: hard labels equal to it contribute nothing.
+const IGNORE_INDEX: i64 = -100;
+
+/// What the logits are compared with.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Class indices, integer `[N]` in `0..K` (`-100` is ignored, as in PyTorch).
+    Hard(&'a Tensor),
+    /// Class probabilities, floating `[N, K]` (each row should sum to 1, e.g. mixup/cutmix
+    /// targets); no gradient flows into them.
+    Soft(&'a Tensor),
+}
+
+/// Mean cross-entropy of `logits` `[N, K]` against `target`, exactly as
+/// `F.cross_entropy(logits, target, weight=class_weights, label_smoothing=label_smoothing)`.
+///
+/// * `label_smoothing` in `[0, 1]`: the target becomes `(1 - ε)·target + ε/K` (PyTorch's
+///   definition, including how it combines with class weights).
+/// * `class_weights` `[K]`: per-class weights; with hard targets the mean is PyTorch's weighted
+///   mean (the sum divided by the summed weights of the samples' classes), with soft targets
+///   the weighted per-sample losses are averaged over `N`.
+///
+/// Computes in `f32` (`f64` for `f64` logits); differentiable with respect to `logits`.
+pub fn cross_entropy(
+    logits: &Tensor,
+    target: Target<'_>,
+    label_smoothing: f64,
+    class_weights: Option<&Tensor>,
+) -> Result<Tensor> {
+    let size = check_float(logits, "cross_entropy logits", 2)?;
+    let (n, k) = (size[0], size[1]);
+    if n == 0 || k == 0 {
+        return Err(Error::Input(format!("cross_entropy logits: empty shape {size:?}")));
+    }
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(Error::Input(format!(
+            "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
+        )));
+    }
+    let kind = compute_kind(logits);
+    let device = logits.device();
+    let target = match target {
+        Target::Hard(labels) => {
+            if labels.size() != [n] || labels.is_floating_point() || labels.kind() == Kind::Bool {
+                return Err(Error::Input(format!(
+                    "cross_entropy: hard target must be integer [{n}], got {:?} of shape {:?}",
+                    labels.kind(),
+                    labels.size()
+                )));
+            }
+            upcast(labels, Kind::Int64, device, "cross_entropy hard target")?
+        }
+        Target::Soft(probs) => {
+            let s = check_float(probs, "cross_entropy soft target", 2)?;
+            if s != size {
+                return Err(Error::Input(format!(
+                    "cross_entropy: soft target shape {s:?} differs from logits {size:?}"
+                )));
+            }
+            upcast(&probs.detach(), kind, device, "cross_entropy soft target")?
+        }
+    };
+    let weights = match class_weights {
+        Some(w) => {
+            let s = check_float(w, "cross_entropy class weights", 1)?;
+            if s != [k] {
+                return Err(Error::Input(format!(
+                    "cross_entropy: class weights have shape {s:?}, expected [{k}]"
+                )));
+            }
+            Some(upcast(&w.detach(), kind, device, "cross_entropy class weights")?)
+        }
+        None => None,
+    };
+    full_precision(|| {
+        let logits = upcast(logits, kind, device, "cross_entropy logits")?;
+        logits
+            .f_cross_entropy_loss(
+                &target,
+                weights.as_ref(),
+                Reduction::Mean,
+                IGNORE_INDEX,
+                label_smoothing,
+            )
+            .map_err(torch("cross_entropy"))
+    })
+}

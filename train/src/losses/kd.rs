@@ -1,0 +1,48 @@
+//! Hinton knowledge distillation (Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural
+//! Network", 2015).
+
+use tch::Tensor;
+
+use super::{check_float, compute_kind, full_precision, torch, upcast};
+use crate::{Error, Result};
+
+/// Hinton KD loss: `T² · KL(softmax(teacher/T) ‖ softmax(student/T))`, summed over classes and
+/// averaged over the batch.
+///
+/// Equal to PyTorch's `F.kl_div(log_softmax(s/T), log_softmax(t/T), reduction="batchmean",
+/// log_target=True) * T*T`. The `T²` factor keeps the gradient's magnitude roughly independent
+/// of `T` (Hinton et al. §2.1): for large `T` and zero-mean logits the gradient with respect to
+/// `student[n, i]` tends to `(student[n, i] - teacher[n, i]) / (N·K)`.
+///
+/// `student` and `teacher` are logits `[N, K]`; the teacher is detached (no gradient reaches
+/// it) and moved to the student's device. `temperature` must be finite and `> 0`. Computes in
+/// `f32` (`f64` for `f64` student logits).
+pub fn kd_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
+    let s_size = check_float(student, "kd student logits", 2)?;
+    let t_size = check_float(teacher, "kd teacher logits", 2)?;
+    if s_size != t_size {
+        return Err(Error::Input(format!(
+            "kd: student logits {s_size:?} and teacher logits {t_size:?} differ in shape"
+        )));
+    }
+    if s_size[0] == 0 || s_size[1] == 0 {
+        return Err(Error::Input(format!("kd logits: empty shape {s_size:?}")));
+    }
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::Input(format!("kd: temperature must be > 0, got {temperature}")));
+    }
+    let kind = compute_kind(student);
+    let device = student.device();
+    let n = s_size[0] as f64;
+    full_precision(|| {
+        let log_p_t = tch::no_grad(|| -> Result<Tensor> {
+            let t = upcast(&teacher.detach(), kind, device, "kd teacher logits")?;
+            (t / temperature).f_log_softmax(-1, kind).map_err(torch("kd teacher log_softmax"))
+        })?;
+        let s = upcast(student, kind, device, "kd student logits")?;
+        let log_p_s =
+            (s / temperature).f_log_softmax(-1, kind).map_err(torch("kd student log_softmax"))?;
+        let kl = (log_p_t.exp() * (&log_p_t - log_p_s)).sum(kind);
+        Ok(kl * (temperature * temperature / n))
+    })
+}

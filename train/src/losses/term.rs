@@ -1,0 +1,265 @@
+//! The config-facing declaration of a stage's loss as a weighted sum of terms.
+
+use tch::Tensor;
+
+use super::{Target, cross_entropy, kd_loss, rkd_angle, rkd_distance};
+use crate::{Error, Result};
+
+/// One term of a stage's loss; the stage's loss is `Σ weight · term`.
+///
+/// In a config (internally tagged by `kind`):
+/// ```toml
+/// [[loss]]
+/// kind = "kd"
+/// weight = 0.9
+/// temperature = 4.0
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LossTerm {
+    /// Cross-entropy of the student's logits against the batch's (hard or soft) labels.
+    CrossEntropy {
+        /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required).
+        weight: f64,
+        /// Label smoothing ε in `[0, 1)`: the target becomes `(1 − ε)·target + ε/K`.
+        /// Default 0 (none).
+        #[serde(default)]
+        label_smoothing: f64,
+    },
+    /// Hinton KD: `T² · KL(softmax(teacher/T) ‖ softmax(student/T))`, batch mean.
+    Kd {
+        /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required).
+        weight: f64,
+        /// Softmax temperature `T`, finite and `> 0` (required; 4 is a common choice).
+        temperature: f64,
+        /// Name of the stage's teacher whose logits are distilled. Default: none, which is
+        /// valid only when the stage has exactly one teacher.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher: Option<String>,
+    },
+    /// RKD distance loss on the embeddings (penultimate features), Park et al. 2019.
+    RkdDistance {
+        /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required; the paper
+        /// uses 25 for the distance term alongside a task loss).
+        weight: f64,
+        /// Name of the stage's teacher whose embedding is distilled. Default: none, which is
+        /// valid only when the stage has exactly one teacher.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher: Option<String>,
+    },
+    /// RKD angle loss on the embeddings (penultimate features), Park et al. 2019.
+    RkdAngle {
+        /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required; the paper
+        /// uses 50 for the angle term alongside a task loss).
+        weight: f64,
+        /// Name of the stage's teacher whose embedding is distilled. Default: none, which is
+        /// valid only when the stage has exactly one teacher.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher: Option<String>,
+    },
+}
+
+impl LossTerm {
+    /// The `kind` tag as written in configs (`cross_entropy`, `kd`, `rkd_distance`,
+    /// `rkd_angle`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LossTerm::CrossEntropy { .. } => "cross_entropy",
+            LossTerm::Kd { .. } => "kd",
+            LossTerm::RkdDistance { .. } => "rkd_distance",
+            LossTerm::RkdAngle { .. } => "rkd_angle",
+        }
+    }
+
+    /// The term's multiplier.
+    pub fn weight(&self) -> f64 {
+        match self {
+            LossTerm::CrossEntropy { weight, .. }
+            | LossTerm::Kd { weight, .. }
+            | LossTerm::RkdDistance { weight, .. }
+            | LossTerm::RkdAngle { weight, .. } => *weight,
+        }
+    }
+
+    /// The teacher the term names, if any (`None` for cross-entropy).
+    pub fn teacher_opt(&self) -> Option<&str> {
+        match self {
+            LossTerm::CrossEntropy { .. } => None,
+            LossTerm::Kd { teacher, .. }
+            | LossTerm::RkdDistance { teacher, .. }
+            | LossTerm::RkdAngle { teacher, .. } => teacher.as_deref(),
+        }
+    }
+
+    /// Whether the term distils a teacher (so the stage needs at least one).
+    pub fn needs_teacher(&self) -> bool {
+        !matches!(self, LossTerm::CrossEntropy { .. })
+    }
+
+    /// Whether the term compares embeddings (so student and teacher must expose one).
+    pub fn needs_embedding(&self) -> bool {
+        matches!(self, LossTerm::RkdDistance { .. } | LossTerm::RkdAngle { .. })
+    }
+
+    /// All semantic problems of the term, each starting with the field it concerns, e.g.
+    /// `temperature: must be > 0 (got 0)`. Empty when the term is valid. The caller prefixes
+    /// the term's position (`loss[2].`).
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let weight = self.weight();
+        if !(weight.is_finite() && weight >= 0.0) {
+            problems.push(format!("weight: must be a finite number >= 0 (got {weight})"));
+        }
+        match self {
+            LossTerm::CrossEntropy { label_smoothing, .. } => {
+                if !(0.0..1.0).contains(label_smoothing) {
+                    problems.push(format!(
+                        "label_smoothing: must be in [0, 1) (got {label_smoothing})"
+                    ));
+                }
+            }
+            LossTerm::Kd { temperature, .. } => {
+                if !(temperature.is_finite() && *temperature > 0.0) {
+                    problems.push(format!(
+                        "temperature: must be a finite number > 0 (got {temperature})"
+                    ));
+                }
+            }
+            LossTerm::RkdDistance { .. } | LossTerm::RkdAngle { .. } => {}
+        }
+        if self.teacher_opt().is_some_and(|t| t.trim().is_empty()) {
+            problems.push("teacher: must not be empty (omit it to use the only teacher)".into());
+        }
+        problems
+    }
+}
+
+/// What one teacher produced for the batch.
+#[derive(Debug, Clone, Copy)]
+pub struct TeacherOutputs<'a> {
+    /// The teacher's name in the stage (what [`LossTerm`]'s `teacher` refers to).
+    pub name: &'a str,
+    /// Its logits `[N, K]`, when a term needs them.
+    pub logits: Option<&'a Tensor>,
+    /// Its embedding `[N, Dt]`, when a term needs it.
+    pub embedding: Option<&'a Tensor>,
+}
+
+/// Everything the loss terms of a stage may read for one batch.
+#[derive(Debug, Clone, Copy)]
+pub struct LossInputs<'a> {
+    /// The student's logits `[N, K]`.
+    pub student_logits: &'a Tensor,
+    /// The student's embedding `[N, Ds]` (needed by the RKD terms).
+    pub student_embedding: Option<&'a Tensor>,
+    /// The batch's labels (needed by cross-entropy).
+    pub target: Option<Target<'a>>,
+    /// Per-class weights `[K]` of cross-entropy, if any.
+    pub class_weights: Option<&'a Tensor>,
+    /// The stage's teachers, by name.
+    pub teachers: &'a [TeacherOutputs<'a>],
+}
+
+/// The stage's loss `Σ weight · term` and each term's unweighted value for logging.
+///
+/// The per-term values are detached 0-d tensors on the student's device, labelled by kind
+/// (and teacher, e.g. `kd[resnet50]`; a repeated label gets `#<index>`): reading them is a
+/// host sync, which the trainer does only every few steps. Terms are validated first; an
+/// invalid or empty list, a missing target, teacher, logits or embedding is an
+/// [`Error::Input`] naming `loss[i]`.
+pub fn total_loss(
+    terms: &[LossTerm],
+    inputs: &LossInputs<'_>,
+) -> Result<(Tensor, Vec<(String, Tensor)>)> {
+    if terms.is_empty() {
+        return Err(Error::Input("loss: no loss terms declared".into()));
+    }
+    let mut total: Option<Tensor> = None;
+    let mut logs: Vec<(String, Tensor)> = Vec::with_capacity(terms.len());
+    for (i, term) in terms.iter().enumerate() {
+        if let Some(problem) = term.validate().into_iter().next() {
+            return Err(Error::Input(format!("loss[{i}].{problem}")));
+        }
+        let value = term_value(i, term, inputs)?;
+        let weighted = &value * term.weight();
+        total = Some(match total {
+            Some(t) => t + weighted,
+            None => weighted,
+        });
+        let mut label = match term.teacher_opt() {
+            Some(t) => format!("{}[{t}]", term.kind_name()),
+            None => term.kind_name().to_owned(),
+        };
+        if logs.iter().any(|(l, _)| *l == label) {
+            label = format!("{label}#{i}");
+        }
+        logs.push((label, value.detach()));
+    }
+    let total = total.ok_or_else(|| Error::Input("loss: no loss terms declared".into()))?;
+    Ok((total, logs))
+}
+
+/// The unweighted value of term `i`.
+fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tensor> {
+    let at = |e: Error| match e {
+        Error::Input(msg) => Error::Input(format!("loss[{i}] ({}): {msg}", term.kind_name())),
+        other => other,
+    };
+    match term {
+        LossTerm::CrossEntropy { label_smoothing, .. } => {
+            let target = inputs.target.ok_or_else(|| {
+                Error::Input(format!("loss[{i}] (cross_entropy) needs labels; the batch has none"))
+            })?;
+            cross_entropy(inputs.student_logits, target, *label_smoothing, inputs.class_weights)
+                .map_err(at)
+        }
+        LossTerm::Kd { temperature, teacher, .. } => {
+            let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
+            let logits = t.logits.ok_or_else(|| {
+                Error::Input(format!("loss[{i}] (kd): teacher `{}` gives no logits", t.name))
+            })?;
+            kd_loss(inputs.student_logits, logits, *temperature).map_err(at)
+        }
+        LossTerm::RkdDistance { teacher, .. } | LossTerm::RkdAngle { teacher, .. } => {
+            let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
+            let kind = term.kind_name();
+            let t_emb = t.embedding.ok_or_else(|| {
+                Error::Input(format!("loss[{i}] ({kind}): teacher `{}` gives no embedding", t.name))
+            })?;
+            let s_emb = inputs.student_embedding.ok_or_else(|| {
+                Error::Input(format!("loss[{i}] ({kind}) needs the student's embedding"))
+            })?;
+            match term {
+                LossTerm::RkdDistance { .. } => rkd_distance(s_emb, t_emb).map_err(at),
+                _ => rkd_angle(s_emb, t_emb).map_err(at),
+            }
+        }
+    }
+}
+
+/// The teacher a term refers to: the named one, or the only one when it names none.
+fn find_teacher<'t, 'a>(
+    i: usize,
+    term: &LossTerm,
+    name: Option<&str>,
+    teachers: &'t [TeacherOutputs<'a>],
+) -> Result<&'t TeacherOutputs<'a>> {
+    let kind = term.kind_name();
+    let names = || teachers.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ");
+    match (name, teachers) {
+        (_, []) => {
+            Err(Error::Input(format!("loss[{i}] ({kind}) needs a teacher but the stage has none")))
+        }
+        (None, [only]) => Ok(only),
+        (None, _) => Err(Error::Input(format!(
+            "loss[{i}] ({kind}).teacher: the stage has several teachers ({}); name one",
+            names()
+        ))),
+        (Some(n), _) => teachers.iter().find(|t| t.name == n).ok_or_else(|| {
+            Error::Input(format!(
+                "loss[{i}] ({kind}).teacher: `{n}` is not a teacher of the stage (available: {})",
+                names()
+            ))
+        }),
+    }
+}

@@ -1,0 +1,119 @@
+"""Second implementation of the trainer's losses, written from the papers' definitions.
+
+Usage: reference.py DIR. Reads DIR/manifest.json (cases written by train/tests/losses.rs, tensors
+as raw little-endian f64/i64 files), computes each loss and its gradient with respect to the
+student input `x` in float64, and prints {case: [value, flat_gradient]} as JSON.
+
+No library KD/RKD function is used: the formulas are written out below. Cross-entropy is
+checked against torch.nn.functional.cross_entropy itself (the semantics it must match).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EPS_SQ_DIST = 1e-12  # RKD (authors' pdist): squared distances are floored at 1e-12
+EPS_NORM = 1e-12  # a difference vector shorter than this has no direction
+
+
+def load(directory, spec):
+    dtype = np.float64 if spec["dtype"] == "f64" else np.int64
+    data = np.fromfile(directory / spec["file"], dtype="<" + np.dtype(dtype).str[1:])
+    return torch.from_numpy(data.reshape(spec["shape"]).astype(dtype))
+
+
+def huber(x):
+    """Smooth-L1 with beta = 1: 0.5 x^2 where |x| < 1, |x| - 0.5 elsewhere."""
+    a = x.abs()
+    return torch.where(a < 1.0, 0.5 * x * x, a - 0.5)
+
+
+def kd(s, t, temperature):
+    """Hinton et al. 2015: T^2 * KL(p_t || p_s) with p = softmax(logits / T), batch mean."""
+    t = t.detach()
+    zs, zt = s / temperature, t / temperature
+    log_ps = zs - torch.logsumexp(zs, dim=1, keepdim=True)
+    log_pt = zt - torch.logsumexp(zt, dim=1, keepdim=True)
+    kl_per_sample = (log_pt.exp() * (log_pt - log_ps)).sum(dim=1)
+    return temperature**2 * kl_per_sample.mean()
+
+
+def normalised_distances(e):
+    """Park et al. 2019, psi_D: pairwise distances over their mean on the pairs i != j."""
+    n = e.shape[0]
+    rows = []
+    for i in range(n):
+        diff = e - e[i]
+        sq = (diff * diff).sum(dim=1)
+        d = sq.clamp_min(EPS_SQ_DIST).sqrt()
+        rows.append(torch.where(torch.arange(n) == i, torch.zeros_like(d), d))
+    d = torch.stack(rows)
+    off_diagonal = ~torch.eye(n, dtype=torch.bool)
+    mu = d[off_diagonal].sum() / (n * (n - 1))
+    return d / mu
+
+
+def rkd_distance(s, t):
+    with torch.no_grad():
+        target = normalised_distances(t.detach())
+    return huber(normalised_distances(s) - target).mean()
+
+
+def angle_cosines(e):
+    """Park et al. 2019, psi_A: cos of the angle at anchor a between e_j and e_k, all triplets."""
+    n = e.shape[0]
+    per_anchor = []
+    for a in range(n):
+        v = e - e[a]  # v[j] = e_j - e_a
+        length = torch.linalg.vector_norm(v, dim=1)
+        has_direction = (length > EPS_NORM).to(e.dtype)
+        u = v / length.clamp_min(EPS_NORM)[:, None] * has_direction[:, None]
+        per_anchor.append(u @ u.T)
+    return torch.stack(per_anchor)
+
+
+def rkd_angle(s, t):
+    with torch.no_grad():
+        target = angle_cosines(t.detach())
+    return huber(angle_cosines(s) - target).mean()
+
+
+def evaluate(case, tensors):
+    x = tensors["x"].clone().requires_grad_(True)
+    params = case["params"]
+    loss_name = case["loss"]
+    if loss_name == "ce":
+        loss = F.cross_entropy(
+            x,
+            tensors["target"],
+            weight=tensors.get("weight"),
+            label_smoothing=params["label_smoothing"],
+        )
+    elif loss_name == "kd":
+        loss = kd(x, tensors["teacher"], params["temperature"])
+    elif loss_name == "rkd_distance":
+        loss = rkd_distance(x, tensors["teacher"])
+    elif loss_name == "rkd_angle":
+        loss = rkd_angle(x, tensors["teacher"])
+    else:
+        raise ValueError(f"unknown loss {loss_name}")
+    loss.backward()
+    return [loss.item(), x.grad.reshape(-1).tolist()]
+
+
+def main():
+    directory = Path(sys.argv[1])
+    manifest = json.loads((directory / "manifest.json").read_text())
+    results = {}
+    for case in manifest:
+        tensors = {name: load(directory, spec) for name, spec in case["tensors"].items()}
+        results[case["name"]] = evaluate(case, tensors)
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
