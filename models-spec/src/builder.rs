@@ -64,7 +64,13 @@ impl GraphBuilder {
     }
 
     /// Batch norm over `x`'s channels.
-    pub fn bn(&mut self, name: impl Into<String>, x: NodeId, eps: f64, momentum: f64) -> Result<NodeId> {
+    pub fn bn(
+        &mut self,
+        name: impl Into<String>,
+        x: NodeId,
+        eps: f64,
+        momentum: f64,
+    ) -> Result<NodeId> {
         let num_features = self.channels(x);
         self.push(name, Op::BatchNorm2d(BatchNorm2d { num_features, eps, momentum }), &[x])
     }
@@ -108,12 +114,14 @@ fn infer_shape(name: &str, op: &Op, ins: &[Shape]) -> Result<Shape> {
             _ => Err(err("expects a [C, H, W] input".into())),
         }
     };
-    let spatial = |h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2]| {
-        match (out_len(h, k[0], s[0], p[0], d[0]), out_len(w, k[1], s[1], p[1], d[1])) {
+    let spatial =
+        |h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2]| match (
+            out_len(h, k[0], s[0], p[0], d[0]),
+            out_len(w, k[1], s[1], p[1], d[1]),
+        ) {
             (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((oh, ow)),
             _ => Err(err(format!("input {h}x{w} is smaller than the window {k:?}"))),
-        }
-    };
+        };
     Ok(match op {
         Op::Input => return Err(err("only the builder creates the input".into())),
         Op::Conv2d(c) => {

@@ -18,8 +18,8 @@ pub mod error;
 pub mod graph;
 pub mod ops;
 
-pub use arch::{make_divisible, spec, Arch, ArchConfig};
+pub use arch::{Arch, ArchConfig, make_divisible, spec};
 pub use error::{Result, SpecError};
-pub use graph::{Graph, Node, NodeId, Op, ParamInfo, ParamKind, Shape, EMBEDDING_TAP};
+pub use graph::{EMBEDDING_TAP, Graph, Node, NodeId, Op, ParamInfo, ParamKind, Shape};
 pub mod meta;
 pub use meta::{ColorMode, MetaError, ModelMeta, Preprocess, ResizeMethod};

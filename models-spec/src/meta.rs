@@ -140,8 +140,10 @@ impl ModelMeta {
         ) -> Result<T, MetaError> {
             let raw = get(p, k)?;
             let text = if quote { format!("\"{raw}\"") } else { raw.to_string() };
-            serde_json::from_str(&text)
-                .map_err(|e| MetaError { key: format!("{META_PREFIX}{k}"), msg: format!("{e}: {raw:?}") })
+            serde_json::from_str(&text).map_err(|e| MetaError {
+                key: format!("{META_PREFIX}{k}"),
+                msg: format!("{e}: {raw:?}"),
+            })
         }
         let version: u32 = parse(props, "schema_version", false)?;
         if version > META_SCHEMA_VERSION {
@@ -168,7 +170,7 @@ impl ModelMeta {
         {
             return Err(bad("mean", "one mean and one std per input channel expected".into()));
         }
-        if !(meta.temperature > 0.0) {
+        if meta.temperature.is_nan() || meta.temperature <= 0.0 {
             return Err(bad("temperature", format!("{} is not positive", meta.temperature)));
         }
         Ok(meta)

@@ -2,9 +2,9 @@
 //! and a forward pass that interprets the graph node by node, with torchvision's train/eval
 //! semantics. `export` mirrors [`apply`] op by op for ONNX.
 
-use fer_models_spec::{Arch, Graph, Node, NodeId, Op, ParamKind};
 use fer_models_spec::ops::{Activation, Conv2d, Pool2d};
-use tch::{nn, Device, Kind, Tensor};
+use fer_models_spec::{Arch, Graph, Node, NodeId, Op, ParamKind};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::error::{Error, Result};
 
@@ -219,8 +219,11 @@ impl TchModel {
             let out = if i == 0 {
                 x.shallow_clone()
             } else {
-                let inputs: Vec<&Tensor> =
-                    node.inputs.iter().map(|id| values[id.0].as_ref().expect("live input")).collect();
+                let inputs: Vec<&Tensor> = node
+                    .inputs
+                    .iter()
+                    .map(|id| values[id.0].as_ref().expect("live input"))
+                    .collect();
                 let out = apply(node, &self.vars[i], &inputs, train);
                 for id in &node.inputs {
                     remaining[id.0] -= 1;
@@ -289,7 +292,9 @@ fn apply(node: &Node, vars: &NodeVars, x: &[&Tensor], train: bool) -> Tensor {
             Activation::Silu => x[0].silu(),
             Activation::Sigmoid => x[0].sigmoid(),
         },
-        (Op::MaxPool2d(p), _) => x[0].max_pool2d(dims(&p.kernel), dims(&p.stride), dims(&p.padding), [1, 1], false),
+        (Op::MaxPool2d(p), _) => {
+            x[0].max_pool2d(dims(&p.kernel), dims(&p.stride), dims(&p.padding), [1, 1], false)
+        }
         (Op::AvgPool2d(Pool2d { kernel, stride, padding, count_include_pad }), _) => x[0]
             .avg_pool2d(dims(kernel), dims(stride), dims(padding), false, *count_include_pad, None),
         (Op::GlobalAvgPool, _) => x[0].adaptive_avg_pool2d([1, 1]),

@@ -5,7 +5,7 @@ mod common;
 
 use common::{read_raw, rel_max_diff, run_py};
 use fer_checkpoint::CheckOptions;
-use fer_models_spec::{spec, Arch, ArchConfig, Op, EMBEDDING_TAP};
+use fer_models_spec::{Arch, ArchConfig, EMBEDDING_TAP, Op, spec};
 use fer_train::TchModel;
 use tch::{Device, Kind, Tensor};
 
@@ -72,7 +72,11 @@ fn imported_model(r: &Reference, graph: fer_models_spec::Graph) -> TchModel {
 
 fn input(r: &Reference) -> Tensor {
     let s = r.cfg.input_size() as i64;
-    read_raw(&r.dir.path().join("input.f32"), &[r.batch, r.cfg.in_channels as i64, s, s], Kind::Float)
+    read_raw(
+        &r.dir.path().join("input.f32"),
+        &[r.batch, r.cfg.in_channels as i64, s, s],
+        Kind::Float,
+    )
 }
 
 fn eval_logits_match(arch: Arch, in_ch: usize) {
@@ -129,6 +133,10 @@ fn without_noise(mut g: fer_models_spec::Graph) -> fer_models_spec::Graph {
 }
 
 fn train_step_matches(arch: Arch) {
+    // One intra-op thread, as the reference uses: with random weights the gradients of deep
+    // networks are large and reduction order alone moves them (torchvision against itself with
+    // 1 and 2 threads differs by ~1% of the update in early layers). Same order, same numbers.
+    tch::set_num_threads(1);
     let r = reference(arch, 3, true);
     let m = imported_model(&r, without_noise(spec(&r.cfg).unwrap()));
     let before = m.to_tensor_map().unwrap();
@@ -142,13 +150,15 @@ fn train_step_matches(arch: Arch) {
             let _ = v.shallow_clone().g_sub_(&(g * 0.1));
         }
     });
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(r.dir.path().join("meta.json")).unwrap(),
-    )
-    .unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.path().join("meta.json")).unwrap())
+            .unwrap();
     let want_loss = meta["loss"].as_f64().unwrap();
     let got_loss = loss.double_value(&[]);
-    assert!((got_loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1.0), "{arch}: loss {got_loss} vs {want_loss}");
+    assert!(
+        (got_loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1.0),
+        "{arch}: loss {got_loss} vs {want_loss}"
+    );
 
     let after = m.to_tensor_map().unwrap();
     let want = fer_checkpoint::load_weights(&r.dir.path().join("after.pth")).unwrap();
@@ -159,13 +169,23 @@ fn train_step_matches(arch: Arch) {
         let (g, w, b) = (got.to_f32(), w.to_f32(), before[name].to_f32());
         let scale = w.iter().fold(1f32, |m, x| m.max(x.abs()));
         let diff = g.iter().zip(w.iter()).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(diff <= 1e-4 * scale, "{arch}: {name} differs from torchvision by {diff:e} after one step");
-        if g.iter().zip(b.iter()).any(|(a, b)| a != b) {
-            changed += 1;
-        }
+        assert!(
+            diff <= 1e-4 * scale,
+            "{arch}: {name} differs from torchvision by {diff:e} after one step"
+        );
+        // Changed exactly where torchvision's step changed it (a saturated hardsigmoid gate
+        // legitimately leaves its squeeze-excitation weights untouched in both).
+        let ours_moved = g.iter().zip(b.iter()).any(|(a, b)| a != b);
+        let tv_moved = w.iter().zip(b.iter()).any(|(a, b)| a != b);
+        assert_eq!(ours_moved, tv_moved, "{arch}: {name} moved in one implementation only");
+        changed += ours_moved as usize;
     }
-    // Every tensor changes: weights by SGD, running stats by BatchNorm, counters by one.
-    assert_eq!(changed, after.len(), "{arch}: some tensors were not updated by the step");
+    // The step reaches the network: weights (SGD), running stats (BatchNorm), counters.
+    assert!(
+        changed * 10 >= after.len() * 9,
+        "{arch}: only {changed} of {} tensors moved",
+        after.len()
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! squeeze-excitation with `input_channels / 4` squeeze channels and a sigmoid gate; stochastic
 //! depth growing linearly to 0.2 over the blocks; head `Dropout(0.2) → Linear`.
 
-use super::{conv_bn_act, make_divisible, pool_flatten, squeeze_excitation, ArchConfig, BnCfg};
+use super::{ArchConfig, BnCfg, conv_bn_act, make_divisible, pool_flatten, squeeze_excitation};
 use crate::builder::GraphBuilder;
 use crate::error::Result;
 use crate::graph::{Graph, NodeId, Op};

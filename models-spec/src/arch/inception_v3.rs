@@ -6,8 +6,8 @@
 //! momentum 0.1, ReLU). Branch pools are 3×3 average pools that count padding. Head:
 //! pool, dropout 0.5, `fc`. Input at least 75×75 (299 by default).
 
-use super::{pool_flatten, ArchConfig};
-use crate::builder::{pool, GraphBuilder};
+use super::{ArchConfig, pool_flatten};
+use crate::builder::{GraphBuilder, pool};
 use crate::error::Result;
 use crate::graph::{Graph, NodeId, Op};
 use crate::ops::{Activation, Conv2d};
@@ -20,7 +20,15 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// `{name}.{sub}`: conv (`kh×kw`, stride `s`, padding `ph, pw`) + BN + ReLU.
-    fn conv(&mut self, sub: &str, x: NodeId, out: usize, k: [usize; 2], s: usize, p: [usize; 2]) -> Result<NodeId> {
+    fn conv(
+        &mut self,
+        sub: &str,
+        x: NodeId,
+        out: usize,
+        k: [usize; 2],
+        s: usize,
+        p: [usize; 2],
+    ) -> Result<NodeId> {
         basic_conv(self.b, &format!("{}.{sub}", self.name), x, out, k, s, p)
     }
     fn avg_pool(&mut self, sub: &str, x: NodeId) -> Result<NodeId> {

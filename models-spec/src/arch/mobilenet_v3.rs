@@ -4,12 +4,12 @@
 //!
 //! BatchNorm eps 1e-3, momentum 0.01; head `Linear → Hardswish → Dropout → Linear`.
 
-use super::{conv_bn_act, make_divisible, pool_flatten, squeeze_excitation, ArchConfig, BnCfg};
+use super::{ArchConfig, BnCfg, conv_bn_act, make_divisible, pool_flatten, squeeze_excitation};
+use crate::Arch;
 use crate::builder::GraphBuilder;
 use crate::error::Result;
 use crate::graph::{Graph, NodeId, Op};
 use crate::ops::{Activation, Conv2d};
-use crate::Arch;
 
 /// One bottleneck: (input, kernel, expanded, output, squeeze-excitation, hardswish, stride).
 type Bneck = (usize, usize, usize, usize, bool, bool, usize);
@@ -58,10 +58,16 @@ pub(crate) fn spec(cfg: &ArchConfig) -> Result<Graph> {
     let mut b = GraphBuilder::new(cfg.in_channels, s, s);
     let first = adjust(table[0].0);
     let conv = Conv2d::square(cfg.in_channels, first, 3, 2);
-    let mut x = conv_bn_act(&mut b, "features.0", NodeId(0), conv, BN, Some(Activation::Hardswish))?;
+    let mut x =
+        conv_bn_act(&mut b, "features.0", NodeId(0), conv, BN, Some(Activation::Hardswish))?;
     for (i, &(cin, k, exp, cout, se, hs, stride)) in table.iter().enumerate() {
         let (cin, exp, cout) = (adjust(cin), adjust(exp), adjust(cout));
-        x = inverted_residual(&mut b, &format!("features.{}", i + 1), x, (cin, k, exp, cout, se, hs, stride))?;
+        x = inverted_residual(
+            &mut b,
+            &format!("features.{}", i + 1),
+            x,
+            (cin, k, exp, cout, se, hs, stride),
+        )?;
     }
     let last_in = adjust(table[table.len() - 1].3);
     let name = format!("features.{}", table.len() + 1);

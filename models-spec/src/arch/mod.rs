@@ -123,7 +123,14 @@ pub struct ArchConfig {
 impl ArchConfig {
     /// torchvision's defaults for `arch` with `num_classes` outputs.
     pub fn new(arch: Arch, num_classes: usize) -> Self {
-        ArchConfig { arch, num_classes, in_channels: 3, input_size: None, width_mult: 1.0, dropout: None }
+        ArchConfig {
+            arch,
+            num_classes,
+            in_channels: 3,
+            input_size: None,
+            width_mult: 1.0,
+            dropout: None,
+        }
     }
 
     /// Same config with another input size.
@@ -175,12 +182,14 @@ impl ArchConfig {
             return Err(self.bad("width_mult", self.width_mult, "in (0, 4]"));
         }
         if self.arch == Arch::InceptionV3 && self.width_mult != 1.0 {
-            return Err(self.bad("width_mult", self.width_mult, "Inception-v3 has no width option"));
+            return Err(self.bad(
+                "width_mult",
+                self.width_mult,
+                "Inception-v3 has no width option",
+            ));
         }
-        if let Some(p) = self.dropout {
-            if !(0.0..1.0).contains(&p) {
-                return Err(self.bad("dropout", p, "in [0, 1)"));
-            }
+        if let Some(p) = self.dropout.filter(|p| !(0.0..1.0).contains(p)) {
+            return Err(self.bad("dropout", p, "in [0, 1)"));
         }
         Ok(())
     }

@@ -6,12 +6,12 @@
 //! (64, 128, 256, 512) to multiples of 8: a smaller network for tests and demos that torchvision
 //! does not define.
 
-use super::{make_divisible, pool_flatten, ArchConfig};
-use crate::builder::{pool, GraphBuilder};
+use super::{ArchConfig, make_divisible, pool_flatten};
+use crate::Arch;
+use crate::builder::{GraphBuilder, pool};
 use crate::error::Result;
 use crate::graph::{Graph, NodeId, Op};
 use crate::ops::{Activation, Conv2d};
-use crate::Arch;
 
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
@@ -77,7 +77,8 @@ fn block(
         }
     }
     let identity = if stride != 1 || inplanes != out {
-        let d = b.conv(format!("{name}.downsample.0"), x, Conv2d::square(inplanes, out, 1, stride))?;
+        let d =
+            b.conv(format!("{name}.downsample.0"), x, Conv2d::square(inplanes, out, 1, stride))?;
         b.bn(format!("{name}.downsample.1"), d, EPS, MOMENTUM)?
     } else {
         x

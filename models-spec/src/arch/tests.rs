@@ -24,7 +24,8 @@ fn parameter_counts_match_torchvision_at_1000_classes() {
 #[test]
 fn names_are_unique_and_logits_have_num_classes() {
     for arch in Arch::ALL {
-        let g = spec(&ArchConfig::new(arch, 7).with_input_size(arch.min_input_size().max(64))).unwrap();
+        let g =
+            spec(&ArchConfig::new(arch, 7).with_input_size(arch.min_input_size().max(64))).unwrap();
         let params = g.params();
         let names: HashSet<_> = params.iter().map(|p| p.name.clone()).collect();
         assert_eq!(names.len(), params.len(), "{arch}");
