@@ -20,6 +20,9 @@ pub enum Error {
         #[source]
         source: tch::TchError,
     },
+    /// An experiment config could not be read, overridden or validated.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A tensor given to the model does not fit it (shape, tap name).
     #[error("{0}")]
     Input(String),

@@ -1,5 +1,6 @@
 //! Training on libtorch (tch): the lowering of models-spec graphs, losses, the trainer.
 
+pub mod config;
 pub mod device;
 pub mod error;
 pub mod losses;

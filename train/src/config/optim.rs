@@ -1,0 +1,156 @@
+//! The `[optim]` and `[early_stopping]` sections.
+
+use serde::{Deserialize, Serialize};
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// SGD with momentum (optionally Nesterov) and coupled (L2) weight decay, as `torch.optim.SGD`.
+    Sgd,
+    /// AdamW (Loshchilov & Hutter 2019), decoupled weight decay, as `torch.optim.AdamW`.
+    Adamw,
+}
+
+/// Numeric precision of the forward and backward passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in float32.
+    #[default]
+    Fp32,
+    /// CUDA autocast to bfloat16 (weights, optimiser state and losses stay float32).
+    Bf16,
+    /// CUDA autocast to float16 with dynamic loss scaling.
+    Fp16,
+}
+
+/// Learning-rate schedule of each stage (it restarts at every stage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Cosine decay, per step, from the stage's lr to `min_lr` at the stage's last step.
+    #[default]
+    Cosine,
+    /// The lr is multiplied by `gamma` at each epoch of `milestones`.
+    Step,
+    /// The stage's lr throughout.
+    Constant,
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_gamma() -> f64 {
+    0.1
+}
+
+/// The `[optim]` section: optimiser, batch, precision and learning-rate schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// `sgd` or `adamw` (required).
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate, `> 0` (required); a stage may override it.
+    pub lr: f64,
+    /// SGD momentum in `[0, 1)`. Default 0.9. Ignored by AdamW.
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// Nesterov momentum (SGD only; needs `momentum > 0`). Default false.
+    #[serde(default)]
+    pub nesterov: bool,
+    /// AdamW's `(β1, β2)`, each in `[0, 1)`. Default `[0.9, 0.999]`. Ignored by SGD.
+    #[serde(default = "default_betas")]
+    pub betas: [f64; 2],
+    /// AdamW's ε, `> 0`. Default 1e-8. Ignored by SGD.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Weight decay, `≥ 0` (L2 for SGD, decoupled for AdamW). Applied to weights of
+    /// convolutions and linear layers, not to biases or normalisation parameters. Default 0.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Training batch size in images, `≥ 1`. Default 64.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Clip the global gradient L2 norm to this value (`> 0`). Default: no clipping.
+    #[serde(default)]
+    pub grad_clip_norm: Option<f64>,
+    /// `fp32`, `bf16` or `fp16`. Mixed precision is CUDA autocast: on the CPU the trainer
+    /// computes in fp32 (and logs it). Default `fp32`.
+    #[serde(default)]
+    pub precision: Precision,
+    /// `cosine`, `step` or `constant`. Default `cosine`.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Epochs of linear warm-up (per step, from near 0 to the stage's lr) at the start of every
+    /// stage, before the schedule; must be less than each stage's `epochs`. Default 0.
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// Cosine only: the lr reached at the stage's end, `0 ≤ min_lr < lr`. Default 0.
+    #[serde(default)]
+    pub min_lr: f64,
+    /// Step only: epochs (counted from the stage's start, strictly increasing, `≥ 1`) at which
+    /// the lr is multiplied by `gamma`. Default: none.
+    #[serde(default)]
+    pub milestones: Vec<usize>,
+    /// Step only: the factor applied at each milestone, in `(0, 1]`. Default 0.1.
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+}
+
+/// A validation metric, computed after every epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Top-1 accuracy on the validation set (higher is better).
+    #[default]
+    ValAccuracy,
+    /// Unweighted mean of the per-class F1 scores (higher is better).
+    ValMacroF1,
+    /// Mean cross-entropy on the validation set, without label smoothing (lower is better).
+    ValLoss,
+}
+
+impl Metric {
+    /// Whether larger values are better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::ValLoss)
+    }
+
+    /// The name used in configs and in `metrics.jsonl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ValAccuracy => "val_accuracy",
+            Metric::ValMacroF1 => "val_macro_f1",
+            Metric::ValLoss => "val_loss",
+        }
+    }
+}
+
+/// The `[early_stopping]` section: the metric that selects `best.safetensors`, and when a
+/// stage stops early.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// `val_accuracy`, `val_macro_f1` or `val_loss`: decides the best epoch (whose weights are
+    /// `best.safetensors`) whether or not early stopping is on. Default `val_accuracy`.
+    #[serde(default)]
+    pub metric: Metric,
+    /// Stop a stage after this many epochs (`≥ 1`) without an improvement of at least
+    /// `min_delta`; the next stage, if any, then starts. Default: never stop early.
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// Smallest change of the metric that counts as an improvement, `≥ 0` (in the metric's
+    /// units: 0.001 is 0.1 percentage point of accuracy). Default 0.
+    #[serde(default)]
+    pub min_delta: f64,
+}

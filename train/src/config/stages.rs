@@ -1,0 +1,64 @@
+//! The `[[teachers]]` and `[[stages]]` sections.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::losses::LossTerm;
+
+/// One frozen teacher (`[[teachers]]`), referenced by name from loss terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherConfig {
+    /// The name loss terms use in `teacher = "…"` (required; unique, letters, digits, `_`,
+    /// `-`, `.`).
+    pub name: String,
+    /// The teacher run's checkpoint, usually `<output_dir>/<teacher run name>/best.safetensors`
+    /// (required). It carries the architecture and preprocessing. Relative to the config
+    /// file's folder; `{fold}` is replaced by `data.fold`. A missing file is reported when the
+    /// run starts, not by validation (an earlier step may produce it).
+    pub checkpoint: PathBuf,
+    /// Input side in pixels the teacher is fed at (each batch is resized for it). Default: the
+    /// input size stored in its checkpoint.
+    #[serde(default)]
+    pub input_size: Option<usize>,
+}
+
+/// One stage of training (`[[stages]]`): a number of epochs with its own loss and schedule.
+/// Stages run in order; the student's weights carry over, the schedule restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// The stage's name in logs and `metrics.jsonl` (required; unique).
+    pub name: String,
+    /// Number of epochs, `≥ 1` (required).
+    pub epochs: usize,
+    /// Peak learning rate of this stage, `> 0`. Default: `optim.lr`.
+    #[serde(default)]
+    pub lr: Option<f64>,
+    /// Warm-up epochs of this stage, less than `epochs`. Default: `optim.warmup_epochs`.
+    #[serde(default)]
+    pub warmup_epochs: Option<usize>,
+    /// The stage's loss, `Σ weight · term` (`[[stages.loss]]`, at least one term):
+    /// `kind = "cross_entropy" | "kd" | "rkd_distance" | "rkd_angle"`; see [`LossTerm`].
+    pub loss: Vec<LossTerm>,
+}
+
+impl StageConfig {
+    /// The teachers this stage's loss terms read, in first-use order, without repeats. A term
+    /// without `teacher` reads the config's only teacher (`teachers` are the config's names).
+    pub fn teachers_used<'a>(&'a self, teachers: &'a [TeacherConfig]) -> Vec<&'a str> {
+        let mut used: Vec<&str> = Vec::new();
+        for term in self.loss.iter().filter(|t| t.needs_teacher()) {
+            let name = match (term.teacher_opt(), teachers) {
+                (Some(n), _) => n,
+                (None, [only]) => only.name.as_str(),
+                (None, _) => continue,
+            };
+            if !used.contains(&name) {
+                used.push(name);
+            }
+        }
+        used
+    }
+}
