@@ -223,6 +223,13 @@ fn folds_substitute_into_the_run_name_and_teacher_paths() {
     let no_placeholder = text.replace("t_fold{fold}", "t");
     let errs = parse(&no_placeholder).unwrap().validate().unwrap_err();
     assert!(errs.concerns("name"), "{errs}");
+    let no_folds = BASE.replace("runs/teacher/", "runs/teacher_fold{fold}/");
+    let errs = parse(&no_folds).unwrap().validate().unwrap_err();
+    assert_eq!(
+        errs.issues[0].to_string(),
+        "teachers[0].checkpoint: \"runs/teacher_fold{fold}/best.safetensors\" uses `{fold}` \
+         but data.fold is not set"
+    );
 }
 
 #[test]

@@ -228,6 +228,12 @@ impl ExperimentConfig {
         Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// The student's preprocessing: ImageNet defaults at `model.input_size` with the
+    /// `[preprocess]` overrides applied.
+    pub fn student_preprocess(&self) -> fer_models_spec::Preprocess {
+        self.preprocess.resolve(&self.model)
+    }
+
     /// The teacher named `name`.
     pub fn teacher(&self, name: &str) -> Option<&TeacherConfig> {
         self.teachers.iter().find(|t| t.name == name)

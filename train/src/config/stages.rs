@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::OptimConfig;
 use crate::losses::LossTerm;
 
 /// One frozen teacher (`[[teachers]]`), referenced by name from loss terms.
@@ -45,6 +46,16 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
+    /// The stage's peak learning rate: its own `lr`, else `optim.lr`.
+    pub fn peak_lr(&self, optim: &OptimConfig) -> f64 {
+        self.lr.unwrap_or(optim.lr)
+    }
+
+    /// The stage's warm-up epochs: its own `warmup_epochs`, else `optim.warmup_epochs`.
+    pub fn warmup(&self, optim: &OptimConfig) -> usize {
+        self.warmup_epochs.unwrap_or(optim.warmup_epochs)
+    }
+
     /// The teachers this stage's loss terms read, in first-use order, without repeats. A term
     /// without `teacher` reads the config's only teacher (`teachers` are the config's names).
     pub fn teachers_used<'a>(&'a self, teachers: &'a [TeacherConfig]) -> Vec<&'a str> {

@@ -63,6 +63,25 @@ impl ExperimentConfig {
                 format!("must contain `{FOLD_PLACEHOLDER}` when data.folds is set, so that the folds' runs get their own directories"),
             );
         }
+        if self.data.fold.is_none() {
+            let mut templated = vec![("name".to_string(), self.name.clone())];
+            if let Some(init) = &self.model.init {
+                templated.push(("model.init.weights".into(), init.weights.display().to_string()));
+            }
+            for (i, t) in self.teachers.iter().enumerate() {
+                templated.push((
+                    format!("teachers[{i}].checkpoint"),
+                    t.checkpoint.display().to_string(),
+                ));
+            }
+            for (field, text) in templated.into_iter().filter(|(_, t)| t.contains(FOLD_PLACEHOLDER))
+            {
+                is.push(
+                    field,
+                    format!("{text:?} uses `{FOLD_PLACEHOLDER}` but data.fold is not set"),
+                );
+            }
+        }
         if self.output_dir.as_os_str().is_empty() {
             is.push("output_dir", "must not be empty");
         }
@@ -285,7 +304,7 @@ impl ExperimentConfig {
             if let Some(lr) = s.lr {
                 is.positive(&at("lr"), lr);
             }
-            let warmup = s.warmup_epochs.unwrap_or(self.optim.warmup_epochs);
+            let warmup = s.warmup(&self.optim);
             if s.epochs > 0 && warmup >= s.epochs {
                 let field = if s.warmup_epochs.is_some() {
                     at("warmup_epochs")
