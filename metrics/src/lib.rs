@@ -8,6 +8,7 @@
 
 mod calibration;
 mod classification;
+pub mod plot;
 
 pub use calibration::{Bin, adaptive_ece, brier, ece, mce, nll, reliability_bins};
 pub use classification::{
