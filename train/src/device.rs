@@ -13,8 +13,9 @@ pub fn load_cuda_backend() -> bool {
     *LOADED.get_or_init(|| {
         // SAFETY: dlopen with a valid NUL-terminated name; the handle is deliberately kept for
         // the life of the process (the library must stay loaded).
-        let handle =
-            unsafe { libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+        let handle = unsafe {
+            libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL)
+        };
         !handle.is_null()
     })
 }

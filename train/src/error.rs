@@ -23,11 +23,37 @@ pub enum Error {
     /// An experiment config could not be read, overridden or validated.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// Reading or preparing the dataset failed.
+    #[error("{context}: {source}")]
+    Data {
+        /// What we were doing.
+        context: String,
+        /// The data library's error (names the file or line).
+        #[source]
+        source: fer_data::Error,
+    },
+    /// A metric could not be computed (for example an empty validation set).
+    #[error("computing {context}: {source}")]
+    Metrics {
+        /// Which metric.
+        context: String,
+        /// The cause.
+        #[source]
+        source: fer_metrics::Error,
+    },
+    /// The run directory already holds a run.
+    #[error("{}: a run is already there; continue it with `fer-train resume {}` or pass --overwrite", path.display(), path.display())]
+    RunExists {
+        /// The run directory.
+        path: PathBuf,
+    },
     /// A tensor given to the model does not fit it (shape, tap name).
     #[error("{0}")]
     Input(String),
     /// `--device cuda` on a machine where libtorch sees no GPU.
-    #[error("CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto")]
+    #[error(
+        "CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto"
+    )]
     NoCuda,
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]

@@ -5,6 +5,7 @@ pub mod device;
 pub mod error;
 pub mod losses;
 pub mod lower;
+pub mod trainer;
 pub mod weights;
 
 pub use error::{Error, Result};

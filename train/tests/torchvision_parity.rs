@@ -161,7 +161,7 @@ fn train_step_matches(arch: Arch) {
     );
 
     let after = m.to_tensor_map().unwrap();
-    let want = fer_checkpoint::load_weights(&r.dir.path().join("after.pth")).unwrap();
+    let want = fer_checkpoint::load_weights(r.dir.path().join("after.pth")).unwrap();
     let mut changed = 0;
     for (name, got) in &after {
         let w = &want[name];

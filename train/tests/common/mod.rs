@@ -15,11 +15,9 @@ pub fn python() -> PathBuf {
 /// Runs a script under `train/tests/py/` with arguments; panics with its stderr on failure.
 pub fn run_py(script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
-    let out = Command::new(python())
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (run scripts/setup.sh)", python().display()));
+    let out = Command::new(python()).arg(&path).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run {}: {e} (run scripts/setup.sh)", python().display())
+    });
     assert!(
         out.status.success(),
         "{script} {args:?} failed:\n{}",

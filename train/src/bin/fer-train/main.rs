@@ -1,0 +1,237 @@
+//! `fer-train`: trains FER students and teachers from TOML experiment configs.
+
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use fer_data::formats::{Format, OpenOptions};
+use fer_train::config::ExperimentConfig;
+use fer_train::device::DeviceChoice;
+use fer_train::trainer::{self, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "fer-train",
+    version,
+    about = "Train facial-expression models on libtorch, with knowledge distillation."
+)]
+struct Cli {
+    /// Print less: no progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    Auto,
+    /// The CPU (deterministic: the same config and seed give the same metrics).
+    Cpu,
+    /// CUDA device 0; an error without a GPU.
+    Cuda,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train an experiment config (see configs/README.md) into `<output_dir>/<name>/`.
+    Run {
+        /// The TOML config.
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a field: `--set optim.lr=0.05 --set stages.0.epochs=3` (TOML values).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Run once per seed (`--seeds 1,2,3`) into `<run>/seed<k>/` and write the mean ± std
+        /// summary; without it the config's `seed` is used.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        /// Overrides the config's device.
+        #[arg(long, value_enum)]
+        device: Option<DeviceArg>,
+        /// Replace an existing run in the same directory instead of refusing.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Parse and validate a config, print it fully resolved; trains nothing.
+    Check {
+        /// The TOML config.
+        config: PathBuf,
+        /// Overrides, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Continue an interrupted run from its last completed epoch.
+    Resume {
+        /// The run directory (holds config.resolved.toml and state.safetensors).
+        run_dir: PathBuf,
+        /// Overrides the recorded device.
+        #[arg(long, value_enum)]
+        device: Option<DeviceArg>,
+    },
+    /// Write the built-in synthetic expression set in the FER-2013 folder layout.
+    Synth {
+        /// Output folder (gets train/<class>/ and val/<class>/).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed: the same seed writes the same images.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Training images per class.
+        #[arg(long, default_value_t = 200)]
+        train_per_class: usize,
+        /// Validation images per class.
+        #[arg(long, default_value_t = 50)]
+        val_per_class: usize,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 48)]
+        size: u32,
+    },
+    /// Dataset tools.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
+    /// Print the libtorch version and whether CUDA is usable.
+    Env,
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Count images per split and class, and list bad items, so a download can be checked.
+    Inspect {
+        /// Dataset format: fer2013-csv, fer2013-folder, ferplus, rafdb, affectnet-csv,
+        /// affectnet-folder, ckplus, image-folder.
+        #[arg(long)]
+        format: Format,
+        /// The dataset's root folder or file.
+        #[arg(long)]
+        root: PathBuf,
+        /// Decode every image too (slow), to find corrupt files.
+        #[arg(long)]
+        decode: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn load_config(path: &PathBuf, sets: &[String]) -> Result<ExperimentConfig> {
+    let mut cfg = ExperimentConfig::load(path)?;
+    cfg.apply_overrides(sets)?;
+    cfg.validate().map_err(fer_train::config::ConfigError::from)?;
+    Ok(cfg)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    fer_train::device::load_cuda_backend();
+    let obs = progress::Bars::new(cli.quiet);
+    match cli.cmd {
+        Cmd::Run { config, sets, seeds, device, overwrite } => {
+            let cfg = load_config(&config, &sets)
+                .with_context(|| format!("reading config {}", config.display()))?;
+            let opts = RunOptions { overwrite, device: device.map(Into::into), run_dir: None };
+            if seeds.is_empty() {
+                let out = trainer::train(&cfg, &opts, &obs)?;
+                println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+            } else {
+                let s = trainer::seeds::train_seeds(&cfg, &seeds, &opts, &obs)?;
+                println!("{}", s.markdown());
+            }
+        }
+        Cmd::Check { config, sets } => {
+            let cfg = load_config(&config, &sets)
+                .with_context(|| format!("checking config {}", config.display()))?;
+            print!("{}", cfg.resolved_toml()?);
+        }
+        Cmd::Resume { run_dir, device } => {
+            let out = trainer::resume(&run_dir, device.map(Into::into), &obs)
+                .with_context(|| format!("resuming {}", run_dir.display()))?;
+            println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+        }
+        Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
+            let cfg = fer_data::synth::SynthConfig { seed, train_per_class, val_per_class, size };
+            let n = fer_data::synth::write_fer_folder(&out, &cfg)
+                .with_context(|| format!("writing the synthetic set into {}", out.display()))?;
+            println!("wrote {n} images into {}", out.display());
+        }
+        Cmd::Data { cmd: DataCmd::Inspect { format, root, decode, json } } => {
+            let opts = OpenOptions::default();
+            let report = if decode {
+                fer_data::inspect::inspect_decoding(format, &root, &opts)
+            } else {
+                fer_data::inspect::inspect(format, &root, &opts)
+            }
+            .with_context(|| format!("inspecting {} as {format}", root.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+        }
+        Cmd::Env => {
+            let loaded = fer_train::device::load_cuda_backend();
+            println!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
+            println!("libtorch_cuda loaded: {loaded}");
+            println!(
+                "CUDA available: {} ({} device(s))",
+                tch::Cuda::is_available(),
+                tch::Cuda::device_count()
+            );
+            println!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
+            println!("threads: {}", tch::get_num_threads());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            let usage =
+                e.chain().any(|c| c.downcast_ref::<fer_train::config::ConfigError>().is_some());
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the previous message
+/// already contains (libraries that print their source in their own message).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        last = text;
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! Opening the configured dataset: splits, optional decoded cache, loaders, class weights.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fer_data::augment::AugmentConfig;
+use fer_data::cache::CachedDataset;
+use fer_data::formats::{self, FerPlusMode, Format};
+use fer_data::labels::Emotion;
+use fer_data::loader::{Loader, LoaderConfig};
+use fer_data::split::{self, SplitPlan};
+use fer_data::{Dataset, SplitName};
+use fer_models_spec::Preprocess;
+
+use crate::config::{ClassBalance, ExperimentConfig, Validation};
+use crate::error::{Error, Result};
+
+/// The training and validation sides of a run.
+pub struct RunData {
+    /// Augmented, shuffled training batches.
+    pub train: Loader,
+    /// Validation batches in dataset order, no augmentation.
+    pub val: Loader,
+    /// Class order of the labels (the model's outputs).
+    pub classes: Vec<Emotion>,
+    /// Training images per class.
+    pub train_counts: Vec<usize>,
+    /// Validation images.
+    pub val_len: usize,
+    /// The split, written into the run directory.
+    pub plan: SplitPlan,
+    /// Whether targets are soft (FER+ vote distributions).
+    pub soft: bool,
+}
+
+fn data_err(context: impl Into<String>) -> impl FnOnce(fer_data::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Data { context, source }
+}
+
+fn open(cfg: &ExperimentConfig, split: Option<SplitName>) -> Result<Arc<dyn Dataset>> {
+    let d = &cfg.data;
+    let root = cfg.resolve_path(&d.root);
+    let mut opts = d.open_options();
+    opts.ferplus_images = opts.ferplus_images.map(|p| cfg.resolve_path(&p));
+    opts.image_root = opts.image_root.map(|p| cfg.resolve_path(&p));
+    let what = split.map_or("all samples".to_string(), |s| format!("split `{}`", s.name()));
+    let ds = formats::open(d.format, &root, split, &opts).map_err(data_err(format!(
+        "opening {} ({what}) at {}",
+        d.format,
+        root.display()
+    )))?;
+    if !d.cache {
+        return Ok(Arc::from(ds));
+    }
+    let hash = fer_data::cache::source_hash(&*ds);
+    let file = cache_file(cfg, split, &hash);
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| Error::Io { path: parent.to_path_buf(), source })?;
+    }
+    let cached = CachedDataset::open_or_build(&*ds, &file, d.workers.max(1))
+        .map_err(data_err(format!("caching decoded images into {}", file.display())))?;
+    Ok(Arc::new(cached))
+}
+
+fn cache_file(cfg: &ExperimentConfig, split: Option<SplitName>, hash: &str) -> PathBuf {
+    let split = split.map_or("all", |s| s.name());
+    let name = format!("{}-{split}-{}.fercache", cfg.data.format, &hash[..16.min(hash.len())]);
+    cfg.resolve_path(&cfg.output_dir).join(".cache").join(name)
+}
+
+/// Opens the datasets, applies the configured split and builds both loaders.
+pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<RunData> {
+    let d = &cfg.data;
+    let validation = d.validation(cfg.seed).ok_or_else(|| {
+        Error::Input("data: give exactly one of val_split, val_fraction or folds + fold".into())
+    })?;
+    let (train_ds, val_ds, plan): (Arc<dyn Dataset>, Arc<dyn Dataset>, SplitPlan) = match validation
+    {
+        Validation::Split(val) => {
+            let train = open(cfg, d.train_split.or(Some(SplitName::Train)))?;
+            let v = open(cfg, Some(val))?;
+            let plan = SplitPlan::official(&[(SplitName::Train, &*train), (val, &*v)]);
+            (train, v, plan)
+        }
+        Validation::Fraction { fraction, seed } => {
+            let pool = open(cfg, d.train_split)?;
+            let plan = split::stratified(&*pool, fraction, 0.0, seed)
+                .map_err(data_err("making the stratified validation split"))?;
+            let (t, v) = subsets(&plan, pool, SplitName::Val)?;
+            (t, v, plan)
+        }
+        Validation::Fold { fold, folds, seed } => {
+            let pool = open(cfg, d.train_split)?;
+            let plan = split::grouped_kfold(&*pool, folds, fold, seed)
+                .map_err(data_err("making the subject-grouped folds"))?;
+            let (t, v) = subsets(&plan, pool, SplitName::Test)?;
+            (t, v, plan)
+        }
+    };
+    if train_ds.classes() != val_ds.classes() {
+        return Err(Error::Input(format!(
+            "data: the training classes {:?} differ from the validation classes {:?}",
+            train_ds.classes(),
+            val_ds.classes()
+        )));
+    }
+    let classes = train_ds.classes().to_vec();
+    if cfg.model.num_classes != classes.len() {
+        let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
+        return Err(Error::Input(format!(
+            "model.num_classes = {} but the dataset has {} classes ({})",
+            cfg.model.num_classes,
+            classes.len(),
+            names.join(", ")
+        )));
+    }
+    let mut train_counts = vec![0usize; classes.len()];
+    for i in 0..train_ds.len() {
+        train_counts[train_ds.label(i)] += 1;
+    }
+    let soft = d.format == Format::FerPlus && d.ferplus_mode == FerPlusMode::Soft;
+    let batch = cfg.optim.batch_size;
+    let base = LoaderConfig {
+        batch_size: batch,
+        workers: d.workers,
+        prefetch: 0,
+        shuffle: true,
+        balanced: d.balance == ClassBalance::BalancedSampler,
+        // Train-mode BatchNorm needs more than one value per channel, RKD at least 3 samples:
+        // drop a ragged last batch unless the set is smaller than one batch.
+        drop_last: train_ds.len() >= batch,
+        skip_bad: d.skip_bad,
+        soft_targets: soft,
+        seed: cfg.seed,
+    };
+    let all = |ds: &Arc<dyn Dataset>| (0..ds.len()).collect::<Vec<_>>();
+    let train = Loader::new(
+        train_ds.clone(),
+        all(&train_ds),
+        preprocess.clone(),
+        cfg.augment.clone(),
+        base.clone(),
+    )
+    .map_err(data_err("building the training loader"))?;
+    let val_cfg = LoaderConfig { shuffle: false, balanced: false, drop_last: false, ..base };
+    let val = Loader::new(
+        val_ds.clone(),
+        all(&val_ds),
+        preprocess.clone(),
+        AugmentConfig::off(),
+        val_cfg,
+    )
+    .map_err(data_err("building the validation loader"))?;
+    Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft })
+}
+
+fn subsets(
+    plan: &SplitPlan,
+    pool: Arc<dyn Dataset>,
+    val: SplitName,
+) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
+    let t = plan.subset(SplitName::Train, pool.clone()).map_err(data_err("train subset"))?;
+    let v = plan.subset(val, pool).map_err(data_err("validation subset"))?;
+    Ok((Arc::new(t), Arc::new(v)))
+}
+
+/// Inverse-frequency class weights `N / (K · n_c)` (classes without samples get 0).
+pub fn inverse_frequency(counts: &[usize]) -> Vec<f32> {
+    let n: usize = counts.iter().sum();
+    let k = counts.len();
+    counts.iter().map(|&c| if c == 0 { 0.0 } else { n as f32 / (k * c) as f32 }).collect()
+}
+
+/// Writes the split plan into the run directory.
+pub fn save_plan(plan: &SplitPlan, dir: &Path) -> Result<()> {
+    plan.save(&dir.join("split.json")).map_err(data_err("writing split.json"))
+}

@@ -1,0 +1,343 @@
+//! The trainer: a config becomes a run directory with `metrics.jsonl`, checkpoints and the
+//! resolved config. Stages run in order, each with a fresh optimizer and schedule; frozen
+//! teachers feed the distillation terms.
+
+pub mod data;
+mod epoch;
+pub mod optim;
+pub mod rundir;
+pub mod seeds;
+pub mod teacher;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fer_checkpoint::{CheckOptions, Checkpoint, TensorMap};
+use fer_models_spec::{ModelMeta, Preprocess};
+use tch::{Device, Tensor};
+
+use self::data::{RunData, inverse_frequency, open_run_data, save_plan};
+use self::epoch::{EpochCtx, evaluate, train_epoch};
+use self::optim::Optimizer;
+use self::rundir::{Environment, EpochRecord, RunDir};
+use self::teacher::Teacher;
+use crate::config::{ClassBalance, ExperimentConfig};
+use crate::device::{DeviceChoice, load_cuda_backend, resolve};
+use crate::error::{Error, Result};
+use crate::lower::TchModel;
+
+/// Receives progress; the binary draws bars, tests stay silent.
+pub trait Observer {
+    /// An epoch starts.
+    fn epoch_start(&self, _epoch: usize, _total: usize, _stage: &str, _batches: usize) {}
+    /// `done` of `total` batches are through; `loss` is read back every few batches.
+    fn batch(&self, _done: usize, _total: usize, _loss: Option<f64>) {}
+    /// An epoch ended; `best` when it improved the selection metric.
+    fn epoch_end(&self, _rec: &EpochRecord, _best: bool) {}
+    /// A line of information.
+    fn message(&self, _msg: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Options of a run that are not part of the experiment.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Replace a finished or interrupted run in the same directory.
+    pub overwrite: bool,
+    /// Overrides the config's `device`.
+    pub device: Option<DeviceChoice>,
+    /// Overrides the run directory (multi-seed runs use `<run_dir>/seed<k>`).
+    pub run_dir: Option<PathBuf>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Every epoch's record.
+    pub records: Vec<EpochRecord>,
+    /// Epoch of the best checkpoint (1-based).
+    pub best_epoch: usize,
+    /// Whether early stopping ended a stage before its last epoch.
+    pub stopped_early: bool,
+}
+
+/// libtorch's generator seed for one epoch: dropout and stochastic depth draw the same masks
+/// when an epoch is run again (by `resume`).
+fn epoch_seed(seed: u64, epoch: usize) -> i64 {
+    let mut x = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x ^ (x >> 31)) as i64 & i64::MAX
+}
+
+/// The model description stored in checkpoints (and from there in the ONNX file).
+fn model_meta(cfg: &ExperimentConfig, data: &RunData, preprocess: &Preprocess) -> ModelMeta {
+    let mut arch = cfg.model.arch_config();
+    arch.input_size = Some(cfg.model.input_size());
+    ModelMeta {
+        arch,
+        labels: data.classes.iter().map(|c| c.name().to_string()).collect(),
+        preprocess: preprocess.clone(),
+        temperature: 1.0,
+    }
+}
+
+struct Session<'a> {
+    cfg: ExperimentConfig,
+    dir: RunDir,
+    device: Device,
+    student: TchModel,
+    teachers: Vec<Teacher>,
+    data: RunData,
+    preprocess: Preprocess,
+    meta: ModelMeta,
+    class_weights: Option<Tensor>,
+    obs: &'a dyn Observer,
+}
+
+/// Trains `cfg` in a new run directory.
+pub fn train(cfg: &ExperimentConfig, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
+    cfg.validate().map_err(crate::config::ConfigError::from)?;
+    let dir =
+        RunDir::create(opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir()), opts.overwrite)?;
+    let mut s = Session::open(cfg.clone(), dir, opts.device, obs)?;
+    let text = cfg.resolved_toml()?;
+    s.dir.write_atomic("config.resolved.toml", text.as_bytes())?;
+    if let Some(init) = &cfg.model.init {
+        let path = cfg.resolve_path(&init.weights);
+        let opts = CheckOptions { skip_classifier: init.skip_classifier };
+        s.student.load_weights_file(&path, &opts)?;
+        obs.message(&format!("initialised from {}", path.display()));
+    }
+    s.run(0, None, vec![])
+}
+
+/// Continues the run in `dir` from its last completed epoch.
+pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> Result<RunOutcome> {
+    let rd = RunDir { path: dir.to_path_buf() };
+    let cfg = ExperimentConfig::load(&rd.config())?;
+    let state_path = rd.path.join("state.safetensors");
+    if !state_path.exists() {
+        return Err(Error::Input(format!(
+            "{}: no completed epoch to resume from (state.safetensors is missing); start it again with `fer-train run`",
+            dir.display()
+        )));
+    }
+    let (tensors, extra) = fer_checkpoint::read_safetensors(&state_path)?;
+    let epoch: usize = extra.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let step: u64 = extra.get("optimizer_step").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let mut s = Session::open(cfg, rd, device, obs)?;
+    let split = |prefix: &str| -> TensorMap {
+        tensors
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone())))
+            .collect()
+    };
+    s.student.load_tensor_map(&split("model."), &CheckOptions::default())?;
+    let records: Vec<EpochRecord> =
+        s.dir.read_metrics()?.into_iter().filter(|r| r.epoch <= epoch).collect();
+    s.dir.rewrite_metrics(&records)?;
+    obs.message(&format!("resuming {} after epoch {epoch}", dir.display()));
+    s.run(epoch, Some((split("optim."), step)), records)
+}
+
+impl<'a> Session<'a> {
+    fn open(
+        cfg: ExperimentConfig,
+        dir: RunDir,
+        device: Option<DeviceChoice>,
+        obs: &'a dyn Observer,
+    ) -> Result<Self> {
+        let device = resolve(device.unwrap_or(cfg.device))?;
+        tch::manual_seed(cfg.seed as i64);
+        let preprocess = cfg.preprocess.resolve(&cfg.model);
+        let data = open_run_data(&cfg, &preprocess)?;
+        save_plan(&data.plan, &dir.path)?;
+        let arch = cfg.model.arch_config();
+        let graph = fer_models_spec::spec(&arch)?;
+        let student = TchModel::new(graph, Some(arch.arch), device)?;
+        let teachers = cfg
+            .teachers
+            .iter()
+            .map(|t| Teacher::load(&t.name, &cfg.resolve_path(&t.checkpoint), t.input_size, device))
+            .collect::<Result<Vec<_>>>()?;
+        let class_weights = (cfg.data.balance == ClassBalance::InverseFrequencyWeights)
+            .then(|| Tensor::from_slice(&inverse_frequency(&data.train_counts)).to_device(device));
+        let meta = model_meta(&cfg, &data, &preprocess);
+        let env = Environment {
+            device: format!("{device:?}"),
+            libtorch: env!("FER_LIBTORCH_VERSION").to_string(),
+            cuda_backend_loaded: load_cuda_backend(),
+            threads: tch::get_num_threads(),
+            git_commit: rundir::git_commit(),
+            toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let env = serde_json::to_vec_pretty(&env).map_err(|e| Error::Input(e.to_string()))?;
+        dir.write_atomic("env.json", &env)?;
+        obs.message(&format!(
+            "{}: {} train / {} val images, {} classes, device {device:?}",
+            cfg.run_name(),
+            data.train_counts.iter().sum::<usize>(),
+            data.val_len,
+            data.classes.len()
+        ));
+        Ok(Session {
+            cfg,
+            dir,
+            device,
+            student,
+            teachers,
+            data,
+            preprocess,
+            meta,
+            class_weights,
+            obs,
+        })
+    }
+
+    fn save_checkpoint(&self, path: &Path, rec: &EpochRecord) -> Result<()> {
+        let mut extra = BTreeMap::new();
+        extra.insert("epoch".into(), rec.epoch.to_string());
+        extra.insert("stage".into(), rec.stage.clone());
+        extra.insert("seed".into(), self.cfg.seed.to_string());
+        extra.insert("config_hash".into(), self.cfg.config_hash()?);
+        extra.insert("val_accuracy".into(), rec.val_accuracy.to_string());
+        extra.insert("val_macro_f1".into(), rec.val_macro_f1.to_string());
+        let ck =
+            Checkpoint { meta: self.meta.clone(), tensors: self.student.to_tensor_map()?, extra };
+        ck.save(path)?;
+        Ok(())
+    }
+
+    fn save_state(&self, epoch: usize, opt: &Optimizer) -> Result<()> {
+        let mut all = TensorMap::new();
+        for (k, v) in self.student.to_tensor_map()? {
+            all.insert(format!("model.{k}"), v);
+        }
+        let (state, step) = opt.state_dict()?;
+        for (k, v) in state {
+            all.insert(format!("optim.{k}"), v);
+        }
+        let mut extra = BTreeMap::new();
+        extra.insert("epoch".to_string(), epoch.to_string());
+        extra.insert("optimizer_step".to_string(), step.to_string());
+        fer_checkpoint::write_safetensors(self.dir.path.join("state.safetensors"), &all, &extra)?;
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        done: usize,
+        mut opt_state: Option<(TensorMap, u64)>,
+        mut records: Vec<EpochRecord>,
+    ) -> Result<RunOutcome> {
+        let metric = self.cfg.early_stopping.metric;
+        let better = |a: f64, b: f64| {
+            let d = self.cfg.early_stopping.min_delta;
+            if metric.higher_is_better() { a > b + d } else { a < b - d }
+        };
+        let mut best: Option<(usize, f64)> = None;
+        let mut stale = 0usize;
+        for r in &records {
+            let v = r.metric(metric.name()).unwrap_or(f64::NAN);
+            if best.is_none_or(|(_, b)| better(v, b)) {
+                best = Some((r.epoch, v));
+                stale = 0;
+            } else {
+                stale += 1;
+            }
+        }
+        let total: usize = self.cfg.stages.iter().map(|s| s.epochs).sum();
+        let mut stage_start = 0;
+        let mut stopped_early = false;
+        for stage in self.cfg.stages.clone() {
+            if stage_start + stage.epochs <= done {
+                stage_start += stage.epochs;
+                continue;
+            }
+            let mut opt = Optimizer::new(&self.student, &self.cfg.optim);
+            if let Some((state, step)) = opt_state.take_if(|_| done > stage_start) {
+                opt.load_state_dict(&state, step)?;
+            }
+            let used = stage.teachers_used(&self.cfg.teachers);
+            // Patience counts within a stage: a stopped stage hands over to the next one.
+            if done <= stage_start {
+                stale = 0;
+            }
+            for e in 0..stage.epochs {
+                let epoch = stage_start + e + 1;
+                if epoch <= done {
+                    continue;
+                }
+                tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
+                self.obs.epoch_start(epoch, total, &stage.name, self.data.train.len());
+                let ctx = EpochCtx {
+                    student: &self.student,
+                    teachers: self
+                        .teachers
+                        .iter()
+                        .filter(|t| used.contains(&t.name.as_str()))
+                        .collect(),
+                    loader: &self.data.train,
+                    preprocess: &self.preprocess,
+                    stage: &stage,
+                    optim: &self.cfg.optim,
+                    class_weights: self.class_weights.as_ref(),
+                    device: self.device,
+                    epoch_in_stage: e,
+                    run_epoch: epoch,
+                };
+                let t = train_epoch(&ctx, &mut opt, self.obs)?;
+                let v = evaluate(&self.student, &self.data.val, self.device, epoch)?;
+                let rec = EpochRecord {
+                    epoch,
+                    stage: stage.name.clone(),
+                    lr: t.lr,
+                    train_loss: t.loss,
+                    train_accuracy: t.accuracy,
+                    terms: t.terms,
+                    val_loss: v.loss,
+                    val_accuracy: v.accuracy,
+                    val_macro_f1: v.macro_f1,
+                    val_ece: v.ece,
+                    images: t.images,
+                    img_per_s: t.images as f64 / t.seconds,
+                    epoch_seconds: t.seconds,
+                };
+                let value = rec.metric(metric.name()).unwrap_or(f64::NAN);
+                let improved = best.is_none_or(|(_, b)| better(value, b));
+                self.dir.append_metrics(&rec)?;
+                if improved {
+                    best = Some((epoch, value));
+                    stale = 0;
+                    self.save_checkpoint(&self.dir.best(), &rec)?;
+                } else {
+                    stale += 1;
+                }
+                self.save_checkpoint(&self.dir.last(), &rec)?;
+                self.save_state(epoch, &opt)?;
+                self.obs.epoch_end(&rec, improved);
+                records.push(rec);
+                if self.cfg.early_stopping.patience.is_some_and(|p| stale >= p) {
+                    self.obs.message(&format!(
+                        "early stop: {} did not improve for {stale} epochs",
+                        metric.name()
+                    ));
+                    stopped_early = true;
+                    break;
+                }
+            }
+            stage_start += stage.epochs;
+        }
+        Ok(RunOutcome {
+            dir: self.dir.path.clone(),
+            best_epoch: best.map_or(0, |(e, _)| e),
+            records,
+            stopped_early,
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! SGD and AdamW with PyTorch's update rules, and the learning-rate schedules.
+//!
+//! Written here (rather than tch's optimizers) so that the state (momentum buffers, Adam moments,
+//! step count) can be saved and restored: `resume` must continue to the same result.
+
+use fer_checkpoint::{HostTensor, TensorMap};
+use tch::Tensor;
+
+use crate::config::{OptimConfig, OptimizerKind, Schedule};
+use crate::error::Result;
+use crate::lower::TchModel;
+
+/// Per-parameter optimizer state.
+#[derive(Debug)]
+enum State {
+    Sgd { buf: Option<Tensor> },
+    Adam { m: Tensor, v: Tensor },
+}
+
+/// An optimizer over the trainable parameters of one model.
+#[derive(Debug)]
+pub struct Optimizer {
+    cfg: OptimConfig,
+    params: Vec<(String, Tensor)>,
+    state: Vec<State>,
+    step: u64,
+}
+
+impl Optimizer {
+    /// A fresh optimizer (no momentum yet) over `model`'s trainable parameters.
+    pub fn new(model: &TchModel, cfg: &OptimConfig) -> Self {
+        let params: Vec<(String, Tensor)> = model
+            .named_tensors()
+            .into_iter()
+            .filter(|(_, kind, _)| *kind == fer_models_spec::ParamKind::Trainable)
+            .map(|(n, _, t)| (n, t))
+            .collect();
+        let state = params
+            .iter()
+            .map(|(_, p)| match cfg.optimizer {
+                OptimizerKind::Sgd => State::Sgd { buf: None },
+                OptimizerKind::Adamw => State::Adam { m: p.zeros_like(), v: p.zeros_like() },
+            })
+            .collect();
+        Optimizer { cfg: cfg.clone(), params, state, step: 0 }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero_grad(&self) {
+        for (_, p) in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max` (as
+    /// `torch.nn.utils.clip_grad_norm_`, without a host synchronisation); returns the norm
+    /// before clipping, on the device.
+    pub fn clip_grad_norm(&self, max: f64) -> Tensor {
+        tch::no_grad(|| {
+            let grads: Vec<Tensor> =
+                self.params.iter().map(|(_, p)| p.grad()).filter(Tensor::defined).collect();
+            let norms: Vec<Tensor> =
+                grads.iter().map(|g| g.square().sum(tch::Kind::Float)).collect();
+            let total = Tensor::stack(&norms, 0).sum(tch::Kind::Float).sqrt();
+            let coef = (total.reciprocal() * max).clamp_max(1.0);
+            for mut g in grads {
+                let _ = g.g_mul_(&coef);
+            }
+            total
+        })
+    }
+
+    /// One update with learning rate `lr`.
+    pub fn step(&mut self, lr: f64) {
+        self.step += 1;
+        let c = &self.cfg;
+        let t = self.step as i32;
+        tch::no_grad(|| {
+            for ((_, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let mut p = p.shallow_clone();
+                match st {
+                    State::Sgd { buf } => {
+                        let mut d =
+                            if c.weight_decay != 0.0 { &g + &p * c.weight_decay } else { g };
+                        if c.momentum != 0.0 {
+                            let b = match buf {
+                                Some(b) => {
+                                    let _ = b.g_mul_scalar_(c.momentum).g_add_(&d);
+                                    b.shallow_clone()
+                                }
+                                None => {
+                                    let b = d.detach().copy();
+                                    *buf = Some(b.shallow_clone());
+                                    b
+                                }
+                            };
+                            d = if c.nesterov { d + &b * c.momentum } else { b };
+                        }
+                        let _ = p.g_sub_(&(d * lr));
+                    }
+                    State::Adam { m, v } => {
+                        let (b1, b2) = (c.betas[0], c.betas[1]);
+                        if c.weight_decay != 0.0 {
+                            let _ = p.g_mul_scalar_(1.0 - lr * c.weight_decay);
+                        }
+                        let _ = m.g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
+                        let _ = v.g_mul_scalar_(b2).g_add_(&(g.square() * (1.0 - b2)));
+                        let bc1 = 1.0 - b1.powi(t);
+                        let bc2 = 1.0 - b2.powi(t);
+                        let denom = v.sqrt() / bc2.sqrt() + c.eps;
+                        let _ = p.g_sub_(&(&*m / denom * (lr / bc1)));
+                    }
+                }
+            }
+        });
+    }
+
+    /// The state as host tensors (`<param>.momentum_buffer`, `<param>.exp_avg`,
+    /// `<param>.exp_avg_sq`) and the step count.
+    pub fn state_dict(&self) -> Result<(TensorMap, u64)> {
+        let mut out = TensorMap::new();
+        for ((name, _), st) in self.params.iter().zip(&self.state) {
+            match st {
+                State::Sgd { buf: Some(b) } => {
+                    out.insert(format!("{name}.momentum_buffer"), host(b)?);
+                }
+                State::Sgd { buf: None } => {}
+                State::Adam { m, v } => {
+                    out.insert(format!("{name}.exp_avg"), host(m)?);
+                    out.insert(format!("{name}.exp_avg_sq"), host(v)?);
+                }
+            }
+        }
+        Ok((out, self.step))
+    }
+
+    /// Restores what [`Optimizer::state_dict`] saved.
+    pub fn load_state_dict(&mut self, map: &TensorMap, step: u64) -> Result<()> {
+        self.step = step;
+        for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            let get = |suffix: &str| {
+                map.get(&format!("{name}.{suffix}")).map(|h| {
+                    let shape: Vec<i64> = h.shape.iter().map(|&d| d as i64).collect();
+                    Tensor::from_slice(&h.to_f32()).reshape(&shape).to_device(p.device())
+                })
+            };
+            match st {
+                State::Sgd { buf } => *buf = get("momentum_buffer"),
+                State::Adam { m, v } => {
+                    let missing = || {
+                        crate::Error::Input(format!("optimizer state lacks the moments of {name}"))
+                    };
+                    *m = get("exp_avg").ok_or_else(missing)?;
+                    *v = get("exp_avg_sq").ok_or_else(missing)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn host(t: &Tensor) -> Result<HostTensor> {
+    let shape = t.size().iter().map(|&d| d as usize).collect();
+    let flat =
+        t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().view(-1);
+    let values = Vec::<f32>::try_from(flat).map_err(|source| crate::Error::Torch {
+        context: "saving optimizer state".into(),
+        source,
+    })?;
+    Ok(HostTensor::f32(shape, values))
+}
+
+/// Where in a stage an update happens.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Epoch within the stage, from 0.
+    pub epoch: usize,
+    /// Batch within the epoch, from 0.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Epochs of the stage.
+    pub epochs: usize,
+}
+
+/// The learning rate of an update: linear warm-up over `warmup_epochs` (per step), then the
+/// schedule: cosine from `lr` to `min_lr` over the remaining steps, step decay by `gamma` at each
+/// milestone epoch, or constant.
+pub fn lr_at(cfg: &OptimConfig, lr: f64, warmup_epochs: usize, at: Progress) -> f64 {
+    let step = (at.epoch * at.batches + at.batch) as f64;
+    let warm = (warmup_epochs.min(at.epochs) * at.batches) as f64;
+    if step < warm {
+        return lr * (step + 1.0) / warm;
+    }
+    match cfg.schedule {
+        Schedule::Constant => lr,
+        Schedule::Step => {
+            let passed = cfg.milestones.iter().filter(|m| at.epoch >= **m).count();
+            lr * cfg.gamma.powi(passed as i32)
+        }
+        Schedule::Cosine => {
+            let total = (at.epochs * at.batches) as f64 - warm;
+            let t = if total > 0.0 { (step - warm) / total } else { 1.0 };
+            cfg.min_lr + (lr - cfg.min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The run directory: resolved config, environment, split, `metrics.jsonl`, checkpoints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One line of `metrics.jsonl`: everything measured in one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number over the whole run, from 1.
+    pub epoch: usize,
+    /// Stage name.
+    pub stage: String,
+    /// Learning rate at the epoch's last update.
+    pub lr: f64,
+    /// Mean training loss (the weighted sum of the stage's terms).
+    pub train_loss: f64,
+    /// Training top-1 accuracy on the augmented batches.
+    pub train_accuracy: f64,
+    /// Mean of each loss term (unweighted), by label.
+    pub terms: std::collections::BTreeMap<String, f64>,
+    /// Validation cross-entropy (NLL of the softmax).
+    pub val_loss: f64,
+    /// Validation top-1 accuracy.
+    pub val_accuracy: f64,
+    /// Validation macro-F1.
+    pub val_macro_f1: f64,
+    /// Validation ECE (15 equal-width bins, top label).
+    pub val_ece: f64,
+    /// Training images seen this epoch.
+    pub images: usize,
+    /// Training throughput, images per second (timing: varies between identical runs).
+    pub img_per_s: f64,
+    /// Wall time of the epoch in seconds, validation included (timing).
+    pub epoch_seconds: f64,
+}
+
+impl EpochRecord {
+    /// The value of a selection metric by name (`val_accuracy`, `val_macro_f1`, `val_loss`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "val_accuracy" => Some(self.val_accuracy),
+            "val_macro_f1" => Some(self.val_macro_f1),
+            "val_loss" => Some(self.val_loss),
+            _ => None,
+        }
+    }
+}
+
+/// Paths inside a run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The directory.
+    pub path: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+impl RunDir {
+    /// `config.resolved.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.resolved.toml")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+    /// `last.safetensors`: the model after the latest epoch.
+    pub fn last(&self) -> PathBuf {
+        self.path.join("last.safetensors")
+    }
+    /// `best.safetensors`: the model at the best validation metric.
+    pub fn best(&self) -> PathBuf {
+        self.path.join("best.safetensors")
+    }
+    /// `optimizer.safetensors`: optimizer state after the latest epoch (for `resume`).
+    pub fn optimizer(&self) -> PathBuf {
+        self.path.join("optimizer.safetensors")
+    }
+
+    /// Creates the directory for a new run; refuses one that already holds a run unless
+    /// `overwrite`.
+    pub fn create(path: PathBuf, overwrite: bool) -> Result<RunDir> {
+        let dir = RunDir { path };
+        if dir.metrics().exists() || dir.last().exists() {
+            if !overwrite {
+                return Err(Error::RunExists { path: dir.path });
+            }
+            for f in [dir.metrics(), dir.last(), dir.best(), dir.optimizer()] {
+                if f.exists() {
+                    std::fs::remove_file(&f).map_err(io(&f))?;
+                }
+            }
+        }
+        std::fs::create_dir_all(&dir.path).map_err(io(&dir.path))?;
+        Ok(dir)
+    }
+
+    /// Writes `name` atomically (temporary file + rename).
+    pub fn write_atomic(&self, name: &str, content: &[u8]) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// Appends one record to `metrics.jsonl`.
+    pub fn append_metrics(&self, rec: &EpochRecord) -> Result<()> {
+        let path = self.metrics();
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        let line = serde_json::to_string(rec).map_err(|e| Error::Input(e.to_string()))?;
+        writeln!(f, "{line}").map_err(io(&path))
+    }
+
+    /// The records of `metrics.jsonl` (empty when absent).
+    pub fn read_metrics(&self) -> Result<Vec<EpochRecord>> {
+        let path = self.metrics();
+        if !path.exists() {
+            return Ok(vec![]);
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::Input(format!("{}:{}: {e}", path.display(), i + 1)))
+            })
+            .collect()
+    }
+
+    /// Rewrites `metrics.jsonl` with `records` (used by resume to drop epochs after the last
+    /// checkpoint).
+    pub fn rewrite_metrics(&self, records: &[EpochRecord]) -> Result<()> {
+        let mut text = String::new();
+        for r in records {
+            text += &serde_json::to_string(r).map_err(|e| Error::Input(e.to_string()))?;
+            text.push('\n');
+        }
+        self.write_atomic("metrics.jsonl", text.as_bytes())
+    }
+}
+
+/// The environment of a run, written as `env.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// libtorch version the binary was built against.
+    pub libtorch: String,
+    /// Whether libtorch's CUDA backend was loaded.
+    pub cuda_backend_loaded: bool,
+    /// libtorch intra-op threads.
+    pub threads: i32,
+    /// `git rev-parse HEAD` of the working directory (with `-dirty` when modified), if any.
+    pub git_commit: String,
+    /// This toolkit's version.
+    pub toolkit_version: String,
+}
+
+/// The current git commit of the working directory, `unknown` outside a repository.
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(c) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty { format!("{c}-dirty") } else { c }
+        }
+        None => "unknown".into(),
+    }
+}

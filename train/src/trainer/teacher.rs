@@ -1,0 +1,93 @@
+//! Frozen teachers: loaded from their checkpoints, run in eval mode, each fed the student's batch
+//! converted to its own preprocessing (input size, channels, normalisation).
+
+use std::path::Path;
+
+use fer_checkpoint::{CheckOptions, Checkpoint};
+use fer_models_spec::{ColorMode, Preprocess};
+use tch::{Device, Tensor};
+
+use crate::error::Result;
+use crate::lower::TchModel;
+
+/// One frozen teacher.
+pub struct Teacher {
+    /// Name used by the loss terms.
+    pub name: String,
+    /// The network, eval mode only.
+    pub model: TchModel,
+    /// The preprocessing it was trained with (possibly with an input-size override).
+    pub preprocess: Preprocess,
+}
+
+impl Teacher {
+    /// Loads a teacher checkpoint written by `fer-train` (its metadata says the architecture,
+    /// labels and preprocessing).
+    pub fn load(
+        name: &str,
+        path: &Path,
+        input_size: Option<usize>,
+        device: Device,
+    ) -> Result<Self> {
+        let ck = Checkpoint::load(path)?;
+        let mut arch = ck.meta.arch.clone();
+        let mut preprocess = ck.meta.preprocess.clone();
+        if let Some(s) = input_size {
+            arch.input_size = Some(s);
+            preprocess.input_size = s;
+        }
+        let graph = fer_models_spec::spec(&arch)?;
+        let mut model = TchModel::new(graph, Some(arch.arch), device)?;
+        model.load_tensor_map(&ck.tensors, &CheckOptions::default())?;
+        for (_, _, t) in model.named_tensors() {
+            let _ = t.shallow_clone().set_requires_grad(false);
+        }
+        Ok(Teacher { name: name.to_string(), model, preprocess })
+    }
+
+    /// Logits and embedding of the teacher on the student's batch `x` (preprocessed with
+    /// `from`), without gradients.
+    pub fn forward(&self, x: &Tensor, from: &Preprocess) -> Result<(Tensor, Tensor)> {
+        tch::no_grad(|| {
+            let xt = adapt(x, from, &self.preprocess);
+            let out = self.model.forward_taps(&xt, false, &[fer_models_spec::EMBEDDING_TAP])?;
+            let emb = out.taps.into_iter().next().expect("one tap requested");
+            Ok((out.logits, emb))
+        })
+    }
+}
+
+fn channel_vec(v: &[f32], x: &Tensor) -> Tensor {
+    Tensor::from_slice(v).to_kind(x.kind()).to_device(x.device()).view([1, -1, 1, 1])
+}
+
+/// Converts a batch normalised with `from` into what a model expecting `to` sees: undo the
+/// normalisation, convert channels (gray replicated, or ITU-R 601 luma), resize (bilinear,
+/// antialiased when shrinking), normalise again.
+pub fn adapt(x: &Tensor, from: &Preprocess, to: &Preprocess) -> Tensor {
+    if from == to {
+        return x.shallow_clone();
+    }
+    let mut y = x * channel_vec(&from.std, x) + channel_vec(&from.mean, x);
+    match (from.color, to.color) {
+        (ColorMode::Gray, ColorMode::Rgb) => y = y.repeat([1, 3, 1, 1]),
+        (ColorMode::Rgb, ColorMode::Gray) => {
+            let w = Tensor::from_slice(&[0.299f32, 0.587, 0.114])
+                .to_kind(y.kind())
+                .to_device(y.device())
+                .view([1, 3, 1, 1]);
+            let kind = y.kind();
+            y = (y * w).sum_dim_intlist([1i64].as_slice(), true, kind);
+        }
+        _ => {}
+    }
+    if from.input_size != to.input_size {
+        let s = to.input_size as i64;
+        y = if to.input_size < from.input_size {
+            y.internal_upsample_bilinear2d_aa([s, s], false, None, None)
+        } else {
+            y.upsample_bilinear2d([s, s], false, None, None)
+        };
+    }
+    (y - channel_vec(&to.mean, x)) / channel_vec(&to.std, x)
+}
