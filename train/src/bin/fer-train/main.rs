@@ -130,7 +130,7 @@ enum DataCmd {
     },
 }
 
-fn load_config(path: &PathBuf, sets: &[String]) -> Result<ExperimentConfig> {
+fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConfig> {
     let mut cfg = ExperimentConfig::load(path)?;
     cfg.apply_overrides(sets)?;
     cfg.validate().map_err(fer_train::config::ConfigError::from)?;
