@@ -69,45 +69,90 @@ fn path<'a>(root: &nn::Path<'a>, dotted: &str) -> (nn::Path<'a>, String) {
     (p, leaf)
 }
 
-fn init_conv(c: &Conv2d, sch: InitScheme, dev: Device) -> (Tensor, Option<Tensor>) {
-    let shape = dims(&c.weight_shape());
-    let w = match sch {
-        InitScheme::Inception => (Tensor::randn(&shape, (Kind::Float, dev)) * 0.1).clamp(-2.0, 2.0),
-        _ => {
-            let fan_out = (c.out_ch * c.kernel[0] * c.kernel[1]) as f64;
-            Tensor::randn(&shape, (Kind::Float, dev)) * (2.0 / fan_out).sqrt()
-        }
-    };
-    let b = c.bias.then(|| Tensor::zeros([c.out_ch as i64], (Kind::Float, dev)));
-    (w, b)
-}
+/// Seeded host-side draws for one tensor: the stream depends only on the run seed and the
+/// parameter's name, so initialisation does not depend on libtorch's global generator (shared by
+/// every thread of the process) nor on the order in which tensors are created.
+struct Draw(rand_chacha::ChaCha8Rng);
 
-fn init_linear(inf: usize, out: usize, sch: InitScheme, dev: Device) -> (Tensor, Tensor) {
-    let opts = (Kind::Float, dev);
-    let uniform = |n: &[i64], r: f64| Tensor::rand(n, opts) * (2.0 * r) - r;
-    let default_bound = 1.0 / (inf as f64).sqrt();
-    let shape = [out as i64, inf as i64];
-    match sch {
-        InitScheme::Mobile => {
-            (Tensor::randn(shape, opts) * 0.01, Tensor::zeros([out as i64], opts))
-        }
-        InitScheme::Efficient => {
-            (uniform(&shape, 1.0 / (out as f64).sqrt()), Tensor::zeros([out as i64], opts))
-        }
-        InitScheme::Residual => {
-            (uniform(&shape, default_bound), uniform(&[out as i64], default_bound))
-        }
-        InitScheme::Inception => (
-            (Tensor::randn(shape, opts) * 0.1).clamp(-2.0, 2.0),
-            uniform(&[out as i64], default_bound),
-        ),
+impl Draw {
+    fn new(seed: u64, name: &str) -> Self {
+        use rand::SeedableRng;
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(seed.to_le_bytes());
+        h.update(name.as_bytes());
+        Draw(rand_chacha::ChaCha8Rng::from_seed(h.finalize().into()))
+    }
+    fn uniform(&mut self, n: usize, bound: f64) -> Vec<f32> {
+        use rand::Rng;
+        (0..n).map(|_| self.0.gen_range(-bound..bound) as f32).collect()
+    }
+    /// Normal(0, std) by Box–Muller, truncated to [-clamp, clamp].
+    fn normal(&mut self, n: usize, std: f64, clamp: f64) -> Vec<f32> {
+        use rand::Rng;
+        (0..n)
+            .map(|_| {
+                let u1: f64 = 1.0 - self.0.r#gen::<f64>();
+                let u2: f64 = self.0.r#gen::<f64>();
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                (z * std).clamp(-clamp, clamp) as f32
+            })
+            .collect()
     }
 }
 
+fn tensor(values: Vec<f32>, shape: &[i64], dev: Device) -> Tensor {
+    Tensor::from_slice(&values).reshape(shape).to_device(dev)
+}
+
+fn init_conv(
+    c: &Conv2d,
+    sch: InitScheme,
+    name: &str,
+    seed: u64,
+    dev: Device,
+) -> (Tensor, Option<Tensor>) {
+    let shape = dims(&c.weight_shape());
+    let n = shape.iter().product::<i64>() as usize;
+    let mut d = Draw::new(seed, &format!("{name}.weight"));
+    let w = match sch {
+        InitScheme::Inception => d.normal(n, 0.1, 2.0),
+        _ => {
+            let fan_out = (c.out_ch * c.kernel[0] * c.kernel[1]) as f64;
+            d.normal(n, (2.0 / fan_out).sqrt(), f64::INFINITY)
+        }
+    };
+    let b = c.bias.then(|| Tensor::zeros([c.out_ch as i64], (Kind::Float, dev)));
+    (tensor(w, &shape, dev), b)
+}
+
+fn init_linear(
+    inf: usize,
+    out: usize,
+    sch: InitScheme,
+    name: &str,
+    seed: u64,
+    dev: Device,
+) -> (Tensor, Tensor) {
+    let mut dw = Draw::new(seed, &format!("{name}.weight"));
+    let mut db = Draw::new(seed, &format!("{name}.bias"));
+    let default_bound = 1.0 / (inf as f64).sqrt();
+    let (shape, n) = ([out as i64, inf as i64], out * inf);
+    let zeros = vec![0f32; out];
+    let (w, b) = match sch {
+        InitScheme::Mobile => (dw.normal(n, 0.01, f64::INFINITY), zeros),
+        InitScheme::Efficient => (dw.uniform(n, 1.0 / (out as f64).sqrt()), zeros),
+        InitScheme::Residual => (dw.uniform(n, default_bound), db.uniform(out, default_bound)),
+        InitScheme::Inception => (dw.normal(n, 0.1, 2.0), db.uniform(out, default_bound)),
+    };
+    (tensor(w, &shape, dev), tensor(b, &[out as i64], dev))
+}
+
 impl TchModel {
-    /// Creates the variables of `graph` on `device` with torchvision's initialisation for `arch`
-    /// (draws from libtorch's generator: seed it with `tch::manual_seed` first).
-    pub fn new(graph: Graph, arch: Option<Arch>, device: Device) -> Result<Self> {
+    /// Creates the variables of `graph` on `device` with torchvision's initialisation scheme for
+    /// `arch`, drawn from a stream keyed by `seed` and each parameter's name (the same seed gives
+    /// the same weights, whatever else the process does).
+    pub fn new(graph: Graph, arch: Option<Arch>, device: Device, seed: u64) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let sch = scheme(arch);
@@ -119,7 +164,7 @@ impl TchModel {
             };
             let v = match &node.op {
                 Op::Conv2d(c) => {
-                    let (w, b) = init_conv(c, sch, device);
+                    let (w, b) = init_conv(c, sch, &node.name, seed, device);
                     NodeVars::Conv {
                         weight: var("weight", w, true),
                         bias: b.map(|b| var("bias", b, true)),
@@ -141,7 +186,8 @@ impl TchModel {
                     }
                 }
                 Op::Linear(l) => {
-                    let (w, b) = init_linear(l.in_features, l.out_features, sch, device);
+                    let (w, b) =
+                        init_linear(l.in_features, l.out_features, sch, &node.name, seed, device);
                     NodeVars::Linear { weight: var("weight", w, true), bias: var("bias", b, true) }
                 }
                 Op::Input

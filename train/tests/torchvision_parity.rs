@@ -64,8 +64,7 @@ fn reference(arch: Arch, in_ch: usize, train_step: bool) -> Reference {
 }
 
 fn imported_model(r: &Reference, graph: fer_models_spec::Graph) -> TchModel {
-    tch::manual_seed(1);
-    let mut m = TchModel::new(graph, Some(r.cfg.arch), Device::Cpu).unwrap();
+    let mut m = TchModel::new(graph, Some(r.cfg.arch), Device::Cpu, 1).unwrap();
     m.load_weights_file(&r.dir.path().join("weights.pth"), &CheckOptions::default()).unwrap();
     m
 }

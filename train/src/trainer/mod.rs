@@ -159,7 +159,7 @@ impl<'a> Session<'a> {
         save_plan(&data.plan, &dir.path)?;
         let arch = cfg.model.arch_config();
         let graph = fer_models_spec::spec(&arch)?;
-        let student = TchModel::new(graph, Some(arch.arch), device)?;
+        let student = TchModel::new(graph, Some(arch.arch), device, cfg.seed)?;
         let teachers = cfg
             .teachers
             .iter()

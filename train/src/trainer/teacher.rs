@@ -37,7 +37,7 @@ impl Teacher {
             preprocess.input_size = s;
         }
         let graph = fer_models_spec::spec(&arch)?;
-        let mut model = TchModel::new(graph, Some(arch.arch), device)?;
+        let mut model = TchModel::new(graph, Some(arch.arch), device, 0)?;
         model.load_tensor_map(&ck.tensors, &CheckOptions::default())?;
         for (_, _, t) in model.named_tensors() {
             let _ = t.shallow_clone().set_requires_grad(false);

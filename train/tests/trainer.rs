@@ -1,0 +1,249 @@
+//! The trainer end to end on tiny generated data: run directory contents, determinism on CPU,
+//! resume after a kill, distillation stages, and errors a user can act on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fer_train::config::ExperimentConfig;
+use fer_train::trainer::{self, RunOptions, Silent, rundir::EpochRecord};
+
+fn synth(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    let cfg =
+        fer_data::synth::SynthConfig { seed: 3, train_per_class: 12, val_per_class: 4, size: 32 };
+    fer_data::synth::write_fer_folder(&root, &cfg).unwrap();
+    root
+}
+
+/// A tiny config: MobileNetV3-Small at quarter width, 32 px, batch 16.
+fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
+    let text = format!(
+        r#"
+version = 1
+name = "{name}"
+seed = 5
+device = "cpu"
+output_dir = "runs"
+[data]
+format = "fer2013-folder"
+root = "data"
+train_split = "train"
+val_split = "val"
+workers = 2
+[model]
+arch = "mobilenet_v3_small"
+num_classes = 7
+width_mult = 0.25
+input_size = 32
+[optim]
+optimizer = "adamw"
+lr = 0.01
+batch_size = 16
+{extra}
+"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, &text).unwrap();
+    let cfg = ExperimentConfig::load(&path).unwrap();
+    cfg.validate().unwrap();
+    cfg
+}
+
+const CE_STAGE: &str = r#"
+[[stages]]
+name = "train"
+epochs = 3
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 1.0
+"#;
+
+/// Records without their timing fields, which legitimately differ between identical runs.
+fn untimed(records: &[EpochRecord]) -> Vec<EpochRecord> {
+    records
+        .iter()
+        .map(|r| EpochRecord { img_per_s: 0.0, epoch_seconds: 0.0, ..r.clone() })
+        .collect()
+}
+
+fn read_records(dir: &Path) -> Vec<EpochRecord> {
+    trainer::rundir::RunDir { path: dir.to_path_buf() }.read_metrics().unwrap()
+}
+
+#[test]
+fn a_run_leaves_config_metrics_and_loadable_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let cfg = config(tmp.path(), "smoke", CE_STAGE);
+    let out = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap();
+    for f in [
+        "config.resolved.toml",
+        "env.json",
+        "split.json",
+        "metrics.jsonl",
+        "best.safetensors",
+        "last.safetensors",
+        "state.safetensors",
+    ] {
+        assert!(out.dir.join(f).exists(), "{f} missing in the run directory");
+    }
+    assert_eq!(out.records.len(), 3);
+    assert!(out.records[2].train_loss < out.records[0].train_loss, "{:?}", out.records);
+    let ck = fer_checkpoint::Checkpoint::load(out.dir.join("best.safetensors")).unwrap();
+    assert_eq!(ck.meta.labels.len(), 7);
+    assert_eq!(ck.meta.preprocess.input_size, 32);
+    assert_eq!(ck.extra["epoch"], out.best_epoch.to_string());
+    // The resolved config is itself a valid config of the same experiment.
+    let again = ExperimentConfig::load(&out.dir.join("config.resolved.toml")).unwrap();
+    assert_eq!(again.config_hash().unwrap(), cfg.config_hash().unwrap());
+
+    // A second run into the same directory is refused, not overwritten.
+    let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err();
+    assert!(e.to_string().contains("fer-train resume"), "{e}");
+}
+
+/// `fer-train run` of `<dir>/<name>.toml` into `<dir>/<out>/<name>/`, as a user runs it (one
+/// process: libtorch's generator is process-global, so determinism is a per-process property).
+fn cli_run(dir: &Path, name: &str, out: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fer-train"));
+    c.args(["-q", "run", "--config"]).arg(dir.join(format!("{name}.toml")));
+    c.arg("--set").arg(format!("output_dir={}", dir.join(out).display()));
+    c
+}
+
+#[test]
+fn the_same_config_and_seed_give_identical_metrics_and_weights_on_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    config(tmp.path(), "det", CE_STAGE);
+    for out in ["a", "b"] {
+        let st = cli_run(tmp.path(), "det", out).output().unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    }
+    let (a, b) = (tmp.path().join("a/det"), tmp.path().join("b/det"));
+    assert_eq!(untimed(&read_records(&a)), untimed(&read_records(&b)));
+    let ca = fer_checkpoint::Checkpoint::load(a.join("last.safetensors")).unwrap();
+    let cb = fer_checkpoint::Checkpoint::load(b.join("last.safetensors")).unwrap();
+    assert_eq!(ca.tensors, cb.tensors);
+}
+
+#[test]
+fn resume_after_a_kill_finishes_with_the_same_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let cfg = config(tmp.path(), "killed", CE_STAGE);
+    let st = cli_run(tmp.path(), "killed", "reference").output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let reference = read_records(&tmp.path().join("reference/killed"));
+    assert_eq!(reference.len(), 3);
+
+    let exe = env!("CARGO_BIN_EXE_fer-train");
+    let mut child = cli_run(tmp.path(), "killed", "runs").spawn().unwrap();
+    let state = cfg.run_dir().join("state.safetensors");
+    let t0 = std::time::Instant::now();
+    while !state.exists() && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let done = read_records(&cfg.run_dir()).len();
+    assert!(done < 3, "the run finished before it could be killed");
+
+    let st = Command::new(exe).args(["-q", "resume"]).arg(cfg.run_dir()).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert_eq!(untimed(&read_records(&cfg.run_dir())), untimed(&reference));
+}
+
+#[test]
+fn distillation_stages_log_every_term_and_use_the_teacher() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let teacher_cfg = config(
+        tmp.path(),
+        "teacher",
+        r#"
+[[stages]]
+name = "train"
+epochs = 1
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 1.0
+"#,
+    );
+    trainer::train(&teacher_cfg, &RunOptions::default(), &Silent).unwrap();
+    // Two stages as exp2/exp5: response KD, then hybrid with both RKD terms; the teacher is a
+    // quarter-width ResNet-18 fed at its own size (40 px) from the student's 32 px batch.
+    let student = config(
+        tmp.path(),
+        "student",
+        r#"
+[[teachers]]
+name = "t"
+checkpoint = "runs/teacher/best.safetensors"
+input_size = 40
+[[stages]]
+name = "response"
+epochs = 1
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 0.5
+[[stages.loss]]
+kind = "kd"
+weight = 0.5
+temperature = 4.0
+[[stages]]
+name = "hybrid"
+epochs = 1
+[[stages.loss]]
+kind = "kd"
+weight = 1.0
+temperature = 2.0
+[[stages.loss]]
+kind = "rkd_distance"
+weight = 25.0
+[[stages.loss]]
+kind = "rkd_angle"
+weight = 50.0
+"#,
+    );
+    let out = trainer::train(&student, &RunOptions::default(), &Silent).unwrap();
+    let r = &out.records;
+    assert_eq!((r[0].stage.as_str(), r[1].stage.as_str()), ("response", "hybrid"));
+    let keys0: Vec<_> = r[0].terms.keys().cloned().collect();
+    let keys1: Vec<_> = r[1].terms.keys().cloned().collect();
+    assert_eq!(keys0, ["cross_entropy", "kd"]);
+    assert_eq!(keys1, ["kd", "rkd_angle", "rkd_distance"]);
+    // Distillation from a (weak but trained) teacher gives non-zero, finite terms.
+    for v in r.iter().flat_map(|x| x.terms.values()) {
+        assert!(v.is_finite() && *v > 0.0, "{:?}", r);
+    }
+}
+
+#[test]
+fn mistakes_in_a_run_are_reported_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let mut cfg = config(tmp.path(), "wrong", CE_STAGE);
+    cfg.model.num_classes = 8;
+    let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("model.num_classes = 8") && e.contains("7 classes"), "{e}");
+
+    let cfg = config(
+        tmp.path(),
+        "no_teacher",
+        r#"
+[[teachers]]
+name = "t"
+checkpoint = "runs/missing/best.safetensors"
+[[stages]]
+name = "kd"
+epochs = 1
+[[stages.loss]]
+kind = "kd"
+weight = 1.0
+temperature = 4.0
+"#,
+    );
+    let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("runs/missing/best.safetensors"), "{e}");
+}
