@@ -91,6 +91,7 @@ fn main() -> Result<()> {
             let batch = batch?;
             images += batch.len();
             checksum += batch.images[0] as f64;
+            loader.recycle(batch);
         }
         let s = t.elapsed().as_secs_f64();
         println!(

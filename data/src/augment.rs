@@ -220,32 +220,26 @@ impl Augmenter {
         } else {
             Crop::full(&planes)
         };
-        let (c, s) = (p.channels(), p.input_size);
-        let pixel_ops = cfg.rotate_degrees > 0.0 || cfg.brightness > 0.0 || cfg.contrast > 0.0;
-        let (a, b) = preprocess::affine(p);
-        if pixel_ops {
-            planes.resize_affine(crop, s, p.resize, c, &vec![1.0; c], &vec![0.0; c], out);
-        } else {
-            planes.resize_affine(crop, s, p.resize, c, &a, &b, out);
-        }
+        let s = p.input_size;
+        // Pixel operations run on the source planes (one for a gray source, even for RGB
+        // models), then normalisation expands them to the model's channels.
+        let np = planes.planes.len();
+        let mut work = vec![0.0f32; np * s * s];
+        planes.resize_pixels(crop, s, p.resize, &mut work);
         if key.rng(FLIP).gen_bool(cfg.hflip_prob as f64) {
-            out.chunks_exact_mut(s).for_each(<[f32]>::reverse);
+            work.chunks_exact_mut(s).for_each(<[f32]>::reverse);
         }
-        if pixel_ops {
-            if cfg.rotate_degrees > 0.0 {
-                let deg = key.rng(ROTATE).gen_range(-cfg.rotate_degrees..=cfg.rotate_degrees);
-                rotate(out, c, s, deg.to_radians(), cfg.rotate_fill);
-            }
-            if cfg.brightness > 0.0 || cfg.contrast > 0.0 {
-                let mut rng = key.rng(JITTER);
-                let bf = rng.gen_range(1.0 - cfg.brightness..=1.0 + cfg.brightness);
-                let cf = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
-                jitter(out, c, s, bf, cf);
-            }
-            for (ch, plane) in out.chunks_exact_mut(s * s).enumerate() {
-                plane.iter_mut().for_each(|v| *v = *v * a[ch] + b[ch]);
-            }
+        if cfg.rotate_degrees > 0.0 {
+            let deg = key.rng(ROTATE).gen_range(-cfg.rotate_degrees..=cfg.rotate_degrees);
+            rotate(&mut work, s, deg.to_radians(), cfg.rotate_fill);
         }
+        if cfg.brightness > 0.0 || cfg.contrast > 0.0 {
+            let mut rng = key.rng(JITTER);
+            let bf = rng.gen_range(1.0 - cfg.brightness..=1.0 + cfg.brightness);
+            let cf = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
+            jitter(&mut work, np, s, bf, cf);
+        }
+        preprocess::normalize(&work, p, out);
         let mut rng = key.rng(ERASE);
         if rng.gen_bool(cfg.erase_prob as f64)
             && let Some((y, x, h, w)) = erase_box(&mut rng, s, cfg)
@@ -316,33 +310,42 @@ fn erase_box(
 
 /// Rotates each `s × s` plane by `theta` (counter-clockwise on screen) about the image centre,
 /// bilinear, with `fill` where the source lies outside.
-fn rotate(out: &mut [f32], channels: usize, s: usize, theta: f32, fill: f32) {
+fn rotate(work: &mut [f32], s: usize, theta: f32, fill: f32) {
     let (sin, cos) = theta.sin_cos();
     let c = s as f32 / 2.0;
     let mut src = vec![0.0f32; s * s];
-    for ch in 0..channels {
-        let plane = &mut out[ch * s * s..(ch + 1) * s * s];
+    let last = s as isize - 1;
+    // Source points lie within `s` pixels of the image (rotation about the centre).
+    let off = 2.0 * s as f32;
+    for plane in work.chunks_exact_mut(s * s) {
         src.copy_from_slice(plane);
         let at = |x: isize, y: isize| {
-            if x < 0 || y < 0 || x >= s as isize || y >= s as isize {
+            if x < 0 || y < 0 || x > last || y > last {
                 fill
             } else {
                 src[y as usize * s + x as usize]
             }
         };
-        for y in 0..s {
+        for (y, row) in plane.chunks_exact_mut(s).enumerate() {
             let dy = y as f32 + 0.5 - c;
-            for x in 0..s {
+            for (x, d) in row.iter_mut().enumerate() {
                 let dx = x as f32 + 0.5 - c;
                 // Inverse map: the source point that lands on (x, y).
                 let sx = cos * dx - sin * dy + c - 0.5;
                 let sy = sin * dx + cos * dy + c - 0.5;
-                let (x0, y0) = (sx.floor(), sy.floor());
-                let (fx, fy) = (sx - x0, sy - y0);
-                let (x0, y0) = (x0 as isize, y0 as isize);
-                let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-                let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-                plane[y * s + x] = top * (1.0 - fy) + bottom * fy;
+                // floor() without a libm call: shift into positive range, truncate.
+                let (x0, y0) =
+                    ((sx + off) as isize - off as isize, (sy + off) as isize - off as isize);
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let (p00, p01, p10, p11) = if x0 >= 0 && y0 >= 0 && x0 < last && y0 < last {
+                    let i = y0 as usize * s + x0 as usize;
+                    (src[i], src[i + 1], src[i + s], src[i + s + 1])
+                } else {
+                    (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1))
+                };
+                let top = p00 + (p01 - p00) * fx;
+                let bottom = p10 + (p11 - p10) * fx;
+                *d = top + (bottom - top) * fy;
             }
         }
     }
@@ -350,10 +353,10 @@ fn rotate(out: &mut [f32], channels: usize, s: usize, theta: f32, fill: f32) {
 
 /// Brightness (`v · bf`) then contrast (`m + cf · (v - m)`, `m` the mean luma), as
 /// torchvision's `adjust_brightness` and `adjust_contrast`, clamped to `[0, 255]`.
-fn jitter(out: &mut [f32], channels: usize, s: usize, bf: f32, cf: f32) {
+fn jitter(out: &mut [f32], planes: usize, s: usize, bf: f32, cf: f32) {
     let n = s * s;
     out.iter_mut().for_each(|v| *v = (*v * bf).clamp(0.0, 255.0));
-    let mean = if channels == 3 {
+    let mean = if planes == 3 {
         let (r, rest) = out.split_at(n);
         let (g, b) = rest.split_at(n);
         let sum: f64 = (0..n).map(|i| (0.299 * r[i] + 0.587 * g[i] + 0.114 * b[i]) as f64).sum();

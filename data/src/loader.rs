@@ -108,6 +108,8 @@ struct Inner {
     cfg: LoaderConfig,
     workers: usize,
     weights: Vec<f64>,
+    /// Image buffers handed back by [`Loader::recycle`].
+    pool: Mutex<Vec<Vec<f32>>>,
 }
 
 impl Loader {
@@ -146,7 +148,20 @@ impl Loader {
             cfg.workers
         };
         let augmenter = Augmenter::new(preprocess, augment)?;
-        Ok(Loader { inner: Arc::new(Inner { dataset, indices, augmenter, cfg, workers, weights }) })
+        let pool = Mutex::new(Vec::new());
+        Ok(Loader {
+            inner: Arc::new(Inner { dataset, indices, augmenter, cfg, workers, weights, pool }),
+        })
+    }
+
+    /// Hands a consumed batch's image buffer back for reuse by later batches, which saves the
+    /// page faults of a fresh allocation (a 256 × 3 × 112 × 112 batch is 38 MB). Optional.
+    pub fn recycle(&self, batch: Batch) {
+        if let Ok(mut pool) = self.inner.pool.lock()
+            && pool.len() < 2 * self.inner.workers + 2
+        {
+            pool.push(batch.images);
+        }
     }
 
     /// Batches per epoch.
@@ -249,7 +264,9 @@ impl Inner {
         let items = &order[b * bs..((b + 1) * bs).min(order.len())];
         let per = self.augmenter.output_len();
         let k = self.dataset.classes().len();
-        let mut images = vec![0.0f32; items.len() * per];
+        let mut images = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        images.clear();
+        images.resize(items.len() * per, 0.0);
         let mut labels = Vec::with_capacity(items.len());
         let mut soft = self.cfg.soft_targets.then(|| Vec::with_capacity(items.len() * k));
         let mut indices = Vec::with_capacity(items.len());

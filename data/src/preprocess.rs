@@ -153,36 +153,34 @@ impl<'a> Planes<'a> {
 
     /// Resizes `crop` of every plane to `p.input_size` and writes normalised `[C, H, W]`.
     pub fn resize_normalized(&self, crop: Crop, p: &Preprocess, out: &mut [f32]) {
-        let (a, b) = affine(p);
-        self.resize_affine(crop, p.input_size, p.resize, p.channels(), &a, &b, out);
+        let s = p.input_size;
+        let mut work = vec![0.0f32; self.planes.len() * s * s];
+        self.resize_pixels(crop, s, p.resize, &mut work);
+        normalize(&work, p, out);
     }
 
-    /// Resizes `crop` to `size × size` for `channels` output channels, each value mapped to
-    /// `v · a[c] + b[c]` (`a = 1, b = 0` keeps pixel units).
-    #[allow(clippy::too_many_arguments)]
-    pub fn resize_affine(
-        &self,
-        crop: Crop,
-        size: usize,
-        method: ResizeMethod,
-        channels: usize,
-        a: &[f32],
-        b: &[f32],
-        out: &mut [f32],
-    ) {
+    /// Resizes `crop` of every plane to `size × size`, in pixel units (`[planes, size, size]`).
+    pub fn resize_pixels(&self, crop: Crop, size: usize, method: ResizeMethod, out: &mut [f32]) {
         let wx = Weights::new(crop.w, size, method);
         let wy = Weights::new(crop.h, size, method);
-        let n = size * size;
         let mut tmp = vec![0.0f32; crop.h * size];
-        let mut done = usize::MAX;
-        for c in 0..channels {
-            // A gray source is resized horizontally once and replicated to every channel.
-            let pi = c.min(self.planes.len() - 1);
-            if pi != done {
-                horizontal(&self.planes[pi], self.width, crop, &wx, size, &mut tmp);
-                done = pi;
-            }
-            vertical(&tmp, &wy, size, a[c], b[c], &mut out[c * n..(c + 1) * n]);
+        for (plane, dst) in self.planes.iter().zip(out.chunks_exact_mut(size * size)) {
+            horizontal(plane, self.width, crop, &wx, size, &mut tmp);
+            vertical(&tmp, &wy, size, dst);
+        }
+    }
+}
+
+/// Maps pixel-unit planes (`[P, S, S]`, P = 1 for a gray source, else C) to the normalised
+/// `[C, S, S]` output: channel `c` reads plane `min(c, P - 1)`, as `v · a[c] + b[c]`.
+pub(crate) fn normalize(work: &[f32], p: &Preprocess, out: &mut [f32]) {
+    let n = p.input_size * p.input_size;
+    let planes = work.len() / n;
+    let (a, b) = affine(p);
+    for (c, dst) in out.chunks_exact_mut(n).enumerate() {
+        let src = &work[c.min(planes - 1) * n..][..n];
+        for (d, v) in dst.iter_mut().zip(src) {
+            *d = *v * a[c] + b[c];
         }
     }
 }
@@ -299,7 +297,7 @@ fn horizontal(src: &[u8], stride: usize, crop: Crop, wx: &Weights, ow: usize, tm
     }
 }
 
-fn vertical(tmp: &[f32], wy: &Weights, ow: usize, a: f32, b: f32, out: &mut [f32]) {
+fn vertical(tmp: &[f32], wy: &Weights, ow: usize, out: &mut [f32]) {
     let t = wy.taps;
     for (y, dst) in out.chunks_exact_mut(ow).enumerate() {
         let s = wy.start[y];
@@ -313,9 +311,6 @@ fn vertical(tmp: &[f32], wy: &Weights, ow: usize, a: f32, b: f32, out: &mut [f32
             for (d, v) in dst.iter_mut().zip(src) {
                 *d += w * v;
             }
-        }
-        for d in dst.iter_mut() {
-            *d = *d * a + b;
         }
     }
 }
