@@ -213,6 +213,28 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Redraws `curves.png` (loss and accuracy per epoch); a plotting failure (for example no
+    /// font) is reported once and does not stop training.
+    fn plot_curves(&self, records: &[EpochRecord]) {
+        use fer_metrics::plot::curves::{training_curves, CurveRow};
+        let rows: Vec<CurveRow> = records
+            .iter()
+            .map(|r| CurveRow {
+                epoch: r.epoch as f64,
+                train_loss: Some(r.train_loss),
+                val_loss: Some(r.val_loss),
+                train_accuracy: Some(r.train_accuracy),
+                val_accuracy: Some(r.val_accuracy),
+            })
+            .collect();
+        let path = self.dir.path.join("curves.png");
+        if let Err(e) = training_curves(&rows, &self.cfg.run_name(), &path) {
+            if records.len() == 1 {
+                self.obs.message(&format!("curves.png not drawn: {e}"));
+            }
+        }
+    }
+
     fn save_state(&self, epoch: usize, opt: &Optimizer) -> Result<()> {
         let mut all = TensorMap::new();
         for (k, v) in self.student.to_tensor_map()? {
@@ -322,6 +344,7 @@ impl<'a> Session<'a> {
                 self.save_state(epoch, &opt)?;
                 self.obs.epoch_end(&rec, improved);
                 records.push(rec);
+                self.plot_curves(&records);
                 if self.cfg.early_stopping.patience.is_some_and(|p| stale >= p) {
                     self.obs.message(&format!(
                         "early stop: {} did not improve for {stale} epochs",
