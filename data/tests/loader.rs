@@ -84,6 +84,12 @@ fn same_seed_gives_identical_batches_with_one_and_four_workers() {
         assert_eq!(a[12].shape, [7, 1, 16, 16]);
         assert_eq!(a[0].images.len(), 8 * 256);
     }
+    // Recycled buffers do not change later batches.
+    for b in four.epoch(0) {
+        four.recycle(b.unwrap());
+    }
+    let again: Vec<_> = four.epoch(1).map(Result::unwrap).collect();
+    assert_eq!(again, one.epoch(1).map(Result::unwrap).collect::<Vec<_>>());
     let e0: Vec<_> = one.epoch(0).map(Result::unwrap).collect();
     let e1: Vec<_> = one.epoch(1).map(Result::unwrap).collect();
     assert_ne!(e0[0].indices, e1[0].indices, "each epoch reshuffles");

@@ -71,6 +71,17 @@ fn cases() -> Vec<Case> {
         Case { name: "rgb64x40_56", image: rgb(64, 40, 5), p: pixel_units(56, Rgb, Bilinear) },
         Case { name: "gray64x40_56", image: gray(64, 40, 6), p: pixel_units(56, Gray, Bilinear) },
         Case { name: "rgba90x70_48", image: rgba(90, 70, 7), p: pixel_units(48, Rgb, Bilinear) },
+        // Same size: the resize is the identity, so this checks the luma formula exactly.
+        Case {
+            name: "rgb48_same_gray",
+            image: rgb(48, 48, 12),
+            p: pixel_units(48, Gray, Bilinear),
+        },
+        Case {
+            name: "rgba48_same_rgb",
+            image: rgba(48, 48, 13),
+            p: pixel_units(48, Rgb, Bilinear),
+        },
         Case {
             name: "gray48_nearest112",
             image: gray(48, 48, 8),
@@ -164,6 +175,14 @@ fn resize_matches_pil_within_one_level_and_torchvision_within_1e3() {
             c.name,
             exact * 100.0
         );
+        if c.image.width() as usize == c.p.input_size && c.image.height() as usize == c.p.input_size
+        {
+            assert!(
+                d_pil < 1e-3,
+                "{}: same-size conversion must equal PIL's convert, got {d_pil}",
+                c.name
+            );
+        }
         match c.p.resize {
             ResizeMethod::Nearest => {
                 assert_eq!(d_pil, 0.0, "{}: nearest must equal PIL exactly", c.name);
