@@ -75,7 +75,10 @@ pub(super) fn train_epoch(
         let at =
             Progress { epoch: ctx.epoch_in_stage, batch: i, batches, epochs: ctx.stage.epochs };
         lr = lr_at(ctx.optim, base_lr, warmup, at);
-        let out = tch::autocast(mixed, || ctx.student.forward_taps(&x, true, taps))?;
+        let forward = || ctx.student.forward_taps(&x, true, taps);
+        // tch's autocast toggles libtorch's (deprecated) global switch even when disabled: only
+        // touch it for mixed precision.
+        let out = if mixed { tch::autocast(true, forward)? } else { forward()? };
         let teacher_out = ctx
             .teachers
             .iter()
