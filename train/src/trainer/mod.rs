@@ -176,6 +176,12 @@ impl<'a> Session<'a> {
             git_commit: rundir::git_commit(),
             toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
         };
+        if cfg.optim.precision != crate::config::Precision::Fp32 {
+            obs.message(&format!(
+                "optim.precision = {:?}: mixed precision is not implemented yet; training in fp32",
+                cfg.optim.precision
+            ));
+        }
         let env = serde_json::to_vec_pretty(&env).map_err(|e| Error::Input(e.to_string()))?;
         dir.write_atomic("env.json", &env)?;
         obs.message(&format!(
