@@ -222,7 +222,7 @@ impl<'a> Session<'a> {
     /// Redraws `curves.png` (loss and accuracy per epoch); a plotting failure (for example no
     /// font) is reported once and does not stop training.
     fn plot_curves(&self, records: &[EpochRecord]) {
-        use fer_metrics::plot::curves::{training_curves, CurveRow};
+        use fer_metrics::plot::curves::{CurveRow, training_curves};
         let rows: Vec<CurveRow> = records
             .iter()
             .map(|r| CurveRow {
@@ -234,10 +234,10 @@ impl<'a> Session<'a> {
             })
             .collect();
         let path = self.dir.path.join("curves.png");
-        if let Err(e) = training_curves(&rows, &self.cfg.run_name(), &path) {
-            if records.len() == 1 {
-                self.obs.message(&format!("curves.png not drawn: {e}"));
-            }
+        if let Err(e) = training_curves(&rows, &self.cfg.run_name(), &path)
+            && records.len() == 1
+        {
+            self.obs.message(&format!("curves.png not drawn: {e}"));
         }
     }
 
