@@ -69,8 +69,12 @@ enum Cmd {
     },
     /// Parse and validate a config, print it fully resolved; trains nothing.
     Check {
+        /// The TOML config (or `--config FILE`, as for `run`).
+        #[arg(required_unless_present = "config_flag")]
+        config: Option<PathBuf>,
         /// The TOML config.
-        config: PathBuf,
+        #[arg(long = "config", conflicts_with = "config")]
+        config_flag: Option<PathBuf>,
         /// Overrides, as for `run`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -153,7 +157,8 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", s.markdown());
             }
         }
-        Cmd::Check { config, sets } => {
+        Cmd::Check { config, config_flag, sets } => {
+            let config = config.or(config_flag).unwrap_or_default();
             let cfg = load_config(&config, &sets)
                 .with_context(|| format!("checking config {}", config.display()))?;
             print!("{}", cfg.resolved_toml()?);
