@@ -1,0 +1,238 @@
+//! ONNX Runtime through `ort`, loading the shared library at run time.
+//!
+//! Where the library comes from, first match wins:
+//! 1. the `ORT_DYLIB_PATH` environment variable (an error if it names a missing file);
+//! 2. a `libonnxruntime.so*` next to the executable, or in `../lib` beside its folder;
+//! 3. the path `scripts/setup.sh` links at build time (`FER_ORT_DYLIB_DEFAULT`), if it exists.
+//!
+//! `ort` panics when it has no library, so [`find_library`] checks before anything calls into
+//! `ort`, and a missing library is an [`Error::OrtLibrary`] that says where we looked.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ndarray::ArrayView4;
+use ort::environment::Environment;
+use ort::ep::{CUDA, ExecutionProvider as _};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::{Backend, ExecutionProvider, Outputs, check_input, to_2d};
+use crate::error::{Error, Result};
+use crate::onnx_file::{EMBEDDING, OnnxFile};
+
+/// The environment variable naming the library explicitly.
+pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// The library path fixed at build time by `.cargo/config.toml` (`.deps/libonnxruntime.so`).
+const BUILD_DEFAULT: Option<&str> = option_env!("FER_ORT_DYLIB_DEFAULT");
+
+/// Finds the ONNX Runtime shared library (see the module doc for the order).
+pub fn find_library() -> Result<PathBuf> {
+    let mut looked = Vec::new();
+    if let Some(p) = std::env::var_os(DYLIB_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(Error::OrtLibrary {
+            msg: format!(
+                "{DYLIB_ENV}={} does not exist; point {DYLIB_ENV} at libonnxruntime.so \
+                 (scripts/setup.sh installs one in .venv) or unset it",
+                p.display()
+            ),
+        });
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        for d in [dir.clone(), dir.join("..").join("lib")] {
+            if let Some(found) = library_in(&d) {
+                return Ok(found);
+            }
+            looked.push(format!("{}/libonnxruntime.so*", d.display()));
+        }
+    }
+    if let Some(p) = BUILD_DEFAULT {
+        if Path::new(p).is_file() {
+            return Ok(PathBuf::from(p));
+        }
+        looked.push(p.to_string());
+    }
+    Err(Error::OrtLibrary {
+        msg: format!(
+            "libonnxruntime.so not found ({DYLIB_ENV} is not set; looked in {}); run \
+             scripts/setup.sh, or set {DYLIB_ENV} to the library's path",
+            looked.join(", ")
+        ),
+    })
+}
+
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// The process-wide environment and the library it was loaded from.
+static ENV: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
+
+/// Loads the library (once per process) and returns the shared environment.
+pub fn environment() -> Result<Environment> {
+    let mut guard = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((env, _)) = guard.as_ref() {
+        return Ok(env.clone());
+    }
+    let path = find_library()?;
+    let builder = ort::init_from(&path).map_err(|e| Error::OrtLibrary {
+        msg: format!(
+            "cannot load {}: {e}; run scripts/setup.sh or set {DYLIB_ENV}",
+            path.display()
+        ),
+    })?;
+    let env = builder
+        .with_name("fer-infer")
+        .build()
+        .map_err(|e| Error::ort(format!("creating the environment from {}", path.display()), e))?;
+    tracing::debug!(library = %path.display(), "loaded ONNX Runtime");
+    *guard = Some((env.clone(), path));
+    Ok(env)
+}
+
+/// A session of ONNX Runtime on one execution provider.
+pub struct OrtBackend {
+    session: Session,
+    name: String,
+    file: OnnxFile,
+}
+
+impl OrtBackend {
+    /// Builds a session for `file` on `ep` with `threads` intra-op threads (ONNX Runtime's
+    /// default when `None`). `Cuda` fails when the CUDA provider cannot be registered; `Auto`
+    /// tries CUDA, then the CPU, and logs which one runs.
+    pub fn new(file: &OnnxFile, ep: ExecutionProvider, threads: Option<usize>) -> Result<Self> {
+        let env = environment()?;
+        let what = |dev: &str| format!("creating a {dev} session for {}", file.path.display());
+        let (session, dev) = match ep {
+            ExecutionProvider::Cpu => {
+                (session(&env, file, threads, false).map_err(|e| e.at(what("CPU")))?, "cpu")
+            }
+            ExecutionProvider::Cuda => match session(&env, file, threads, true) {
+                Ok(s) => (s, "cuda"),
+                Err(e) => return Err(e.cuda()),
+            },
+            ExecutionProvider::Auto => match session(&env, file, threads, true) {
+                Ok(s) => (s, "cuda"),
+                Err(e) => {
+                    tracing::info!(
+                        "CUDA execution provider unavailable ({}); using the CPU",
+                        e.msg()
+                    );
+                    (session(&env, file, threads, false).map_err(|e| e.at(what("CPU")))?, "cpu")
+                }
+            },
+        };
+        tracing::info!(model = %file.path.display(), provider = dev, "ONNX Runtime session ready");
+        Ok(OrtBackend { session, name: format!("ort-{dev}"), file: file.clone() })
+    }
+}
+
+/// A session-building failure, before we know how to word it.
+enum BuildError {
+    /// CUDA could not be registered.
+    Register(ort::Error),
+    /// Anything else (bad model, unsupported op, ...).
+    Other(ort::Error),
+}
+
+impl BuildError {
+    fn msg(&self) -> String {
+        match self {
+            BuildError::Register(e) | BuildError::Other(e) => e.to_string(),
+        }
+    }
+    fn at(self, what: String) -> Error {
+        match self {
+            BuildError::Register(e) | BuildError::Other(e) => Error::ort(what, e),
+        }
+    }
+    fn cuda(self) -> Error {
+        match self {
+            BuildError::Register(e) => Error::ExecutionProvider {
+                ep: "cuda".into(),
+                msg: format!(
+                    "{e}; this needs a CUDA build of ONNX Runtime (set {DYLIB_ENV}) and an \
+                     NVIDIA GPU with its driver, or use --ep cpu"
+                ),
+            },
+            BuildError::Other(e) => Error::ort("creating a CUDA session", e),
+        }
+    }
+}
+
+fn session(
+    env: &Environment,
+    file: &OnnxFile,
+    threads: Option<usize>,
+    cuda: bool,
+) -> std::result::Result<Session, BuildError> {
+    let other = |e: ort::Error<_>| BuildError::Other(ort::Error::from(e));
+    let mut b = Session::builder(env).map_err(BuildError::Other)?;
+    if let Some(t) = threads {
+        b = b.with_intra_threads(t).map_err(other)?;
+    }
+    if cuda {
+        if !CUDA::is_available().map_err(BuildError::Register)? {
+            return Err(BuildError::Register(ort::Error::new(
+                "the loaded ONNX Runtime library was built without CUDA support",
+            )));
+        }
+        b = b
+            .with_execution_providers([CUDA::default().build().error_on_failure()])
+            .map_err(|e| BuildError::Register(ort::Error::from(e)))?;
+    }
+    b.commit_from_memory(&file.bytes).map_err(BuildError::Other)
+}
+
+impl Backend for OrtBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run(&mut self, input: ArrayView4<'_, f32>) -> Result<Outputs> {
+        check_input(&self.file, input.shape())?;
+        let n = input.shape()[0];
+        let input = input.as_standard_layout();
+        let tensor = TensorRef::from_array_view(input.view())
+            .map_err(|e| Error::ort("wrapping the input batch", e))?;
+        let input_name = self.file.input.name.as_str();
+        let outs = self
+            .session
+            .run(ort::inputs![input_name => tensor])
+            .map_err(|e| Error::ort(format!("running {}", self.file.path.display()), e))?;
+        let get = |name: &str| -> Result<ndarray::Array2<f32>> {
+            let value = outs.get(name).ok_or_else(|| Error::Output {
+                name: name.into(),
+                msg: "not produced by the session".into(),
+            })?;
+            let arr = value
+                .try_extract_array::<f32>()
+                .map_err(|e| Error::ort(format!("reading output `{name}`"), e))?;
+            to_2d(name, arr.shape(), arr.iter().copied().collect(), n)
+        };
+        let logits = get(&self.file.logits().name)?;
+        let embedding = match self.file.embedding_opt() {
+            Some(_) => Some(get(EMBEDDING)?),
+            None => None,
+        };
+        Ok(Outputs { logits, embedding })
+    }
+}

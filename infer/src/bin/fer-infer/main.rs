@@ -1,0 +1,73 @@
+//! `fer-infer`: classify images, compare runtimes and measure latency with exported models.
+//!
+//! Subcommands live in their own files (`predict.rs`, `parity.rs`, `bench.rs`; `eval`,
+//! `calibrate` and `webcam` join them), sharing the flags of `args.rs`.
+
+mod args;
+mod bench;
+mod parity;
+mod predict;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Run exported FER models (ONNX) with ONNX Runtime or tract.
+#[derive(Parser)]
+#[command(name = "fer-infer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Classify images or folders of images; one JSON line (or CSV row) per image.
+    Predict(predict::PredictArgs),
+    /// Run every available runtime on a labelled image folder and compare their logits.
+    Parity(parity::ParityArgs),
+    /// Measure latency and throughput per runtime and batch size.
+    Bench(bench::BenchArgs),
+}
+
+/// A failure that is the user's to fix by changing the command line (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,ort=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Predict(a) => predict::run(a),
+        Cmd::Parity(a) => parity::run(a),
+        Cmd::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// 2 for usage errors (bad flags, missing metadata the flags must supply), 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<UsageError>().is_some()
+            || matches!(
+                c.downcast_ref::<fer_infer::Error>(),
+                Some(fer_infer::Error::Meta { .. } | fer_infer::Error::Invalid { .. })
+            )
+    });
+    if usage { 2 } else { 1 }
+}

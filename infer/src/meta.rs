@@ -1,0 +1,205 @@
+//! What inference needs to know about a model: labels, preprocessing, temperature.
+//!
+//! Our exporter writes [`fer_models_spec::ModelMeta`] into `metadata_props`. Files from
+//! elsewhere have none of it; then the user supplies the values ([`MetaOverrides`]), and what
+//! the graph's input shape says (channels, square size) fills the rest.
+
+use std::collections::BTreeMap;
+
+use fer_models_spec::meta::{META_PREFIX, META_SCHEMA_VERSION};
+use fer_models_spec::{ArchConfig, ColorMode, MetaError, Preprocess, ResizeMethod};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::onnx_file::OnnxFile;
+
+/// Values given by the user; each replaces the file's value (or supplies a missing one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaOverrides {
+    /// Class names in logit order (`fer.labels`).
+    pub labels: Option<Vec<String>>,
+    /// Square input side in pixels (`fer.input_size`).
+    pub input_size: Option<usize>,
+    /// Per-channel mean on the `[0, 1]` scale (`fer.mean`).
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation (`fer.std`).
+    pub std: Option<Vec<f32>>,
+    /// Colour handling (`fer.color`); default from the input's channel count.
+    pub color: Option<ColorMode>,
+    /// Resize interpolation (`fer.resize`); default bilinear.
+    pub resize: Option<ResizeMethod>,
+    /// Softmax temperature (`fer.temperature`); default 1.
+    pub temperature: Option<f64>,
+}
+
+/// Labels, preprocessing and temperature of a loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferMeta {
+    /// Class names in logit order.
+    pub labels: Vec<String>,
+    /// Preprocessing (shared with training through `fer_data::preprocess`).
+    pub preprocess: Preprocess,
+    /// Softmax temperature: probabilities are `softmax(logits / temperature)`.
+    pub temperature: f64,
+    /// The architecture, when the file says (`fer.arch_config`).
+    pub arch: Option<ArchConfig>,
+}
+
+impl InferMeta {
+    /// Reads the metadata of `file`, applies `ov`, and checks the result against the graph's
+    /// declared input and output shapes.
+    pub fn resolve(file: &OnnxFile, ov: &MetaOverrides) -> Result<Self> {
+        let path = &file.path;
+        let p = &file.props;
+        let meta_err = |key: &str, msg: String, hint: &str| Error::Meta {
+            path: path.clone(),
+            source: MetaError { key: format!("{META_PREFIX}{key}"), msg },
+            hint: hint.into(),
+        };
+        let missing = |key: &str, flag: &str| {
+            let why = if file.has_fer_metadata() {
+                format!("pass {flag} to supply it")
+            } else {
+                format!("the file has no FER metadata; pass {flag} to supply it")
+            };
+            meta_err(key, "missing".into(), &why)
+        };
+        if let Some(v) = prop::<u32>(file, p, "schema_version", false)?
+            && v > META_SCHEMA_VERSION
+        {
+            let msg = format!("{v} is newer than this toolkit's {META_SCHEMA_VERSION}");
+            return Err(meta_err("schema_version", msg, "upgrade fer-infer"));
+        }
+        let shape_channels = file.input.fixed(1);
+        let labels = match &ov.labels {
+            Some(l) => l.clone(),
+            None => prop(file, p, "labels", false)?.ok_or_else(|| missing("labels", "--labels"))?,
+        };
+        let square = match (file.input.fixed(2), file.input.fixed(3)) {
+            (Some(h), Some(w)) if h == w => Some(h),
+            _ => None,
+        };
+        let input_size = match ov.input_size {
+            Some(s) => s,
+            None => prop(file, p, "input_size", false)?
+                .or(square)
+                .ok_or_else(|| missing("input_size", "--input-size"))?,
+        };
+        let color = match ov.color {
+            Some(c) => c,
+            None => match prop(file, p, "color", true)? {
+                Some(c) => c,
+                None => match shape_channels {
+                    Some(1) => ColorMode::Gray,
+                    Some(3) => ColorMode::Rgb,
+                    _ => return Err(missing("color", "--color gray|rgb")),
+                },
+            },
+        };
+        let resize = match ov.resize {
+            Some(r) => r,
+            None => prop(file, p, "resize", true)?.unwrap_or(ResizeMethod::Bilinear),
+        };
+        let mean = match &ov.mean {
+            Some(m) => m.clone(),
+            None => prop(file, p, "mean", false)?.ok_or_else(|| missing("mean", "--mean"))?,
+        };
+        let std = match &ov.std {
+            Some(s) => s.clone(),
+            None => prop(file, p, "std", false)?.ok_or_else(|| missing("std", "--std"))?,
+        };
+        let temperature = match ov.temperature {
+            Some(t) => t,
+            None => prop(file, p, "temperature", false)?.unwrap_or(1.0),
+        };
+        let arch = prop(file, p, "arch_config", false)?;
+        let preprocess = Preprocess { input_size, color, resize, mean, std };
+        let meta = InferMeta { labels, preprocess, temperature, arch };
+        meta.check(file)?;
+        Ok(meta)
+    }
+
+    /// Consistency of the values with each other and with the graph.
+    fn check(&self, file: &OnnxFile) -> Result<()> {
+        let bad = |msg: String| Error::Model { path: file.path.clone(), msg };
+        let c = self.preprocess.channels();
+        if let Some(ch) = file.input.fixed(1)
+            && ch != c
+        {
+            return Err(bad(format!(
+                "input `{}` {} takes {ch} channel(s) but the preprocessing ({:?} colour) makes \
+                 {c}",
+                file.input.name,
+                file.input.shape_text(),
+                self.preprocess.color
+            )));
+        }
+        if self.preprocess.mean.len() != c || self.preprocess.std.len() != c {
+            return Err(bad(format!(
+                "{c} input channel(s) ({:?} colour) need {c} mean and {c} std value(s), got {} \
+                 and {}",
+                self.preprocess.color,
+                self.preprocess.mean.len(),
+                self.preprocess.std.len()
+            )));
+        }
+        if self
+            .preprocess
+            .std
+            .iter()
+            .any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+        {
+            return Err(bad(format!("std {:?} must be positive", self.preprocess.std)));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(bad(format!("temperature {} must be positive", self.temperature)));
+        }
+        if self.labels.is_empty() {
+            return Err(bad("the label list is empty".into()));
+        }
+        if self.preprocess.input_size == 0 {
+            return Err(bad("input size 0".into()));
+        }
+        for axis in [2, 3] {
+            if let Some(n) = file.input.fixed(axis)
+                && n != self.preprocess.input_size
+            {
+                return Err(bad(format!(
+                    "input `{}` {} does not take {s}×{s} images (input size {s})",
+                    file.input.name,
+                    file.input.shape_text(),
+                    s = self.preprocess.input_size
+                )));
+            }
+        }
+        let logits = file.logits();
+        if let Some(n) = logits.fixed(1)
+            && n != self.labels.len()
+        {
+            return Err(bad(format!(
+                "output `{}` {} has {n} classes but there are {} labels",
+                logits.name,
+                logits.shape_text(),
+                self.labels.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `fer.{key}` when present; `quote` wraps plain strings (colour, resize) for JSON.
+fn prop<T: DeserializeOwned>(
+    file: &OnnxFile,
+    p: &BTreeMap<String, String>,
+    key: &str,
+    quote: bool,
+) -> Result<Option<T>> {
+    let full = format!("{META_PREFIX}{key}");
+    let Some(raw) = p.get(&full) else { return Ok(None) };
+    let text = if quote { format!("\"{raw}\"") } else { raw.clone() };
+    serde_json::from_str(&text).map(Some).map_err(|e| Error::Meta {
+        path: file.path.clone(),
+        source: MetaError { key: full, msg: format!("{e}: {raw:?}") },
+        hint: String::new(),
+    })
+}
