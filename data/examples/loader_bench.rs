@@ -24,9 +24,10 @@ use fer_models_spec::Preprocess;
 #[derive(Parser)]
 #[command(about = "Measure the data loader's throughput on a FER-2013 folder")]
 struct Args {
-    /// FER-2013 folder root (`train/<class>/*.jpg`, `val/…`).
-    #[arg(long)]
-    root: PathBuf,
+    /// FER-2013 folder root (`train/<class>/*.jpg`, `val/…`). Without it, `--cache` must name
+    /// an existing cache, read as it is (for machines that get only the packed cache).
+    #[arg(long, required_unless_present = "cache")]
+    root: Option<PathBuf>,
     /// Split to read.
     #[arg(long, default_value = "train")]
     split: SplitName,
@@ -56,18 +57,28 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let t = Instant::now();
-    let folder = open(Format::Fer2013Folder, &args.root, Some(args.split), &OpenOptions::default())
-        .with_context(|| format!("opening {} as a FER-2013 folder", args.root.display()))?;
-    println!("opened {} images in {:.2} s", folder.len(), t.elapsed().as_secs_f64());
-    let ds: Arc<dyn Dataset> = match &args.cache {
-        Some(path) => {
-            let t = Instant::now();
-            let c = CachedDataset::open_or_build(folder.as_ref(), path, args.workers)
-                .with_context(|| format!("cache {}", path.display()))?;
-            println!("cache {} ready in {:.2} s", path.display(), t.elapsed().as_secs_f64());
+    let ds: Arc<dyn Dataset> = match (&args.root, &args.cache) {
+        (Some(root), cache) => {
+            let folder = open(Format::Fer2013Folder, root, Some(args.split), &OpenOptions::default())
+                .with_context(|| format!("opening {} as a FER-2013 folder", root.display()))?;
+            println!("opened {} images in {:.2} s", folder.len(), t.elapsed().as_secs_f64());
+            match cache {
+                Some(path) => {
+                    let t = Instant::now();
+                    let c = CachedDataset::open_or_build(folder.as_ref(), path, args.workers)
+                        .with_context(|| format!("cache {}", path.display()))?;
+                    println!("cache {} ready in {:.2} s", path.display(), t.elapsed().as_secs_f64());
+                    Arc::new(c)
+                }
+                None => Arc::from(folder),
+            }
+        }
+        (None, Some(path)) => {
+            let c = CachedDataset::open(path).with_context(|| format!("cache {}", path.display()))?;
+            println!("opened cache {} in {:.2} s", path.display(), t.elapsed().as_secs_f64());
             Arc::new(c)
         }
-        None => Arc::from(folder),
+        (None, None) => anyhow::bail!("give --root, --cache or both"),
     };
     let aug = if args.no_augment { AugmentConfig::off() } else { AugmentConfig::default() };
     let cfg =
