@@ -1,0 +1,215 @@
+//! `fer-export`: writes a self-describing ONNX file from one of our checkpoints or from a
+//! torchvision state dict (`.pth` or `.safetensors`).
+//!
+//! Exit status: 0 on success, 2 for usage or configuration errors, 1 for everything else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use fer_checkpoint::{CheckOptions, Checkpoint, TensorMap, check_against, load_weights};
+use fer_export::{
+    ExportOptions, MAX_OPSET, MIN_OPSET, export_onnx, ir_version_for_opset, write_onnx,
+};
+use fer_models_spec::{Arch, ArchConfig, ModelMeta, Preprocess, spec};
+
+/// The FER-2013 classes, in FER-2013's label order.
+const FER2013_LABELS: [&str; 7] =
+    ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+
+/// Export a trained FER model to ONNX, with labels and preprocessing in its metadata.
+#[derive(Debug, Parser)]
+#[command(name = "fer-export", version, about, long_about = None)]
+struct Args {
+    /// Write ONNX (the only output format; accepted for explicitness).
+    #[arg(long)]
+    #[allow(dead_code)] // ONNX is the only format; the flag is accepted, not needed.
+    onnx: bool,
+    /// One of our checkpoints (`RUN/best.safetensors`): architecture, labels and
+    /// preprocessing come from it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["weights", "arch", "num_classes", "in_channels", "input_size", "labels", "mean", "std"])]
+    checkpoint: Option<PathBuf>,
+    /// A torchvision state dict (`.pth` or `.safetensors`); needs --arch and --num-classes.
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Architecture of --weights: mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0,
+    /// resnet18, resnet50 or inception_v3.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Classifier outputs of --weights.
+    #[arg(long)]
+    num_classes: Option<usize>,
+    /// Input channels of --weights (3, or 1 for gray models).
+    #[arg(long, default_value_t = 3)]
+    in_channels: usize,
+    /// Square input side in pixels (default: 224, or 299 for inception_v3).
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// Class names in logit order, comma-separated (default for 7 classes: the FER-2013 labels
+    /// angry,disgust,fear,happy,sad,surprise,neutral).
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<String>>,
+    /// Per-channel normalisation mean on the [0, 1] scale, comma-separated (default: ImageNet).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    mean: Option<Vec<f32>>,
+    /// Per-channel normalisation standard deviation, comma-separated (default: ImageNet).
+    #[arg(long, value_delimiter = ',')]
+    std: Option<Vec<f32>>,
+    /// Keep BatchNormalization nodes instead of folding them into the convolutions (slower
+    /// inference, but the file keeps the original running statistics).
+    #[arg(long)]
+    no_fold_bn: bool,
+    /// Add a second output `embedding`: the pooled features before the classifier.
+    #[arg(long)]
+    embedding: bool,
+    /// ONNX opset (17 to 22); 17 is the most widely supported.
+    #[arg(long, default_value_t = 17)]
+    opset: i64,
+    /// Where to write the ONNX file (written atomically).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// An error in the command line or the configuration it describes (exit status 2).
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// Model metadata for a torchvision state dict, from the command line.
+fn torchvision_meta(a: &Args) -> Result<ModelMeta> {
+    let arch_name = a.arch.as_deref().ok_or_else(|| usage("--weights needs --arch"))?;
+    let n = a.num_classes.ok_or_else(|| usage("--weights needs --num-classes"))?;
+    let arch: Arch = arch_name.parse().map_err(|_| {
+        usage(format!("unknown --arch `{arch_name}` (one of {})", Arch::ALL_IDS.join(", ")))
+    })?;
+    let mut cfg = ArchConfig::new(arch, n).with_in_channels(a.in_channels);
+    if let Some(s) = a.input_size {
+        cfg = cfg.with_input_size(s);
+    }
+    cfg.validate().map_err(|e| usage(e.to_string()))?;
+    let labels: Vec<String> = match &a.labels {
+        Some(l) => l.iter().map(|s| s.trim().to_string()).collect(),
+        None if n == 7 => FER2013_LABELS.iter().map(|s| s.to_string()).collect(),
+        None => {
+            return Err(usage(format!(
+                "--num-classes is {n}: pass the class names with --labels a,b,... (the default \
+                 labels are FER-2013's 7)"
+            )));
+        }
+    };
+    if labels.len() != n || labels.iter().any(String::is_empty) {
+        return Err(usage(format!(
+            "--labels has {} non-empty names, --num-classes is {n}",
+            labels.len()
+        )));
+    }
+    let mut preprocess = Preprocess::imagenet(cfg.input_size(), cfg.in_channels);
+    for (flag, given, slot) in
+        [("--mean", &a.mean, &mut preprocess.mean), ("--std", &a.std, &mut preprocess.std)]
+    {
+        if let Some(v) = given {
+            if v.len() != cfg.in_channels {
+                return Err(usage(format!(
+                    "{flag} has {} values for {} input channels",
+                    v.len(),
+                    cfg.in_channels
+                )));
+            }
+            *slot = v.clone();
+        }
+    }
+    if preprocess.std.iter().any(|s| !(*s > 0.0)) {
+        return Err(usage("--std values must be positive"));
+    }
+    Ok(ModelMeta { arch: cfg, labels, preprocess, temperature: 1.0 })
+}
+
+/// Reads the weights and their metadata.
+fn load(a: &Args) -> Result<(TensorMap, ModelMeta, PathBuf)> {
+    match (&a.checkpoint, &a.weights) {
+        (Some(p), None) => {
+            check_file(p)?;
+            let ck = Checkpoint::load(p)
+                .with_context(|| format!("reading checkpoint {}", p.display()))?;
+            Ok((ck.tensors, ck.meta, p.clone()))
+        }
+        (None, Some(p)) => {
+            let meta = torchvision_meta(a)?;
+            check_file(p)?;
+            let w = load_weights(p).with_context(|| format!("reading weights {}", p.display()))?;
+            Ok((w, meta, p.clone()))
+        }
+        _ => Err(usage("pass exactly one of --checkpoint or --weights")),
+    }
+}
+
+/// A clear message for a path that is not a readable file.
+fn check_file(p: &Path) -> Result<()> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(anyhow::anyhow!("{} is not a file", p.display())),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", p.display())),
+    }
+}
+
+fn run(a: &Args) -> Result<()> {
+    if ir_version_for_opset(a.opset).is_none() {
+        return Err(usage(format!(
+            "--opset {} is not supported ({MIN_OPSET} to {MAX_OPSET})",
+            a.opset
+        )));
+    }
+    let (weights, meta, source) = load(a)?;
+    let graph = spec(&meta.arch).map_err(|e| usage(e.to_string()))?;
+    check_against(&graph, &weights, &CheckOptions::default()).with_context(|| {
+        format!("{} does not hold {} weights", source.display(), meta.arch.arch)
+    })?;
+    let opts =
+        ExportOptions { opset: a.opset, fold_bn: !a.no_fold_bn, embedding_output: a.embedding };
+    let bytes = export_onnx(&graph, &weights, &meta, &opts)
+        .with_context(|| format!("exporting {} to ONNX", meta.arch.arch))?;
+    write_onnx(&a.out, &bytes)?;
+    let outputs = if a.embedding { "logits, embedding" } else { "logits" };
+    println!(
+        "wrote {} ({:.1} MB, {} {}x{}x{}, opset {}, outputs: {outputs}, BatchNorm {})",
+        a.out.display(),
+        bytes.len() as f64 / 1e6,
+        meta.arch.arch,
+        meta.arch.in_channels,
+        meta.arch.input_size(),
+        meta.arch.input_size(),
+        a.opset,
+        if opts.fold_bn { "folded" } else { "kept" },
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fer-export: error: {e:#}");
+            let is_usage = e.chain().any(|c| c.is::<UsageError>());
+            ExitCode::from(if is_usage { 2 } else { 1 })
+        }
+    }
+}

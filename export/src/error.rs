@@ -1,0 +1,70 @@
+//! Errors of the ONNX lowering and writer.
+
+use std::path::PathBuf;
+
+/// Everything exporting a graph to ONNX can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter the graph needs is not in the weights.
+    #[error("weights: missing tensor `{name}` (expected shape {expected:?})")]
+    MissingTensor {
+        /// The parameter's state_dict name.
+        name: String,
+        /// The shape the graph expects.
+        expected: Vec<usize>,
+    },
+    /// A parameter has another shape than the graph expects.
+    #[error("weights: tensor `{name}` has shape {got:?}, expected {expected:?}")]
+    ShapeMismatch {
+        /// The parameter's state_dict name.
+        name: String,
+        /// The shape the graph expects.
+        expected: Vec<usize>,
+        /// The shape in the weights.
+        got: Vec<usize>,
+    },
+    /// A float parameter is stored as integers (or the reverse).
+    #[error("weights: tensor `{name}` has dtype {got}, expected {expected}")]
+    DtypeMismatch {
+        /// The parameter's state_dict name.
+        name: String,
+        /// The expected element type.
+        expected: &'static str,
+        /// The stored element type.
+        got: &'static str,
+    },
+    /// The options cannot be honoured.
+    #[error("export option `{field}`: {msg}")]
+    BadOption {
+        /// The option, for example `opset`.
+        field: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The metadata disagrees with the graph.
+    #[error("model metadata `{field}`: {msg}")]
+    MetaMismatch {
+        /// The metadata field, for example `labels`.
+        field: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The graph lacks something the export needs (for example the `embedding` tap).
+    #[error("graph: {0}")]
+    Graph(String),
+    /// Bytes that should be an ONNX model do not decode.
+    #[error("not an ONNX model: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// Writing the ONNX file failed.
+    #[error("writing {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
