@@ -38,7 +38,7 @@ pub(crate) struct BnParams<'a> {
 /// Folded weight (same layout as `w`, `[out, in/groups, kh, kw]`) and bias `[out]`.
 pub(crate) fn fold_conv_bn(w: &[f32], b: Option<&[f32]>, bn: &BnParams) -> (Vec<f32>, Vec<f32>) {
     let out = bn.weight.len();
-    let per_out = if out == 0 { 0 } else { w.len() / out };
+    let per_out = w.len().checked_div(out).unwrap_or(0);
     let mut w2 = Vec::with_capacity(w.len());
     let mut b2 = Vec::with_capacity(out);
     for o in 0..out {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use fer_checkpoint::{CheckOptions, Checkpoint, TensorMap, check_against, load_weights};
+use fer_checkpoint::{CheckOptions, Checkpoint, Mismatch, TensorMap, check_against, load_weights};
 use fer_export::{
     ExportOptions, MAX_OPSET, MIN_OPSET, export_onnx, ir_version_for_opset, write_onnx,
 };
@@ -20,7 +20,7 @@ const FER2013_LABELS: [&str; 7] =
 
 /// Export a trained FER model to ONNX, with labels and preprocessing in its metadata.
 #[derive(Debug, Parser)]
-#[command(name = "fer-export", version, about, long_about = None)]
+#[command(name = "fer-export", version)]
 struct Args {
     /// Write ONNX (the only output format; accepted for explicitness).
     #[arg(long)]
@@ -130,7 +130,7 @@ fn torchvision_meta(a: &Args) -> Result<ModelMeta> {
             *slot = v.clone();
         }
     }
-    if preprocess.std.iter().any(|s| !(*s > 0.0)) {
+    if !preprocess.std.iter().all(|s| s.is_finite() && *s > 0.0) {
         return Err(usage("--std values must be positive"));
     }
     Ok(ModelMeta { arch: cfg, labels, preprocess, temperature: 1.0 })
@@ -141,14 +141,14 @@ fn load(a: &Args) -> Result<(TensorMap, ModelMeta, PathBuf)> {
     match (&a.checkpoint, &a.weights) {
         (Some(p), None) => {
             check_file(p)?;
-            let ck = Checkpoint::load(p)
-                .with_context(|| format!("reading checkpoint {}", p.display()))?;
+            // The reader's errors name the file.
+            let ck = Checkpoint::load(p).context("reading the checkpoint")?;
             Ok((ck.tensors, ck.meta, p.clone()))
         }
         (None, Some(p)) => {
             let meta = torchvision_meta(a)?;
             check_file(p)?;
-            let w = load_weights(p).with_context(|| format!("reading weights {}", p.display()))?;
+            let w = load_weights(p).context("reading the weights")?;
             Ok((w, meta, p.clone()))
         }
         _ => Err(usage("pass exactly one of --checkpoint or --weights")),
@@ -164,6 +164,30 @@ fn check_file(p: &Path) -> Result<()> {
     }
 }
 
+/// Every difference by name (the library's `Display` shortens long lists).
+fn full_listing(m: &Mismatch) -> String {
+    let mut s = format!(
+        "{} missing, {} unexpected, {} with the wrong shape",
+        m.missing.len(),
+        m.unexpected.len(),
+        m.wrong_shape.len()
+    );
+    for (name, shape) in &m.missing {
+        s += &format!("\n  missing: {name} (expected shape {shape:?})");
+    }
+    for (name, shape) in &m.unexpected {
+        s += &format!("\n  unexpected: {name} (shape {shape:?})");
+    }
+    for w in &m.wrong_shape {
+        s += &format!("\n  wrong shape: {}: expected {:?}, got {:?}", w.name, w.expected, w.got);
+    }
+    if m.only_classifier_differs {
+        s += "\n  only the classifier differs: were these weights trained for another number of \
+              classes?";
+    }
+    s
+}
+
 fn run(a: &Args) -> Result<()> {
     if ir_version_for_opset(a.opset).is_none() {
         return Err(usage(format!(
@@ -173,7 +197,11 @@ fn run(a: &Args) -> Result<()> {
     }
     let (weights, meta, source) = load(a)?;
     let graph = spec(&meta.arch).map_err(|e| usage(e.to_string()))?;
-    check_against(&graph, &weights, &CheckOptions::default()).with_context(|| {
+    let checked = match check_against(&graph, &weights, &CheckOptions::default()) {
+        Err(fer_checkpoint::Error::Mismatch(m)) => Err(anyhow::Error::msg(full_listing(&m))),
+        other => other.map_err(anyhow::Error::from),
+    };
+    checked.with_context(|| {
         format!("{} does not hold {} weights", source.display(), meta.arch.arch)
     })?;
     let opts =
