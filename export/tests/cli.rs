@@ -79,9 +79,30 @@ fn exports_a_torchvision_pth_and_a_toolkit_checkpoint() {
     let out = fer_export(&["--checkpoint", s(&ck_path), "--no-fold-bn", "--out", s(&from_ck)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // The newest opset we write.
+    let opset22 = d.join("opset22.onnx");
+    let out = fer_export(&[
+        "--weights",
+        s(&pth),
+        "--arch",
+        "mobilenet_v3_small",
+        "--num-classes",
+        "7",
+        "--input-size",
+        "64",
+        "--opset",
+        "22",
+        "--out",
+        s(&opset22),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     let report: Value =
-        serde_json::from_str(&reference(&["check", s(d), s(&from_pth), s(&from_ck)])).unwrap();
-    for (path, outputs) in [(&from_pth, 2), (&from_ck, 1)] {
+        serde_json::from_str(&reference(&["check", s(d), s(&from_pth), s(&from_ck), s(&opset22)]))
+            .unwrap();
+    assert_eq!(report[s(&opset22)]["opset"], serde_json::json!([["", 22]]));
+    assert_eq!(report[s(&opset22)]["ir_version"], 10);
+    for (path, outputs) in [(&from_pth, 2), (&from_ck, 1), (&opset22, 1)] {
         let r = &report[s(path)];
         assert_eq!(r["checker"], "ok", "{}", path.display());
         assert_eq!(r["outputs"].as_array().unwrap().len(), outputs);
@@ -170,6 +191,19 @@ fn bad_inputs_fail_with_a_message_and_no_panic() {
         out,
     ]);
     assert_fails(&opset, 2, "--opset 9");
+    let mean = fer_export(&[
+        "--weights",
+        s(&r18),
+        "--arch",
+        "resnet18",
+        "--num-classes",
+        "7",
+        "--mean",
+        "0.5,0.5",
+        "--out",
+        out,
+    ]);
+    assert_fails(&mean, 2, "--mean has 2 values for 3 input channels");
     assert!(!out_path.exists(), "no file is written on failure");
 
     // Usage errors found by the argument parser also exit with 2.

@@ -10,7 +10,8 @@ make ARCH SIZE N SEED OUTDIR
 check OUTDIR MODEL.onnx...
     For each ONNX file: onnx.checker (full_check), onnxruntime CPU on OUTDIR/input.npy, and a
     comparison with OUTDIR/logits.npy (and embedding.npy where the model has that output).
-    Prints one JSON object keyed by file path.
+    Prints one JSON object keyed by file path, plus `weights_sha256` of
+    OUTDIR/weights.safetensors.
 """
 
 import json
@@ -66,13 +67,32 @@ def make(arch, size, n, seed, out):
     np.save(out / "embedding.npy", feats[0].numpy())
 
 
+def weights_sha256(tensors):
+    """docs/onnx-metadata.md's definition of fer.weights_sha256, written independently."""
+    import hashlib
+    import struct
+
+    h = hashlib.sha256(struct.pack("<Q", len(tensors)))
+    for name in sorted(tensors, key=lambda n: n.encode()):
+        t = tensors[name]
+        f = t.dtype.kind == "f"
+        t = t.astype("<f4" if f else "<i8")
+        h.update(struct.pack("<Q", len(name.encode())) + name.encode())
+        h.update(struct.pack(f"<{1 + t.ndim}Q", t.ndim, *t.shape))
+        h.update(b"f32" if f else b"i64")
+        h.update(t.tobytes())
+    return h.hexdigest()
+
+
 def check(out, paths):
     import onnx
     import onnxruntime as ort
 
     x = np.load(out / "input.npy")
     want = {"logits": np.load(out / "logits.npy"), "embedding": np.load(out / "embedding.npy")}
-    report = {}
+    from safetensors.numpy import load_file
+
+    report = {"weights_sha256": weights_sha256(load_file(str(out / "weights.safetensors")))}
     for path in paths:
         r = {}
         model = onnx.load(path)
