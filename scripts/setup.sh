@@ -47,3 +47,17 @@ ort_lib="$(ls "$site"/onnxruntime/capi/libonnxruntime.so.* 2>/dev/null | head -n
 ln -sfn "$ort_lib" .deps/libonnxruntime.so
 log "libtorch: .deps/libtorch -> $site/torch"
 log "onnxruntime: .deps/libonnxruntime.so -> $ort_lib"
+
+# Plot text (fer_metrics::plot, `fer-infer eval/report`) is drawn with DejaVu Sans, loaded at
+# run time; FER_FONT=/path/to/font.ttf overrides it.
+dejavu=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+if [ ! -f "$dejavu" ] && [ -z "${FER_FONT:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    log "installing fonts-dejavu-core (plot text)"
+    $sudo_cmd apt-get install -y -q fonts-dejavu-core >/dev/null 2>&1 \
+      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q fonts-dejavu-core; }
+  else
+    log "no $dejavu and no apt-get: install DejaVu Sans or set FER_FONT to a .ttf file"
+  fi
+fi

@@ -21,12 +21,15 @@
 
 pub mod backend;
 pub mod bench;
+pub mod calibrate;
 pub mod error;
+pub mod eval;
 pub mod meta;
 pub mod model;
 pub mod onnx_file;
 pub mod parity;
 pub mod predict;
+pub mod report;
 
 pub use backend::{Backend, BackendKind, BackendOptions, ExecutionProvider, Outputs};
 pub use error::{Error, Result};

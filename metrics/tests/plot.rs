@@ -151,7 +151,7 @@ fn bar_chart_draws_bars_with_error_bars() {
     let path = dir.join("bars.png");
     bar_chart(&metrics, &groups, "accuracy, macro-F1, ECE (mean ± std over seeds)", &path).unwrap();
     let img = open(&path);
-    assert_eq!(img.dimensions(), fer_metrics::plot::bars::size(3, 3));
+    assert_eq!(img.dimensions(), fer_metrics::plot::bars::size(3, &groups));
     assert!(count(&img, bar_blue) > 3000, "first group's bars missing");
     let wrong = vec![BarGroup { label: "x".into(), values: vec![None] }];
     assert!(bar_chart(&metrics, &wrong, "t", &dir.join("w.png")).is_err());

@@ -10,7 +10,6 @@ use super::PlotError;
 use super::canvas::{Area, DrawResult, INK, PALETTE, render, text};
 
 const PLOT: &str = "bar chart";
-const NAMES: u32 = 300;
 const PANEL: u32 = 380;
 
 /// One bar per metric: its label and, per metric, `(mean, std)` or `None` when unknown.
@@ -22,9 +21,28 @@ pub struct BarGroup {
     pub values: Vec<Option<(f64, f64)>>,
 }
 
-/// The PNG size for `metrics` panels and `groups` bars.
-pub fn size(metrics: usize, groups: usize) -> (u32, u32) {
-    (NAMES + PANEL * metrics as u32 + 20, 130 + 44 * groups as u32)
+/// A label's lines: the part before ` @ ` (the experiment), then the rest.
+fn lines(label: &str) -> (&str, &str) {
+    label.split_once(" @ ").unwrap_or((label, ""))
+}
+
+/// Width of the names column: fits the longest label line (about 9 px per character at
+/// 15 px), between 200 and 560 px.
+fn names_width(groups: &[BarGroup]) -> u32 {
+    let chars = groups
+        .iter()
+        .map(|g| {
+            let (a, b) = lines(&g.label);
+            a.chars().count().max(b.chars().count())
+        })
+        .max()
+        .unwrap_or(0);
+    (chars as u32 * 9 + 24).clamp(200, 560)
+}
+
+/// The PNG size for `metrics` panels and the bars of `groups`.
+pub fn size(metrics: usize, groups: &[BarGroup]) -> (u32, u32) {
+    (names_width(groups) + PANEL * metrics as u32 + 20, 130 + 50 * groups.len() as u32)
 }
 
 /// Draws one panel per entry of `metrics` (its name on top), each with a bar per group, into
@@ -53,12 +71,13 @@ pub fn bar_chart(
     let vals: Vec<f64> =
         groups.iter().flat_map(|g| g.values.iter().flatten()).flat_map(|v| [v.0, v.1]).collect();
     super::canvas::finite(PLOT, "values", &vals)?;
-    let (w, h) = size(metrics.len(), groups.len());
+    let (w, h) = size(metrics.len(), groups);
+    let nw = names_width(groups);
     render(PLOT, path, (w, h), |root| {
         let head = Pos::new(HPos::Center, VPos::Top);
         root.draw_text(title, &text(22.0, INK).pos(head), (w as i32 / 2, 10))?;
         let body = root.clone().shrink((0, 44), (w, h - 44));
-        let (names, rest) = body.split_horizontally(NAMES);
+        let (names, rest) = body.split_horizontally(nw);
         let panels = rest.split_evenly((1, metrics.len()));
         for (m, (area, name)) in panels.iter().zip(metrics).enumerate() {
             panel(area, &names, m == 0, name, groups, m)?;
@@ -115,8 +134,16 @@ fn panel(
             // Pixel row of the bar, relative to the names column.
             let (_, py) = chart.backend_coord(&(0.0, y));
             let (_, ny) = names.get_base_pixel();
-            let label = text(15.0, INK).pos(Pos::new(HPos::Right, VPos::Center));
-            names.draw_text(&g.label, &label, (NAMES as i32 - 10, py - ny))?;
+            let (first, second) = lines(&g.label);
+            let right = |v| Pos::new(HPos::Right, v);
+            let x = names.dim_in_pixel().0 as i32 - 10;
+            if second.is_empty() {
+                names.draw_text(first, &text(15.0, INK).pos(right(VPos::Center)), (x, py - ny))?;
+            } else {
+                names.draw_text(first, &text(15.0, INK).pos(right(VPos::Bottom)), (x, py - ny))?;
+                let grey = text(13.0, RGBColor(100, 100, 100)).pos(right(VPos::Top));
+                names.draw_text(second, &grey, (x, py - ny + 3))?;
+            }
         }
         let Some((mean, sd)) = g.values[m] else {
             chart.draw_series(std::iter::once(Text::new(

@@ -104,9 +104,14 @@ fn draw(root: &super::canvas::Area<'_>, bins: &[Bin], ece: f64, subtitle: &str) 
         )))?
         .label("Perfect calibration")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], diag));
+    // The legend goes upper left, where the bars of over-confident models are short, unless
+    // a low-confidence bin has a tall bar there (an under-confident model).
+    let tall_left = used.iter().any(|b| b.upper <= 0.45 && b.accuracy.max(b.confidence) > 0.55);
+    let pos =
+        if tall_left { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperLeft };
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(pos)
         .margin(12)
         .label_font(text(17.0, INK))
         .background_style(WHITE.mix(0.9))
@@ -145,10 +150,6 @@ fn histogram(area: &super::canvas::Area<'_>, bins: &[Bin], n: u64) -> DrawResult
         let pad = (b.upper - b.lower) * 0.06;
         Rectangle::new([(b.lower + pad, 0.0), (b.upper - pad, b.count as f64)], grey.filled())
     }))?;
-    let label = text(14.0, INK).pos(Pos::new(HPos::Center, VPos::Bottom));
-    chart.draw_series(bins.iter().filter(|b| b.count > 0).map(|b| {
-        Text::new(b.count.to_string(), ((b.lower + b.upper) / 2.0, b.count as f64), label.clone())
-    }))?;
     let nf = n.max(1) as f64;
     let mean_conf = bins.iter().map(|b| b.confidence * b.count as f64).sum::<f64>() / nf;
     let acc = bins.iter().map(|b| b.accuracy * b.count as f64).sum::<f64>() / nf;
@@ -167,9 +168,22 @@ fn histogram(area: &super::canvas::Area<'_>, bins: &[Bin], n: u64) -> DrawResult
             .label(format!("{name} {x:.3}"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
+    // Counts last, on a white patch, so the mean lines never cross them.
+    let label = text(14.0, INK).pos(Pos::new(HPos::Center, VPos::Bottom));
+    chart.draw_series(bins.iter().filter(|b| b.count > 0).map(|b| {
+        let s = b.count.to_string();
+        let half = 4 * s.len() as i32 + 2;
+        EmptyElement::at(((b.lower + b.upper) / 2.0, b.count as f64))
+            + Rectangle::new([(-half, -19), (half, -2)], WHITE.filled())
+            + Text::new(s, (0, -3), label.clone())
+    }))?;
+    // The legend goes on the side with fewer samples, so it does not hide bars or counts.
+    let left: u64 = bins.iter().filter(|b| b.upper <= 0.5).map(|b| b.count).sum();
+    let pos =
+        if 2 * left > n { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::UpperLeft };
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(pos)
         .margin(8)
         .label_font(text(16.0, INK))
         .background_style(WHITE.mix(0.9))

@@ -5,8 +5,11 @@
 
 mod args;
 mod bench;
+mod calibrate_cmd;
+mod eval_cmd;
 mod parity;
 mod predict;
+mod report_cmd;
 
 use std::process::ExitCode;
 
@@ -29,6 +32,12 @@ enum Cmd {
     Parity(parity::ParityArgs),
     /// Measure latency and throughput per runtime and batch size.
     Bench(bench::BenchArgs),
+    /// Evaluate on a labelled dataset: accuracy, macro-F1, calibration, plots, report.
+    Eval(eval_cmd::EvalArgs),
+    /// Fit the softmax temperature on a held-out set and write a calibrated copy of the model.
+    Calibrate(calibrate_cmd::CalibrateArgs),
+    /// Tabulate eval outputs and trainer runs: mean ± std over seeds, markdown, CSV, bar plot.
+    Report(report_cmd::ReportArgs),
 }
 
 /// A failure that is the user's to fix by changing the command line (exit code 2).
@@ -50,6 +59,9 @@ fn main() -> ExitCode {
         Cmd::Predict(a) => predict::run(a),
         Cmd::Parity(a) => parity::run(a),
         Cmd::Bench(a) => bench::run(a),
+        Cmd::Eval(a) => eval_cmd::run(a),
+        Cmd::Calibrate(a) => calibrate_cmd::run(a),
+        Cmd::Report(a) => report_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

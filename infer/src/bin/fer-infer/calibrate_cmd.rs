@@ -1,0 +1,101 @@
+//! `fer-infer calibrate`: fit the softmax temperature on a held-out set and write a copy of
+//! the model with `fer.temperature` updated (the graph is not changed).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use fer_infer::calibrate::{fit_temperature, with_temperature};
+use fer_infer::eval::MetricSet;
+
+use crate::UsageError;
+use crate::args::{BackendArgs, MetaArgs};
+use crate::eval_cmd::{DataArgs, collect};
+
+/// Arguments of `calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// The exported model (`.onnx`).
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    meta: MetaArgs,
+    /// Where to write the calibrated copy (must differ from --model).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
+    let same = std::fs::canonicalize(&a.model).ok().zip(std::path::absolute(&a.out).ok());
+    if a.model == a.out || same.is_some_and(|(m, o)| m == o) {
+        return Err(UsageError(
+            "--out must differ from --model (the model is not modified in \
+                               place)"
+                .into(),
+        )
+        .into());
+    }
+    let r = collect(&a.model, &a.meta, &a.backend, &a.data)?;
+    let c = &r.collected;
+    let k = r.classes.k();
+    let km = r.classes.model_labels.len();
+    if r.classes.is_partial() {
+        eprintln!(
+            "note: fitting on the {k} shared classes only (softmax over their logits), as eval \
+             scores them"
+        );
+    }
+    let shared: Vec<f32> = c
+        .logits
+        .chunks_exact(km)
+        .flat_map(|row| r.classes.model_indices.iter().map(move |&i| row[i]))
+        .collect();
+    let fit = fit_temperature(&shared, &c.labels, k).context("fitting the temperature")?;
+    if fit.temperature >= fer_infer::calibrate::T_RANGE.1 * 0.99 {
+        eprintln!(
+            "warning: the fitted temperature is at the top of the search range ({}): the \
+             model's predictions carry almost no information about the labels of this set \
+             (near-uniform probabilities fit best); check the data and labels",
+            fer_infer::calibrate::T_RANGE.1
+        );
+    }
+    let stored = r.info.temperature;
+    let score = |t: f64| {
+        let p = r.classes.probabilities(&c.logits, t);
+        MetricSet::compute(&p, &c.labels, &r.classes.shared, t, 0, 0)
+    };
+    let mut rows = vec![("T = 1 (raw logits)", score(1.0)?)];
+    if stored != 1.0 {
+        rows.push(("stored temperature", score(stored)?));
+    }
+    rows.push(("fitted temperature", score(fit.temperature)?));
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let out = with_temperature(&a.model, &bytes, fit.temperature)?;
+    std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "fitted T = {} on {} samples of {} ({} split), golden-section on log T, {} iterations",
+        fit.temperature,
+        c.labels.len(),
+        a.data.data.display(),
+        r.spec.split_name(),
+        fit.iterations
+    );
+    println!("\n{:<22} {:>10} {:>9} {:>9} {:>9} {:>9}", "", "T", "accuracy", "ECE", "NLL", "Brier");
+    for (name, m) in &rows {
+        println!(
+            "{name:<22} {:>10.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            m.temperature, m.accuracy, m.ece, m.nll, m.brier
+        );
+    }
+    println!(
+        "\nwrote {} (fer.temperature = {}; the graph and its raw `logits` output are unchanged)",
+        a.out.display(),
+        fit.temperature
+    );
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Evaluating an exported model on a labelled dataset: the numbers `fer-infer eval` reports.
+//!
+//! Steps: open the dataset with the data crate's readers ([`DataSpec`]), match its classes
+//! with the model's labels ([`ClassMap`]: cross-dataset evaluation runs over the shared
+//! classes), run the model over the samples of the shared classes in batches with the one
+//! preprocessing shared with training ([`collect`]: raw logits, computed once), then score
+//! `softmax(logits / T)` at the model's stored temperature, and at `T = 1` too when `T ≠ 1`
+//! ([`EvalReport`]). [`output`] writes `metrics.json`, `report.md`, `predictions.csv` and the
+//! PNGs.
+
+pub mod classes;
+pub mod output;
+pub mod scores;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use fer_data::dataset::{Exclusion, SkippedItem};
+use fer_data::formats::{Format, OpenOptions};
+use fer_data::loader::{Loader, LoaderConfig};
+use fer_data::{Dataset, SplitName};
+use ndarray::ArrayView4;
+use serde::{Deserialize, Serialize};
+
+pub use classes::ClassMap;
+pub use scores::{ECE_BINS, MetricSet};
+
+use crate::error::{Error, Result};
+use crate::meta::InferMeta;
+use crate::model::Model;
+use crate::onnx_file::OnnxFile;
+
+/// The version of the `metrics.json` layout.
+pub const EVAL_SCHEMA_VERSION: u32 = 1;
+
+/// Which data to evaluate on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// The dataset root folder or file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// The official split; `None` reads every sample (the only choice for CK+).
+    pub split: Option<SplitName>,
+}
+
+impl DataSpec {
+    /// A short name for tables: the path's last component without extension
+    /// (`…/fer2013.csv` → `fer2013`, `…/CK+48/` → `CK+48`).
+    pub fn name(&self) -> String {
+        let p = self.path.components().next_back();
+        let last = p.map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+        match Path::new(&last).file_stem() {
+            Some(s) if self.path.is_file() => s.to_string_lossy().into_owned(),
+            _ => last,
+        }
+    }
+
+    /// The split as text: its name, or `all`.
+    pub fn split_name(&self) -> &'static str {
+        self.split.map_or("all", SplitName::name)
+    }
+
+    /// Opens the dataset; `skip_bad` leaves out bad items (listed, never silently).
+    pub fn open(&self, skip_bad: bool) -> Result<Arc<dyn Dataset>> {
+        let opts = OpenOptions { skip_bad, ..OpenOptions::default() };
+        fer_data::formats::open(self.format, &self.path, self.split, &opts)
+            .map(Arc::from)
+            .map_err(|source| Error::Data { path: self.path.clone(), source })
+    }
+}
+
+/// How to run the model over the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectOptions {
+    /// Images per forward pass.
+    pub batch: usize,
+    /// Leave out images that fail to decode (listed in [`Collected::skipped`]).
+    pub skip_bad: bool,
+    /// Decoding threads; 0: one per core.
+    pub workers: usize,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions { batch: 64, skip_bad: false, workers: 0 }
+    }
+}
+
+/// The model's raw outputs over the samples of the shared classes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collected {
+    /// `[N, K_model]` raw logits, row-major.
+    pub logits: Vec<f32>,
+    /// Labels as indices into [`ClassMap::shared`].
+    pub labels: Vec<usize>,
+    /// Where each sample came from.
+    pub sources: Vec<String>,
+    /// Items left out as bad (at open or at decoding, with `skip_bad`).
+    pub skipped: Vec<SkippedItem>,
+    /// Samples of classes the model cannot predict, left out.
+    pub left_out: usize,
+    /// Seconds spent in the runtime (forward passes only).
+    pub forward_seconds: f64,
+}
+
+/// Runs `model` over the samples of `data` whose class is shared (per `map`), in order.
+/// `progress(done, total)` is called after each batch.
+pub fn collect(
+    model: &mut Model,
+    data: Arc<dyn Dataset>,
+    data_path: &Path,
+    map: &ClassMap,
+    opts: &CollectOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Collected> {
+    if opts.batch == 0 {
+        return Err(Error::invalid("--batch", "must be at least 1"));
+    }
+    let indices: Vec<usize> =
+        (0..data.len()).filter(|&i| map.shared_index(data.label(i)).is_some()).collect();
+    let left_out = data.len() - indices.len();
+    if indices.is_empty() {
+        return Err(Error::Classes {
+            msg: format!(
+                "dataset {}: no samples of the shared classes [{}] ({} samples in all, {} of \
+                 classes the model cannot predict); nothing to evaluate",
+                data_path.display(),
+                map.shared.join(", "),
+                data.len(),
+                left_out
+            ),
+        });
+    }
+    let cfg = LoaderConfig {
+        batch_size: opts.batch,
+        workers: opts.workers,
+        shuffle: false,
+        skip_bad: opts.skip_bad,
+        ..LoaderConfig::default()
+    };
+    let data_err = |source| Error::Data { path: data_path.to_path_buf(), source };
+    let loader = Loader::new(
+        data.clone(),
+        indices.clone(),
+        model.meta().preprocess.clone(),
+        fer_data::augment::AugmentConfig::off(),
+        cfg,
+    )
+    .map_err(data_err)?;
+    let total = indices.len();
+    let km = model.meta().labels.len();
+    let mut out = Collected {
+        logits: Vec::with_capacity(total * km),
+        labels: Vec::with_capacity(total),
+        sources: Vec::with_capacity(total),
+        skipped: data.skipped().to_vec(),
+        left_out,
+        forward_seconds: 0.0,
+    };
+    let mut done = 0;
+    for batch in loader.epoch(0) {
+        let batch = batch.map_err(data_err)?;
+        done += batch.len() + batch.skipped.len();
+        out.skipped.extend(batch.skipped.iter().cloned());
+        if !batch.is_empty() {
+            let view = ArrayView4::from_shape(batch.shape, &batch.images)
+                .map_err(|e| Error::invalid("batch", e.to_string()))?;
+            let start = Instant::now();
+            let o = model.run(view)?;
+            out.forward_seconds += start.elapsed().as_secs_f64();
+            if o.logits.ncols() != km {
+                return Err(Error::Output {
+                    name: "logits".into(),
+                    msg: format!("{} classes but the model has {km} labels", o.logits.ncols()),
+                });
+            }
+            out.logits.extend(o.logits.iter().copied());
+            for (&i, &l) in batch.indices.iter().zip(&batch.labels) {
+                // Only shared classes were loaded, so the lookup succeeds.
+                out.labels.push(map.shared_index(l as usize).unwrap_or(0));
+                out.sources.push(data.source(i));
+            }
+        }
+        progress(done, total);
+    }
+    if out.labels.is_empty() {
+        return Err(Error::Classes {
+            msg: format!(
+                "dataset {}: every one of the {total} samples failed to load; nothing to evaluate",
+                data_path.display()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// What was evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The ONNX file.
+    pub path: PathBuf,
+    /// The architecture id (`fer.arch_config`), when known.
+    pub arch: Option<String>,
+    /// Parameters: elements of the graph's initializers (after export-time folding).
+    pub parameters: u64,
+    /// The labels in logit order.
+    pub labels: Vec<String>,
+    /// The stored (or overridden) temperature.
+    pub temperature: f64,
+    /// The runtime, for example `ort-cpu` or `tract`.
+    pub backend: String,
+}
+
+impl ModelInfo {
+    /// Describes `file` with its resolved metadata, run by `backend`.
+    pub fn new(file: &OnnxFile, meta: &InferMeta, backend: &str) -> Self {
+        let parameters = file.proto.graph.as_ref().map_or(0, |g| {
+            g.initializer.iter().map(|t| t.dims.iter().product::<i64>().max(0) as u64).sum()
+        });
+        ModelInfo {
+            path: file.path.clone(),
+            arch: meta.arch.as_ref().map(|a| a.arch.id().to_string()),
+            parameters,
+            labels: meta.labels.clone(),
+            temperature: meta.temperature,
+            backend: backend.to_string(),
+        }
+    }
+}
+
+/// The data side of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// Where and what.
+    #[serde(flatten)]
+    pub spec: DataSpec,
+    /// Short name (see [`DataSpec::name`]).
+    pub name: String,
+    /// Samples in the split.
+    pub total: usize,
+    /// Samples scored.
+    pub evaluated: usize,
+    /// Samples of classes the model cannot predict, left out.
+    pub left_out: usize,
+    /// Bad items left out (with `--skip-bad`).
+    pub skipped: Vec<SkippedItem>,
+    /// Items the dataset's protocol excludes.
+    pub excluded: Vec<Exclusion>,
+}
+
+/// Settings of the run, recorded for reproducibility.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Equal-width (and equal-mass) bins of ECE, adaptive ECE and MCE.
+    pub ece_bins: usize,
+    /// Bootstrap resamples (0: none).
+    pub bootstrap: usize,
+    /// Bootstrap seed.
+    pub seed: u64,
+    /// Batch size.
+    pub batch: usize,
+}
+
+/// Time spent in the runtime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Seconds in forward passes (no decoding or preprocessing).
+    pub forward_seconds: f64,
+    /// Milliseconds per image at the batch size used.
+    pub ms_per_image: f64,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// [`EVAL_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The model.
+    pub model: ModelInfo,
+    /// The data.
+    pub dataset: DataInfo,
+    /// How classes were matched (cross-dataset evaluation).
+    pub classes: ClassMap,
+    /// Metrics at the model's temperature.
+    pub metrics: MetricSet,
+    /// Metrics at `T = 1`, when the model's temperature is not 1.
+    pub metrics_t1: Option<MetricSet>,
+    /// Samples whose most probable class over all the model's outputs is a class dropped
+    /// from the model (they count as errors only through the renormalised shared classes).
+    pub predicted_dropped_class: u64,
+    /// Runtime.
+    pub timing: Timing,
+    /// Settings.
+    pub settings: Settings,
+}
+
+impl EvalReport {
+    /// Scores `c` (collected over `data`) and assembles the report.
+    pub fn build(
+        model: ModelInfo,
+        spec: &DataSpec,
+        data: &dyn Dataset,
+        classes: ClassMap,
+        c: &Collected,
+        settings: Settings,
+    ) -> Result<Self> {
+        let t = model.temperature;
+        let score = |t: f64| {
+            let probs = classes.probabilities(&c.logits, t);
+            let s = settings.seed;
+            MetricSet::compute(&probs, &c.labels, &classes.shared, t, settings.bootstrap, s)
+        };
+        let metrics = score(t)?;
+        let metrics_t1 = if t != 1.0 { Some(score(1.0)?) } else { None };
+        let km = classes.model_labels.len();
+        let predicted_dropped_class = c
+            .logits
+            .chunks_exact(km)
+            .filter(|row| !classes.model_indices.contains(&fer_metrics::argmax(row)))
+            .count() as u64;
+        let n = c.labels.len();
+        Ok(EvalReport {
+            schema_version: EVAL_SCHEMA_VERSION,
+            model,
+            dataset: DataInfo {
+                spec: spec.clone(),
+                name: spec.name(),
+                total: data.len(),
+                evaluated: n,
+                left_out: c.left_out,
+                skipped: c.skipped.clone(),
+                excluded: data.excluded().to_vec(),
+            },
+            classes,
+            metrics,
+            metrics_t1,
+            predicted_dropped_class,
+            timing: Timing {
+                forward_seconds: c.forward_seconds,
+                ms_per_image: c.forward_seconds * 1000.0 / n as f64,
+            },
+            settings,
+        })
+    }
+}

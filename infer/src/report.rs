@@ -1,0 +1,419 @@
+//! One table across experiments × datasets × seeds, from `eval` outputs and trainer runs.
+//!
+//! Sources, found by walking each given folder (up to [`MAX_DEPTH`] levels down):
+//! - an **eval folder** holds `metrics.json` (written by `fer-infer eval`); it gives the test
+//!   accuracy, macro-F1 and ECE at the model's temperature, the parameter count and the
+//!   forward time per image;
+//! - a **run folder** holds `metrics.jsonl` and `config.resolved.toml` (written by
+//!   `fer-train`); the row of the best epoch under the config's `early_stopping.metric`
+//!   (default `val_accuracy`; `val_loss` is minimised) gives `val_accuracy`,
+//!   `val_macro_f1` and `val_ece`.
+//!
+//! Grouping: one row per (experiment, dataset); the entries of a row are its repetitions
+//! (seeds, folds), reported as mean ± sample standard deviation (`n − 1`; 0 for one entry).
+//! - experiment: the config's `name` (runs; for an eval, the config of the run folder that
+//!   holds the model, else the model's file stem), with a trailing `seed<N>` / `fold<N>`
+//!   token (after `_`, `-` or `.`) removed, so `exp3_seed1` and `exp3_seed2` are one row;
+//! - seed: the config's `seed`, else the `seed<N>` token;
+//! - dataset: `<name> (<split>)` — the data path's last component and the split (`val` for
+//!   trainer runs, which report validation metrics).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use fer_metrics::plot::{BarGroup, CurveRow};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::eval::EvalReport;
+
+/// How deep folders are searched for eval and run folders.
+pub const MAX_DEPTH: usize = 4;
+
+/// One evaluated model or training run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    /// Group name (seed suffix removed).
+    pub experiment: String,
+    /// `<name> (<split>)`.
+    pub dataset: String,
+    /// The seed, when known.
+    pub seed: Option<u64>,
+    /// Accuracy.
+    pub accuracy: Option<f64>,
+    /// Macro-F1.
+    pub macro_f1: Option<f64>,
+    /// ECE (15 bins).
+    pub ece: Option<f64>,
+    /// Parameters.
+    pub parameters: Option<u64>,
+    /// Forward milliseconds per image.
+    pub ms_per_image: Option<f64>,
+    /// The folder it came from.
+    pub source: PathBuf,
+    /// Per-epoch curves of a trainer run (empty for eval folders).
+    #[serde(skip)]
+    pub curves: Vec<CurveRow>,
+}
+
+/// Mean and sample standard deviation of the known values, with their count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for one value).
+    pub std: f64,
+    /// Values averaged.
+    pub n: usize,
+}
+
+impl Stat {
+    /// Of `values`; `None` when empty.
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
+        Some(Stat { mean, std: var.sqrt(), n })
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Group name.
+    pub experiment: String,
+    /// Dataset and split.
+    pub dataset: String,
+    /// Entries in the group.
+    pub n: usize,
+    /// Their seeds (known ones), sorted.
+    pub seeds: Vec<u64>,
+    /// Accuracy over the entries.
+    pub accuracy: Option<Stat>,
+    /// Macro-F1.
+    pub macro_f1: Option<Stat>,
+    /// ECE.
+    pub ece: Option<Stat>,
+    /// Parameters (the first known; equal within a group in practice).
+    pub parameters: Option<u64>,
+    /// Forward ms per image.
+    pub ms_per_image: Option<Stat>,
+}
+
+/// Splits a trailing `seed<N>` / `fold<N>` token off `name`.
+pub fn strip_repetition(name: &str) -> (String, Option<u64>) {
+    let mut base = name.to_string();
+    let mut seed = None;
+    loop {
+        let cut = base.rfind(['_', '-', '.']).map_or(0, |i| i + 1);
+        let token = &base[cut..];
+        let digits = |p: &str| token.strip_prefix(p).and_then(|d| d.parse::<u64>().ok());
+        let (s, f) = (digits("seed"), digits("fold"));
+        if cut == 0 || (s.is_none() && f.is_none()) {
+            return (base, seed);
+        }
+        seed = seed.or(s);
+        base.truncate(cut - 1);
+    }
+}
+
+/// Finds every eval folder and run folder under `roots`.
+pub fn collect(roots: &[PathBuf]) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for root in roots {
+        let before = out.len();
+        walk(root, 0, &mut out)?;
+        if out.len() == before {
+            return Err(Error::invalid(
+                "report input",
+                format!(
+                    "{}: no metrics.json (fer-infer eval) or metrics.jsonl with \
+                     config.resolved.toml (fer-train) found within {MAX_DEPTH} levels",
+                    root.display()
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    if !dir.is_dir() {
+        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder")));
+    }
+    if dir.join("metrics.json").is_file() {
+        out.push(from_eval(dir)?);
+    }
+    if dir.join("metrics.jsonl").is_file() {
+        out.push(from_run(dir)?);
+    }
+    if depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subs.sort();
+    for s in subs {
+        walk(&s, depth + 1, out)?;
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+fn from_eval(dir: &Path) -> Result<Entry> {
+    let path = dir.join("metrics.json");
+    let r: EvalReport = serde_json::from_str(&read(&path)?)
+        .map_err(|e| Error::Parse { path: path.clone(), msg: e.to_string() })?;
+    let config = r.model.path.parent().map(|p| p.join("config.resolved.toml"));
+    let from_config = match config {
+        Some(c) if c.is_file() => Some(run_config(&c)?),
+        _ => None,
+    };
+    let (name, config_seed) = match from_config {
+        Some(c) => (c.name, Some(c.seed)),
+        None => {
+            let stem = r.model.path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            (stem.unwrap_or_else(|| "model".into()), None)
+        }
+    };
+    let (experiment, name_seed) = strip_repetition(&name);
+    Ok(Entry {
+        experiment,
+        dataset: format!("{} ({})", r.dataset.name, r.dataset.spec.split_name()),
+        seed: config_seed.or(name_seed),
+        accuracy: Some(r.metrics.accuracy),
+        macro_f1: Some(r.metrics.macro_f1),
+        ece: Some(r.metrics.ece),
+        parameters: Some(r.model.parameters),
+        ms_per_image: Some(r.timing.ms_per_image),
+        source: dir.to_path_buf(),
+        curves: Vec::new(),
+    })
+}
+
+struct RunConfig {
+    name: String,
+    seed: u64,
+    dataset: String,
+    metric: String,
+}
+
+fn run_config(path: &Path) -> Result<RunConfig> {
+    let v: toml::Value = toml::from_str(&read(path)?)
+        .map_err(|e| Error::Parse { path: path.to_path_buf(), msg: e.to_string() })?;
+    let name = v
+        .get("name")
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| Error::Parse { path: path.to_path_buf(), msg: "no `name` string".into() })?;
+    let seed = v.get("seed").and_then(|s| s.as_integer()).unwrap_or(0).max(0) as u64;
+    let root = v.get("data").and_then(|d| d.get("root")).and_then(|r| r.as_str()).unwrap_or("");
+    let dataset = Path::new(root)
+        .components()
+        .next_back()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let metric = v
+        .get("early_stopping")
+        .and_then(|e| e.get("metric"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("val_accuracy")
+        .to_string();
+    Ok(RunConfig { name: name.to_string(), seed, dataset, metric })
+}
+
+fn from_run(dir: &Path) -> Result<Entry> {
+    let cfg_path = dir.join("config.resolved.toml");
+    if !cfg_path.is_file() {
+        return Err(Error::Parse {
+            path: cfg_path,
+            msg: "missing: a run folder with metrics.jsonl needs its config.resolved.toml".into(),
+        });
+    }
+    let cfg = run_config(&cfg_path)?;
+    let path = dir.join("metrics.jsonl");
+    let mut lines = Vec::new();
+    for (i, line) in read(&path)?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Parse {
+            path: PathBuf::from(format!("{}:{}", path.display(), i + 1)),
+            msg: e.to_string(),
+        })?;
+        lines.push(v);
+    }
+    let f = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    let lower_better = cfg.metric == "val_loss";
+    let best = lines.iter().filter(|v| f(v, &cfg.metric).is_some()).max_by(|a, b| {
+        let (x, y) = (f(a, &cfg.metric).unwrap_or(0.0), f(b, &cfg.metric).unwrap_or(0.0));
+        if lower_better { y.total_cmp(&x) } else { x.total_cmp(&y) }
+    });
+    let curves = lines
+        .iter()
+        .filter_map(|v| {
+            Some(CurveRow {
+                epoch: f(v, "epoch")?,
+                train_loss: f(v, "train_loss"),
+                val_loss: f(v, "val_loss"),
+                train_accuracy: f(v, "train_accuracy"),
+                val_accuracy: f(v, "val_accuracy"),
+            })
+        })
+        .collect();
+    let (experiment, name_seed) = strip_repetition(&cfg.name);
+    let parameters =
+        lines.iter().find_map(|v| v.get("parameters").and_then(serde_json::Value::as_u64));
+    Ok(Entry {
+        experiment,
+        dataset: format!("{} (val)", cfg.dataset),
+        seed: Some(cfg.seed).or(name_seed),
+        accuracy: best.and_then(|v| f(v, "val_accuracy")),
+        macro_f1: best.and_then(|v| f(v, "val_macro_f1")),
+        ece: best.and_then(|v| f(v, "val_ece")),
+        parameters,
+        ms_per_image: None,
+        source: dir.to_path_buf(),
+        curves,
+    })
+}
+
+/// Groups entries by (experiment, dataset), in name order.
+pub fn group(entries: &[Entry]) -> Vec<Row> {
+    let mut groups: BTreeMap<(String, String), Vec<&Entry>> = BTreeMap::new();
+    for e in entries {
+        groups.entry((e.experiment.clone(), e.dataset.clone())).or_default().push(e);
+    }
+    groups
+        .into_iter()
+        .map(|((experiment, dataset), es)| {
+            let vals =
+                |f: fn(&Entry) -> Option<f64>| es.iter().filter_map(|e| f(e)).collect::<Vec<_>>();
+            let mut seeds: Vec<u64> = es.iter().filter_map(|e| e.seed).collect();
+            seeds.sort_unstable();
+            Row {
+                experiment,
+                dataset,
+                n: es.len(),
+                seeds,
+                accuracy: Stat::of(&vals(|e| e.accuracy)),
+                macro_f1: Stat::of(&vals(|e| e.macro_f1)),
+                ece: Stat::of(&vals(|e| e.ece)),
+                parameters: es.iter().find_map(|e| e.parameters),
+                ms_per_image: Stat::of(&vals(|e| e.ms_per_image)),
+            }
+        })
+        .collect()
+}
+
+fn pm(s: &Option<Stat>) -> String {
+    s.map_or("n/a".into(), |s| format!("{:.4} ± {:.4}", s.mean, s.std))
+}
+
+/// The markdown table.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| experiment | dataset | n | seeds | accuracy | macro-F1 | ECE | parameters | ms/image |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.experiment,
+            r.dataset,
+            r.n,
+            seeds.join(", "),
+            pm(&r.accuracy),
+            pm(&r.macro_f1),
+            pm(&r.ece),
+            r.parameters.map_or("n/a".into(), |p| p.to_string()),
+            r.ms_per_image.map_or("n/a".into(), |t| format!("{:.3}", t.mean)),
+        );
+    }
+    s
+}
+
+/// The CSV table (means and standard deviations in separate columns; empty when unknown).
+pub fn csv(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "experiment,dataset,n,seeds,accuracy_mean,accuracy_std,macro_f1_mean,macro_f1_std,\
+         ece_mean,ece_std,parameters,ms_per_image\n",
+    );
+    let q = |x: &str| {
+        if x.contains([',', '"', '\n']) {
+            format!("\"{}\"", x.replace('"', "\"\""))
+        } else {
+            x.into()
+        }
+    };
+    let st = |x: &Option<Stat>| x.map_or(",".into(), |s| format!("{},{}", s.mean, s.std));
+    for r in rows {
+        let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{}",
+            q(&r.experiment),
+            q(&r.dataset),
+            r.n,
+            q(&seeds.join(" ")),
+            st(&r.accuracy),
+            st(&r.macro_f1),
+            st(&r.ece),
+            r.parameters.map_or(String::new(), |p| p.to_string()),
+            r.ms_per_image.map_or(String::new(), |t| t.mean.to_string()),
+        );
+    }
+    s
+}
+
+/// The bars of the plot: accuracy, macro-F1 and ECE per row.
+pub fn bar_groups(rows: &[Row]) -> Vec<BarGroup> {
+    rows.iter()
+        .map(|r| BarGroup {
+            label: format!("{} @ {} (n={})", r.experiment, r.dataset, r.n),
+            values: [r.accuracy, r.macro_f1, r.ece]
+                .iter()
+                .map(|s| s.map(|s| (s.mean, s.std)))
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_and_fold_suffixes_are_stripped() {
+        assert_eq!(strip_repetition("exp3_seed12"), ("exp3".into(), Some(12)));
+        assert_eq!(strip_repetition("ck_kd-fold3_seed1"), ("ck_kd".into(), Some(1)));
+        assert_eq!(strip_repetition("exp3.fold0"), ("exp3".into(), None));
+        assert_eq!(strip_repetition("seed3"), ("seed3".into(), None));
+        assert_eq!(strip_repetition("exp_seedling"), ("exp_seedling".into(), None));
+    }
+
+    #[test]
+    fn stat_uses_the_sample_standard_deviation() {
+        let s = Stat::of(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
+        assert_eq!(Stat::of(&[5.0]).unwrap().std, 0.0);
+        assert!(Stat::of(&[]).is_none());
+    }
+}

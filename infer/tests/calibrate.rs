@@ -1,0 +1,108 @@
+//! `fer-infer calibrate` on an over-confident model: the fitted temperature lowers ECE and
+//! NLL without changing accuracy, it is stored in the metadata (the rest of the file unchanged
+//! in meaning), and `eval` and `predict` apply it.
+
+mod eval_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use eval_support::{FER7, cli, eval, export, f};
+use fer_infer::{BackendOptions, MetaOverrides, Model};
+use prost::Message;
+use tract_onnx::pb;
+
+const FOLDERS: [&str; 7] = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+
+fn props(m: &pb::ModelProto) -> BTreeMap<String, String> {
+    m.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect()
+}
+
+/// A folder of `n` images labelled with the model's own prediction for 7 images in 10 and a
+/// wrong class for the rest: a 70%-accurate, over-confident model, whose best temperature is
+/// finite and above 1 (on chance-level labels the NLL would fall all the way to T → ∞).
+fn labelled_by_model(model: &Path, root: &Path, n: usize) -> PathBuf {
+    let mut m = Model::open(model, &BackendOptions::ort_cpu(), &MetaOverrides::default()).unwrap();
+    for name in FOLDERS {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+    }
+    for i in 0..n {
+        let img = eval_support::image(1000 + i as u64, i % 7);
+        let pred = m.predict(std::slice::from_ref(&img), &[], 1).unwrap()[0].top[0].index;
+        let class = if i % 10 < 7 { pred } else { (pred + 1 + i % 6) % 7 };
+        img.save(root.join(FOLDERS[class]).join(format!("{i:03}.png"))).unwrap();
+    }
+    root.to_path_buf()
+}
+
+#[test]
+fn temperature_scaling_calibrates_an_overconfident_model_and_is_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // Final layer ×100: near one-hot probabilities (the random network's raw logits are small).
+    let model = export(t, "hot", &FER7, 100.0, 1.0);
+    let data = labelled_by_model(&model, &t.join("val"), 70);
+    let calibrated = t.join("hot.calibrated.onnx");
+    let (stdout, stderr, code) = cli(&[
+        "calibrate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "image-folder",
+        "--out",
+        calibrated.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("fitted T =") && stdout.contains("ECE"), "{stdout}");
+
+    // The metadata has the new temperature; everything else is the same.
+    let before = pb::ModelProto::decode(std::fs::read(&model).unwrap().as_slice()).unwrap();
+    let after = pb::ModelProto::decode(std::fs::read(&calibrated).unwrap().as_slice()).unwrap();
+    let (mut pb_, mut pa) = (props(&before), props(&after));
+    let temp: f64 = pa.remove("fer.temperature").unwrap().parse().unwrap();
+    assert_eq!(pb_.remove("fer.temperature").as_deref(), Some("1"));
+    assert_eq!(pa, pb_, "other metadata unchanged");
+    assert!(temp > 1.5 && temp < 50.0, "an over-confident model needs T > 1, got {temp}");
+    let strip = |mut m: pb::ModelProto| {
+        m.metadata_props.clear();
+        m
+    };
+    assert_eq!(strip(after), strip(before), "graph, weights and header unchanged");
+
+    // eval applies the stored temperature: accuracy unchanged, NLL and ECE lower.
+    let (m0, _) = eval(&model, &data, "image-folder", &t.join("e0"), &["--bootstrap", "0"]);
+    let (m1, _) = eval(&calibrated, &data, "image-folder", &t.join("e1"), &["--bootstrap", "0"]);
+    let (a, b) = (&m0["metrics"], &m1["metrics"]);
+    assert_eq!(f(b, "temperature"), temp);
+    assert_eq!(f(a, "accuracy"), f(b, "accuracy"));
+    assert_eq!(a["confusion_matrix"], b["confusion_matrix"]);
+    assert!(f(b, "nll") <= f(a, "nll"), "NLL {} -> {}", f(a, "nll"), f(b, "nll"));
+    assert!(f(b, "ece") < f(a, "ece") - 0.05, "ECE {} -> {}", f(a, "ece"), f(b, "ece"));
+    // At T = 1 the calibrated file scores exactly as the original.
+    assert_eq!(m1["metrics_t1"]["nll"], a["nll"]);
+
+    // The fitted T is a minimum of the NLL: eval with --temperature T·0.9 and T·1.1 (the
+    // override replaces the stored value) scores a higher NLL on either side.
+    for s in [0.9, 1.1] {
+        let tt = (temp * s).to_string();
+        let dir = t.join(format!("e_{s}"));
+        let (mx, _) =
+            eval(&model, &data, "image-folder", &dir, &["--bootstrap", "0", "--temperature", &tt]);
+        assert!(f(&mx["metrics"], "nll") > f(b, "nll"), "NLL at {tt} not above NLL at {temp}");
+    }
+
+    // predict applies it too: same top class, lower top probability.
+    let img = FOLDERS.iter().map(|c| data.join(c).join("000.png")).find(|p| p.is_file()).unwrap();
+    let top = |m: &std::path::Path| {
+        let (out, err, code) =
+            cli(&["predict", "--model", m.to_str().unwrap(), img.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        (v["top"][0]["label"].as_str().unwrap().to_string(), v["top"][0]["prob"].as_f64().unwrap())
+    };
+    let ((l0, p0), (l1, p1)) = (top(&model), top(&calibrated));
+    assert_eq!(l0, l1);
+    assert!(p1 < p0, "calibrated top probability {p1} should be below {p0}");
+}
