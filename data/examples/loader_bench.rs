@@ -59,22 +59,28 @@ fn main() -> Result<()> {
     let t = Instant::now();
     let ds: Arc<dyn Dataset> = match (&args.root, &args.cache) {
         (Some(root), cache) => {
-            let folder = open(Format::Fer2013Folder, root, Some(args.split), &OpenOptions::default())
-                .with_context(|| format!("opening {} as a FER-2013 folder", root.display()))?;
+            let folder =
+                open(Format::Fer2013Folder, root, Some(args.split), &OpenOptions::default())
+                    .with_context(|| format!("opening {} as a FER-2013 folder", root.display()))?;
             println!("opened {} images in {:.2} s", folder.len(), t.elapsed().as_secs_f64());
             match cache {
                 Some(path) => {
                     let t = Instant::now();
                     let c = CachedDataset::open_or_build(folder.as_ref(), path, args.workers)
                         .with_context(|| format!("cache {}", path.display()))?;
-                    println!("cache {} ready in {:.2} s", path.display(), t.elapsed().as_secs_f64());
+                    println!(
+                        "cache {} ready in {:.2} s",
+                        path.display(),
+                        t.elapsed().as_secs_f64()
+                    );
                     Arc::new(c)
                 }
                 None => Arc::from(folder),
             }
         }
         (None, Some(path)) => {
-            let c = CachedDataset::open(path).with_context(|| format!("cache {}", path.display()))?;
+            let c =
+                CachedDataset::open(path).with_context(|| format!("cache {}", path.display()))?;
             println!("opened cache {} in {:.2} s", path.display(), t.elapsed().as_secs_f64());
             Arc::new(c)
         }

@@ -199,10 +199,7 @@ fn session(
             // TF32 off: the file is fp32, and with TF32 (ORT's default) the CUDA logits drift
             // ~3e-4 relative from the CPU provider's, outside the parity tolerance (seen on an
             // H100 with ResNet-18).
-            .with_execution_providers([CUDA::default()
-                .with_tf32(false)
-                .build()
-                .error_on_failure()])
+            .with_execution_providers([CUDA::default().with_tf32(false).build().error_on_failure()])
             .map_err(|e| BuildError::Register(ort::Error::from(e)))?;
     }
     b.commit_from_memory(&file.bytes).map_err(BuildError::Other)
