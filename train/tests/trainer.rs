@@ -247,3 +247,21 @@ temperature = 4.0
     let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err().to_string();
     assert!(e.contains("runs/missing/best.safetensors"), "{e}");
 }
+
+#[test]
+fn a_bad_image_stops_the_run_by_name_or_is_skipped_and_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = synth(tmp.path());
+    let bad = root.join("train/happy/broken.png");
+    std::fs::write(&bad, b"this is not a PNG").unwrap();
+    let one_epoch = CE_STAGE.replace("epochs = 3", "epochs = 1");
+    let cfg = config(tmp.path(), "strict", &one_epoch);
+    let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err().to_string();
+    assert!(e.contains("broken.png"), "{e}");
+
+    let mut cfg = config(tmp.path(), "lenient", &one_epoch);
+    cfg.data.skip_bad = true;
+    let out = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap();
+    let listed = std::fs::read_to_string(out.dir.join("skipped.txt")).unwrap();
+    assert!(listed.contains("broken.png"), "{listed}");
+}

@@ -31,6 +31,8 @@ pub struct RunData {
     pub plan: SplitPlan,
     /// Whether targets are soft (FER+ vote distributions).
     pub soft: bool,
+    /// Bad items the readers skipped (`data.skip_bad`), as `source: reason` lines.
+    pub skipped: Vec<String>,
 }
 
 fn data_err(context: impl Into<String>) -> impl FnOnce(fer_data::Error) -> Error {
@@ -120,6 +122,10 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
     for i in 0..train_ds.len() {
         train_counts[train_ds.label(i)] += 1;
     }
+    let skipped = [&train_ds, &val_ds]
+        .iter()
+        .flat_map(|ds| ds.skipped().iter().map(|s| format!("{}: {}", s.source, s.reason)))
+        .collect();
     let soft = d.format == Format::FerPlus && d.ferplus_mode == FerPlusMode::Soft;
     let batch = cfg.optim.batch_size;
     let base = LoaderConfig {
@@ -153,7 +159,7 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         val_cfg,
     )
     .map_err(data_err("building the validation loader"))?;
-    Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft })
+    Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft, skipped })
 }
 
 fn subsets(

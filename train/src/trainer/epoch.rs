@@ -73,6 +73,9 @@ pub(super) fn train_epoch(
     let mixed = false;
     for (i, batch) in ctx.loader.epoch(ctx.run_epoch as u64).enumerate() {
         let batch = batch.map_err(data_err)?;
+        for s in &batch.skipped {
+            obs.message(&format!("skipped {}: {}", s.source, s.reason));
+        }
         let (x, y, soft) = batch_tensor(&batch, ctx.device);
         let n = batch.len();
         let at =

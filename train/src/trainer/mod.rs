@@ -157,6 +157,15 @@ impl<'a> Session<'a> {
         let preprocess = cfg.preprocess.resolve(&cfg.model);
         let data = open_run_data(&cfg, &preprocess)?;
         save_plan(&data.plan, &dir.path)?;
+        if !data.skipped.is_empty() {
+            let text = data.skipped.join("\n") + "\n";
+            dir.write_atomic("skipped.txt", text.as_bytes())?;
+            obs.message(&format!(
+                "skipped {} bad item(s) (data.skip_bad); listed in {}",
+                data.skipped.len(),
+                dir.path.join("skipped.txt").display()
+            ));
+        }
         let arch = cfg.model.arch_config();
         let graph = fer_models_spec::spec(&arch)?;
         let student = TchModel::new(graph, Some(arch.arch), device, cfg.seed)?;
