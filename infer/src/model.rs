@@ -33,6 +33,11 @@ impl Model {
         Ok(Model { backend, meta, file })
     }
 
+    /// Ties an already built backend to its file and metadata.
+    pub fn with_backend(file: OnnxFile, meta: InferMeta, backend: Box<dyn Backend>) -> Self {
+        Model { backend, meta, file }
+    }
+
     /// Labels, preprocessing and temperature.
     pub fn meta(&self) -> &InferMeta {
         &self.meta

@@ -1,12 +1,17 @@
 //! tract: pure-Rust inference on the CPU.
 //!
-//! The model is parsed and decluttered once with a symbolic batch axis `N`. Runnable plans are
-//! optimised per batch size on first use and cached: tract optimises convolutions far better
-//! with concrete shapes (see `docs/benchmarks.md`), and an application uses one or two batch
-//! sizes (its batch, and the last partial one).
+//! The model is parsed and decluttered once with a symbolic batch axis `N`; runnable plans are
+//! optimised per concrete batch size on first use and cached.
+//!
+//! By default a batch of `N` runs as `N` passes of the batch-1 plan: tract's plans for `N > 1`
+//! add transposes (`MoveAxis`) and unfused bias additions around every convolution, and its
+//! depthwise convolution gets slower per image, so a batch-32 plan costs 1.5–2.5× more per
+//! image than 32 single passes (profiles in `docs/benchmarks.md`). [`TractBackend::with_batch_plans`]
+//! turns batched plans back on.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ndarray::ArrayView4;
 use tract_linalg::multithread::{Executor, multithread_tract_scope};
@@ -28,6 +33,8 @@ pub struct TractBackend {
     logits_slot: usize,
     embedding_slot: Option<usize>,
     executor: Option<Executor>,
+    /// Run batches through batch-size-specific plans instead of image by image.
+    batch_plans: bool,
     file: OnnxFile,
 }
 
@@ -70,8 +77,16 @@ impl TractBackend {
             logits_slot,
             embedding_slot,
             executor,
+            batch_plans: false,
             file: file.clone(),
         })
+    }
+
+    /// Runs a batch of `N` through a plan optimised for `N` (slower than `N` single passes in
+    /// tract 0.23 for the convolutional networks we export; kept for measuring that).
+    pub fn with_batch_plans(mut self, on: bool) -> Self {
+        self.batch_plans = on;
+        self
     }
 
     /// The plan for batch size `n`, optimised on first use.
@@ -93,10 +108,59 @@ impl TractBackend {
         Ok(plan)
     }
 
-    /// The optimised model for batch size `n` (for profiling).
-    pub fn optimized_model(&mut self, n: usize) -> Result<Plan> {
-        self.plan(n)
+    /// Times every node of the plan for `input`'s batch size over `iters` runs and sums the
+    /// time per operator kind (for example `Conv`, `OptMatMul`), most expensive first.
+    pub fn profile(&mut self, input: ArrayView4<'_, f32>, iters: usize) -> Result<Vec<OpTime>> {
+        check_input(&self.file, input.shape())?;
+        let plan = self.plan(input.shape()[0])?;
+        let input = input.as_standard_layout();
+        let data = input.as_slice().ok_or_else(|| Error::invalid("input", "not contiguous"))?;
+        let tensor = Tensor::from_shape(input.shape(), data)
+            .map_err(|e| Error::tract("wrapping the input batch", e))?;
+        let mut totals: HashMap<String, (Duration, usize)> = HashMap::new();
+        let mut state = tract_onnx::tract_core::internal::SimpleState::new(&plan)
+            .map_err(|e| Error::tract("profiling", e))?;
+        for _ in 0..iters.max(1) {
+            let t = tensor.clone();
+            let run = || {
+                state.run_plan_with_eval(tvec![t.into()], |ctx, st, node, inputs| {
+                    let start = Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs);
+                    let e = totals.entry(node.op().name().to_string()).or_default();
+                    e.0 += start.elapsed();
+                    e.1 += 1;
+                    r
+                })
+            };
+            match &self.executor {
+                Some(ex) => multithread_tract_scope(ex.clone(), run),
+                None => run(),
+            }
+            .map_err(|e| Error::tract("profiling", e))?;
+        }
+        let n = iters.max(1) as f64;
+        let mut out: Vec<OpTime> = totals
+            .into_iter()
+            .map(|(op, (d, count))| OpTime {
+                op,
+                ms_per_run: d.as_secs_f64() * 1e3 / n,
+                nodes: (count as f64 / n).round() as usize,
+            })
+            .collect();
+        out.sort_by(|a, b| b.ms_per_run.total_cmp(&a.ms_per_run));
+        Ok(out)
     }
+}
+
+/// Time spent in one kind of operator during one forward pass.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OpTime {
+    /// tract's operator name, for example `Conv` or `OptMatMul`.
+    pub op: String,
+    /// Milliseconds per forward pass, summed over the nodes of this kind.
+    pub ms_per_run: f64,
+    /// Nodes of this kind in the plan.
+    pub nodes: usize,
 }
 
 impl Backend for TractBackend {
@@ -106,6 +170,31 @@ impl Backend for TractBackend {
 
     fn run(&mut self, input: ArrayView4<'_, f32>) -> Result<Outputs> {
         check_input(&self.file, input.shape())?;
+        let n = input.shape()[0];
+        if self.batch_plans || n == 1 {
+            return self.run_plan(input);
+        }
+        let mut parts = Vec::with_capacity(n);
+        for i in 0..n {
+            parts.push(self.run_plan(input.slice(ndarray::s![i..i + 1, .., .., ..]))?);
+        }
+        let stack = |rows: Vec<ndarray::ArrayView2<'_, f32>>, name: &str| {
+            ndarray::concatenate(ndarray::Axis(0), &rows)
+                .map_err(|e| Error::Output { name: name.into(), msg: e.to_string() })
+        };
+        let logits = stack(parts.iter().map(|p| p.logits.view()).collect(), "logits")?;
+        let embedding = match parts.iter().map(|p| p.embedding.as_ref().map(|e| e.view())).collect()
+        {
+            Some(rows) => Some(stack(rows, EMBEDDING)?),
+            None => None,
+        };
+        Ok(Outputs { logits, embedding })
+    }
+}
+
+impl TractBackend {
+    /// Runs `input` through the plan for its batch size.
+    fn run_plan(&mut self, input: ArrayView4<'_, f32>) -> Result<Outputs> {
         let n = input.shape()[0];
         let plan = self.plan(n)?;
         let input = input.as_standard_layout();

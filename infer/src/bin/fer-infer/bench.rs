@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use fer_infer::backend::tract::TractBackend;
 use fer_infer::bench::{self, BenchConfig, BenchResult};
 use fer_infer::{BackendKind, BackendOptions, Model};
 
@@ -56,6 +57,14 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file (`-`: stdout).
     #[arg(long)]
     json: Option<String>,
+    /// Also time every tract operator (summed per kind, over `--iters` runs) and print the
+    /// most expensive ones: where tract spends its time.
+    #[arg(long)]
+    profile: bool,
+    /// Run tract batches through plans optimised for the batch size instead of image by image
+    /// (slower with tract 0.23; for comparison).
+    #[arg(long)]
+    tract_batch_plans: bool,
     #[command(flatten)]
     meta: MetaArgs,
 }
@@ -72,10 +81,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         Which::All => vec![BackendKind::Ort, BackendKind::Tract],
     };
     let mut results: Vec<BenchResult> = Vec::new();
+    let mut profiles = String::new();
     for kind in kinds {
         let opts = BackendOptions { kind, ep: a.device.ep, threads: a.device.threads };
         let mut model = Model::from_parts(file.clone(), meta.clone(), &opts)
             .with_context(|| format!("loading {} with {kind:?}", a.model.display()))?;
+        if kind == BackendKind::Tract && a.tract_batch_plans {
+            let t = TractBackend::new(&file, a.device.threads)?.with_batch_plans(true);
+            model = Model::with_backend(file.clone(), meta.clone(), Box::new(t));
+        }
         for &batch in &a.batch {
             let cfg = BenchConfig { batch, iters: a.iters, warmup: a.warmup };
             let r = bench::bench(model.backend_mut(), chw, cfg)
@@ -85,9 +99,29 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
             results.push(r);
         }
+        if a.profile && kind == BackendKind::Tract {
+            let mut t = TractBackend::new(&file, a.device.threads)?.with_batch_plans(true);
+            for &batch in &a.batch {
+                let x = bench::synthetic_input([batch, chw[0], chw[1], chw[2]], 42);
+                let ops = t.profile(x.view(), a.iters).context("profiling tract")?;
+                let total: f64 = ops.iter().map(|o| o.ms_per_run).sum();
+                profiles += &format!(
+                    "\ntract, batch {batch}: {total:.2} ms in operators\n\n| op | nodes | ms | share |\n|---|---:|---:|---:|\n"
+                );
+                for o in ops.iter().take(12) {
+                    profiles += &format!(
+                        "| {} | {} | {:.2} | {:.1}% |\n",
+                        o.op,
+                        o.nodes,
+                        o.ms_per_run,
+                        100.0 * o.ms_per_run / total
+                    );
+                }
+            }
+        }
     }
     match a.format {
-        Format::Markdown => print!("{}", bench::markdown(&results)),
+        Format::Markdown => print!("{}{profiles}", bench::markdown(&results)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
     }
     if let Some(j) = &a.json {
