@@ -10,7 +10,8 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::lower::TchModel;
 
-fn to_host(t: &Tensor, kind: ParamKind) -> Result<HostTensor> {
+/// A tensor copied to host memory (counters as i64, everything else as f32).
+pub(crate) fn to_host(t: &Tensor, kind: ParamKind) -> Result<HostTensor> {
     let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
     let flat = t.detach().to_device(tch::Device::Cpu).contiguous().view(-1);
     let err = |source| Error::Torch { context: "copying a tensor to the host".into(), source };
@@ -22,7 +23,8 @@ fn to_host(t: &Tensor, kind: ParamKind) -> Result<HostTensor> {
     })
 }
 
-fn from_host(h: &HostTensor) -> Tensor {
+/// A host tensor as a CPU tch tensor of the same shape.
+pub(crate) fn from_host(h: &HostTensor) -> Tensor {
     let shape: Vec<i64> = h.shape.iter().map(|&d| d as i64).collect();
     match &h.data {
         TensorData::F32(v) => Tensor::from_slice(v).reshape(&shape),

@@ -3,12 +3,14 @@
 //! Written here (rather than tch's optimizers) so that the state (momentum buffers, Adam moments,
 //! step count) can be saved and restored: `resume` must continue to the same result.
 
-use fer_checkpoint::{HostTensor, TensorMap};
+use fer_checkpoint::TensorMap;
+use fer_models_spec::ParamKind;
 use tch::Tensor;
 
 use crate::config::{OptimConfig, OptimizerKind, Schedule};
 use crate::error::Result;
 use crate::lower::TchModel;
+use crate::weights::{from_host, to_host};
 
 /// Per-parameter optimizer state.
 #[derive(Debug)]
@@ -32,7 +34,7 @@ impl Optimizer {
         let params: Vec<(String, Tensor)> = model
             .named_tensors()
             .into_iter()
-            .filter(|(_, kind, _)| *kind == fer_models_spec::ParamKind::Trainable)
+            .filter(|(_, kind, _)| *kind == ParamKind::Trainable)
             .map(|(n, _, t)| (n, t))
             .collect();
         let state = params
@@ -134,12 +136,12 @@ impl Optimizer {
         for ((name, _), st) in self.params.iter().zip(&self.state) {
             match st {
                 State::Sgd { buf: Some(b) } => {
-                    out.insert(format!("{name}.momentum_buffer"), host(b)?);
+                    out.insert(format!("{name}.momentum_buffer"), to_host(b, ParamKind::Buffer)?);
                 }
                 State::Sgd { buf: None } => {}
                 State::Adam { m, v } => {
-                    out.insert(format!("{name}.exp_avg"), host(m)?);
-                    out.insert(format!("{name}.exp_avg_sq"), host(v)?);
+                    out.insert(format!("{name}.exp_avg"), to_host(m, ParamKind::Buffer)?);
+                    out.insert(format!("{name}.exp_avg_sq"), to_host(v, ParamKind::Buffer)?);
                 }
             }
         }
@@ -151,10 +153,7 @@ impl Optimizer {
         self.step = step;
         for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
             let get = |suffix: &str| {
-                map.get(&format!("{name}.{suffix}")).map(|h| {
-                    let shape: Vec<i64> = h.shape.iter().map(|&d| d as i64).collect();
-                    Tensor::from_slice(&h.to_f32()).reshape(&shape).to_device(p.device())
-                })
+                map.get(&format!("{name}.{suffix}")).map(|h| from_host(h).to_device(p.device()))
             };
             match st {
                 State::Sgd { buf } => *buf = get("momentum_buffer"),
@@ -169,17 +168,6 @@ impl Optimizer {
         }
         Ok(())
     }
-}
-
-fn host(t: &Tensor) -> Result<HostTensor> {
-    let shape = t.size().iter().map(|&d| d as usize).collect();
-    let flat =
-        t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().view(-1);
-    let values = Vec::<f32>::try_from(flat).map_err(|source| crate::Error::Torch {
-        context: "saving optimizer state".into(),
-        source,
-    })?;
-    Ok(HostTensor::f32(shape, values))
 }
 
 /// Where in a stage an update happens.
