@@ -1,8 +1,10 @@
 //! Training on libtorch (tch): the lowering of models-spec graphs, losses, the trainer.
 
+pub mod amp;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod extras;
 pub mod losses;
 pub mod lower;
 pub mod trainer;

@@ -4,6 +4,8 @@
 
 use fer_models_spec::ops::{Activation, Conv2d, Pool2d};
 use fer_models_spec::{Arch, Graph, Node, NodeId, Op, ParamKind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::error::{Error, Result};
@@ -25,7 +27,14 @@ pub struct TchModel {
     vars: Vec<NodeVars>,
     uses: Vec<usize>,
     arch: Option<Arch>,
+    /// BatchNorm momentum used instead of each node's own while recalibrating (f64 bits;
+    /// `NO_OVERRIDE` when none).
+    bn_momentum: AtomicU64,
+    /// Set by [`TchModel::to_channels_last`].
+    channels_last: AtomicBool,
 }
+
+const NO_OVERRIDE: u64 = u64::MAX;
 
 /// What a forward pass returns: the logits and the requested taps, in request order.
 #[derive(Debug)]
@@ -205,7 +214,15 @@ impl TchModel {
             vars.push(v);
         }
         let uses = graph.use_counts();
-        Ok(TchModel { graph, vs, vars, uses, arch })
+        Ok(TchModel {
+            graph,
+            vs,
+            vars,
+            uses,
+            arch,
+            bn_momentum: AtomicU64::new(NO_OVERRIDE),
+            channels_last: AtomicBool::new(false),
+        })
     }
 
     /// The graph this model lowers.
@@ -258,6 +275,10 @@ impl TchModel {
                 })
             })
             .collect::<Result<Vec<NodeId>>>()?;
+        let momentum = match self.bn_momentum.load(Ordering::Relaxed) {
+            NO_OVERRIDE => None,
+            bits => Some(f64::from_bits(bits)),
+        };
         let mut remaining = self.uses.clone();
         let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.graph.nodes.len());
         let mut tapped: Vec<Option<Tensor>> = (0..taps.len()).map(|_| None).collect();
@@ -270,7 +291,7 @@ impl TchModel {
                     .iter()
                     .map(|id| values[id.0].as_ref().expect("live input"))
                     .collect();
-                let out = apply(node, &self.vars[i], &inputs, train);
+                let out = apply(node, &self.vars[i], &inputs, train, momentum);
                 for id in &node.inputs {
                     remaining[id.0] -= 1;
                     if remaining[id.0] == 0 {
@@ -290,6 +311,50 @@ impl TchModel {
         Ok(Forward { logits, taps: tapped.into_iter().map(|t| t.expect("tap computed")).collect() })
     }
 
+    /// Lays every 4-d variable (the convolution weights) out as channels-last (NHWC), which
+    /// makes libtorch pick cuDNN's NHWC kernels (faster with bf16/fp16 tensor cores). The values,
+    /// names and the optimizer's view of the variables are unchanged.
+    pub fn to_channels_last(&self) -> Result<()> {
+        for (_, _, t) in self.named_tensors() {
+            if t.dim() == 4 {
+                crate::extras::channels_last_(&t)?;
+            }
+        }
+        self.channels_last.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the convolution weights are laid out channels-last (see
+    /// [`TchModel::to_channels_last`]).
+    pub fn is_channels_last(&self) -> bool {
+        self.channels_last.load(Ordering::Relaxed)
+    }
+
+    /// Precise BatchNorm: replaces every BatchNorm's running mean and variance by their plain
+    /// average over `batches` (forward passes in training mode, without gradient; batch `i`
+    /// enters with momentum `1/(i+1)`, which makes the exponential average a cumulative one).
+    /// Weights and `num_batches_tracked` are unchanged. Returns the number of batches used.
+    pub fn recalibrate_bn<I>(&self, batches: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = Result<Tensor>>,
+    {
+        struct Reset<'a>(&'a AtomicU64);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.store(NO_OVERRIDE, Ordering::Relaxed);
+            }
+        }
+        let _reset = Reset(&self.bn_momentum);
+        let mut n = 0usize;
+        for x in batches {
+            let x = x?;
+            self.bn_momentum.store((1.0 / (n as f64 + 1.0)).to_bits(), Ordering::Relaxed);
+            let _ = tch::no_grad(|| self.forward_t(&x, true))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Every named tensor of the model, in graph order, as `(name, kind, tensor)`.
     pub fn named_tensors(&self) -> Vec<(String, ParamKind, Tensor)> {
         let named = self.vs.variables();
@@ -302,7 +367,15 @@ impl TchModel {
 }
 
 /// Applies one node's op: the single place where the IR meets libtorch.
-fn apply(node: &Node, vars: &NodeVars, x: &[&Tensor], train: bool) -> Tensor {
+/// `bn_momentum` replaces BatchNorm's own momentum (and leaves its batch counter alone) during
+/// [`TchModel::recalibrate_bn`].
+fn apply(
+    node: &Node,
+    vars: &NodeVars,
+    x: &[&Tensor],
+    train: bool,
+    bn_momentum: Option<f64>,
+) -> Tensor {
     match (&node.op, vars) {
         (Op::Conv2d(c), NodeVars::Conv { weight, bias }) => x[0].conv2d(
             weight,
@@ -313,7 +386,7 @@ fn apply(node: &Node, vars: &NodeVars, x: &[&Tensor], train: bool) -> Tensor {
             c.groups as i64,
         ),
         (Op::BatchNorm2d(bn), NodeVars::BatchNorm { weight, bias, mean, var, count }) => {
-            if train {
+            if train && bn_momentum.is_none() {
                 tch::no_grad(|| {
                     let _ = count.shallow_clone().g_add_scalar_(1);
                 });
@@ -325,7 +398,7 @@ fn apply(node: &Node, vars: &NodeVars, x: &[&Tensor], train: bool) -> Tensor {
                 Some(mean),
                 Some(var),
                 train,
-                bn.momentum,
+                bn_momentum.unwrap_or(bn.momentum),
                 bn.eps,
                 true,
             )

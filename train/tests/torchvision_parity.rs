@@ -37,6 +37,10 @@ struct Reference {
 }
 
 fn reference(arch: Arch, in_ch: usize, train_step: bool) -> Reference {
+    reference_with(arch, in_ch, train_step, 0)
+}
+
+fn reference_with(arch: Arch, in_ch: usize, train_step: bool, precise_bn: usize) -> Reference {
     let dir = tempfile::tempdir().unwrap();
     let s = size(arch);
     let batch = 4;
@@ -56,6 +60,9 @@ fn reference(arch: Arch, in_ch: usize, train_step: bool) -> Reference {
     ];
     if train_step {
         args.push("--train-step".into());
+    }
+    if precise_bn > 0 {
+        args.extend(["--precise-bn".into(), precise_bn.to_string()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run_py("torchvision_ref.py", &args);
@@ -210,4 +217,36 @@ fn resnet50_train_step_equals_torchvision() {
 #[test]
 fn inception_v3_train_step_equals_torchvision() {
     train_step_matches(Arch::InceptionV3);
+}
+
+/// Precise BatchNorm against PyTorch's cumulative running average (`momentum=None` after
+/// `reset_running_stats`) over the same batches: every running mean and variance agrees, the
+/// weights and our batch counters are untouched.
+#[test]
+fn precise_bn_equals_pytorch_cumulative_average() {
+    tch::set_num_threads(1);
+    let k = 3;
+    let r = reference_with(Arch::MobilenetV3Small, 3, false, k);
+    let m = imported_model(&r, without_noise(spec(&r.cfg).unwrap()));
+    let before = m.to_tensor_map().unwrap();
+    let s = r.cfg.input_size() as i64;
+    let batches = (0..k).map(|i| {
+        Ok(read_raw(&r.dir.path().join(format!("bn{i}.f32")), &[r.batch, 3, s, s], Kind::Float))
+    });
+    assert_eq!(m.recalibrate_bn(batches).unwrap(), k);
+    let after = m.to_tensor_map().unwrap();
+    let want = fer_checkpoint::load_weights(r.dir.path().join("after_bn.pth")).unwrap();
+    let mut stats = 0;
+    for (name, got) in &after {
+        if name.ends_with("running_mean") || name.ends_with("running_var") {
+            let (g, w) = (got.to_f32(), want[name].to_f32());
+            let scale = w.iter().fold(1f32, |m, x| m.max(x.abs()));
+            let diff = g.iter().zip(w.iter()).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff <= 1e-4 * scale, "{name}: differs from PyTorch by {diff:e}");
+            stats += 1;
+        } else {
+            assert_eq!(got.to_f32(), before[name].to_f32(), "{name} changed");
+        }
+    }
+    assert!(stats >= 2 * 30, "only {stats} BatchNorm statistics compared");
 }

@@ -74,8 +74,8 @@ pub struct OptimConfig {
     /// AdamW's ε, `> 0`. Default 1e-8. Ignored by SGD.
     #[serde(default = "default_eps")]
     pub eps: f64,
-    /// Weight decay, `≥ 0` (L2 for SGD, decoupled for AdamW). Applied to weights of
-    /// convolutions and linear layers, not to biases or normalisation parameters. Default 0.
+    /// Weight decay, `≥ 0` (L2 for SGD, decoupled for AdamW), on every trainable parameter, as
+    /// `torch.optim` with one parameter group. Default 0.
     #[serde(default)]
     pub weight_decay: f64,
     /// Training batch size in images, `≥ 1`. Default 64.
@@ -105,6 +105,18 @@ pub struct OptimConfig {
     /// Step only: the factor applied at each milestone, in `(0, 1]`. Default 0.1.
     #[serde(default = "default_gamma")]
     pub gamma: f64,
+    /// Precise BatchNorm: before each validation, recompute every BatchNorm's running mean and
+    /// variance as the plain average over this many training batches (forward only, no
+    /// gradient), instead of the exponential average kept during training. Needed when the
+    /// weights move faster than BN's momentum follows: MobileNetV3 (momentum 0.01) on a short
+    /// schedule otherwise validates at chance. 0 turns it off. Default 0.
+    #[serde(default)]
+    pub precise_bn_batches: usize,
+    /// Channels-last (NHWC) weights and inputs on CUDA, as PyTorch's
+    /// `model.to(memory_format=torch.channels_last)`; faster convolutions with bf16/fp16.
+    /// Ignored on the CPU. Default false.
+    #[serde(default)]
+    pub channels_last: bool,
 }
 
 /// A validation metric, computed after every epoch.

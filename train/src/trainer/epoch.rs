@@ -10,10 +10,11 @@ use tch::{Device, Kind, Tensor};
 use super::Observer;
 use super::optim::{Optimizer, Progress, lr_at};
 use super::teacher::Teacher;
-use crate::config::{OptimConfig, StageConfig};
+use crate::amp::autocast;
+use crate::config::{OptimConfig, Precision, StageConfig};
 use crate::error::{Error, Result};
 use crate::losses::{LossInputs, LossTerm, Target, TeacherOutputs, total_loss};
-use crate::lower::TchModel;
+use crate::lower::{Forward, TchModel};
 
 /// Everything one epoch needs.
 pub(super) struct EpochCtx<'a> {
@@ -27,6 +28,8 @@ pub(super) struct EpochCtx<'a> {
     pub device: Device,
     pub epoch_in_stage: usize,
     pub run_epoch: usize,
+    /// The precision in effect (fp32 on the CPU whatever the config says).
+    pub precision: Precision,
 }
 
 /// What a training epoch measured (host values, read once at the end of the epoch).
@@ -40,15 +43,78 @@ pub(super) struct TrainStats {
 }
 
 fn batch_tensor(b: &fer_data::loader::Batch, device: Device) -> (Tensor, Tensor, Option<Tensor>) {
+    use crate::extras::upload;
     let [n, c, h, w] = b.shape.map(|d| d as i64);
-    let x = Tensor::from_slice(&b.images).view([n, c, h, w]).to_device(device);
-    let y = Tensor::from_slice(&b.labels).to_device(device);
-    let soft = b.soft.as_ref().map(|s| Tensor::from_slice(s).view([n, -1]).to_device(device));
+    let x = upload(&b.images, &[n, c, h, w], device);
+    let y = upload(&b.labels, &[n], device);
+    let soft = b.soft.as_ref().map(|s| upload(s, &[n, s.len() as i64 / n.max(1)], device));
     (x, y, soft)
 }
 
 fn data_err(source: fer_data::Error) -> Error {
     Error::Data { context: "loading a batch".into(), source }
+}
+
+/// What one training step needs besides the batch.
+pub(crate) struct StepParts<'a> {
+    pub student: &'a TchModel,
+    pub teachers: &'a [&'a Teacher],
+    /// The student's preprocessing (teachers adapt the batch from it).
+    pub preprocess: &'a Preprocess,
+    pub loss: &'a [LossTerm],
+    pub class_weights: Option<&'a Tensor>,
+    pub precision: Precision,
+    pub grad_clip_norm: Option<f64>,
+}
+
+/// The student's outputs, the loss and its weighted terms (named), all on the device.
+pub(crate) type StepOutput = (Forward, Tensor, Vec<(String, Tensor)>);
+
+/// One optimisation step: forward passes and losses under autocast (bf16/fp16), backward
+/// outside it as PyTorch's AMP recipe does, optional clipping, the update. Nothing is read back
+/// to the host (except float16's overflow check). Returns the student's outputs, the loss and
+/// its weighted terms.
+pub(crate) fn train_step(
+    p: &StepParts,
+    opt: &mut Optimizer,
+    x: &Tensor,
+    target: Target,
+    lr: f64,
+) -> Result<StepOutput> {
+    if p.student.device().is_cuda() && p.student.is_channels_last() {
+        crate::extras::channels_last_(x)?;
+    }
+    let needs_emb = p.loss.iter().any(LossTerm::needs_embedding);
+    let taps: &[&str] = if needs_emb { &[EMBEDDING_TAP] } else { &[] };
+    let (out, loss, terms) = autocast(p.precision, || -> Result<_> {
+        let out = p.student.forward_taps(x, true, taps)?;
+        let teacher_out = p
+            .teachers
+            .iter()
+            .map(|t| t.forward(x, p.preprocess).map(|(l, e)| (t.name.as_str(), l, e)))
+            .collect::<Result<Vec<_>>>()?;
+        let touts: Vec<TeacherOutputs> = teacher_out
+            .iter()
+            .map(|(name, l, e)| TeacherOutputs { name, logits: Some(l), embedding: Some(e) })
+            .collect();
+        let inputs = LossInputs {
+            student_logits: &out.logits,
+            student_embedding: out.taps.first(),
+            target: Some(target),
+            class_weights: p.class_weights,
+            teachers: &touts,
+        };
+        let (loss, terms) = total_loss(p.loss, &inputs)?;
+        Ok((out, loss, terms))
+    })??;
+    opt.zero_grad();
+    if opt.backward(&loss) {
+        if let Some(max) = p.grad_clip_norm {
+            let _ = opt.clip_grad_norm(max);
+        }
+        opt.step(lr)?;
+    }
+    Ok((out, loss, terms))
 }
 
 /// Trains one epoch; loss values are read back every 20 batches for the progress display.
@@ -59,18 +125,12 @@ pub(super) fn train_epoch(
 ) -> Result<TrainStats> {
     let start = Instant::now();
     let batches = ctx.loader.len();
-    let needs_emb = ctx.stage.loss.iter().any(LossTerm::needs_embedding);
-    let taps: &[&str] = if needs_emb { &[EMBEDDING_TAP] } else { &[] };
     let base_lr = ctx.stage.lr.unwrap_or(ctx.optim.lr);
     let warmup = ctx.stage.warmup_epochs.unwrap_or(ctx.optim.warmup_epochs);
     let zero = || Tensor::zeros([], (Kind::Float, ctx.device));
     let (mut loss_sum, mut correct) = (zero(), zero());
     let mut term_sums: BTreeMap<String, Tensor> = BTreeMap::new();
     let (mut images, mut lr) = (0usize, base_lr);
-    // Mixed precision is not wired yet (tch 0.24 exposes autocast without its dtype, which
-    // would silently mean fp16 for a bf16 config): every precision trains in fp32, and the
-    // session says so at start.
-    let mixed = false;
     for (i, batch) in ctx.loader.epoch(ctx.run_epoch as u64).enumerate() {
         let batch = batch.map_err(data_err)?;
         for s in &batch.skipped {
@@ -81,37 +141,20 @@ pub(super) fn train_epoch(
         let at =
             Progress { epoch: ctx.epoch_in_stage, batch: i, batches, epochs: ctx.stage.epochs };
         lr = lr_at(ctx.optim, base_lr, warmup, at);
-        let forward = || ctx.student.forward_taps(&x, true, taps);
-        // tch's autocast toggles libtorch's (deprecated) global switch even when disabled: only
-        // touch it for mixed precision.
-        let out = if mixed { tch::autocast(true, forward)? } else { forward()? };
-        let teacher_out = ctx
-            .teachers
-            .iter()
-            .map(|t| t.forward(&x, ctx.preprocess).map(|(l, e)| (t.name.as_str(), l, e)))
-            .collect::<Result<Vec<_>>>()?;
-        let touts: Vec<TeacherOutputs> = teacher_out
-            .iter()
-            .map(|(name, l, e)| TeacherOutputs { name, logits: Some(l), embedding: Some(e) })
-            .collect();
+        let parts = StepParts {
+            student: ctx.student,
+            teachers: &ctx.teachers,
+            preprocess: ctx.preprocess,
+            loss: &ctx.stage.loss,
+            class_weights: ctx.class_weights,
+            precision: ctx.precision,
+            grad_clip_norm: ctx.optim.grad_clip_norm,
+        };
         let target = match &soft {
             Some(s) => Target::Soft(s),
             None => Target::Hard(&y),
         };
-        let inputs = LossInputs {
-            student_logits: &out.logits,
-            student_embedding: out.taps.first(),
-            target: Some(target),
-            class_weights: ctx.class_weights,
-            teachers: &touts,
-        };
-        let (loss, terms) = total_loss(&ctx.stage.loss, &inputs)?;
-        opt.zero_grad();
-        loss.backward();
-        if let Some(max) = ctx.optim.grad_clip_norm {
-            let _ = opt.clip_grad_norm(max);
-        }
-        opt.step(lr);
+        let (out, loss, terms) = train_step(&parts, opt, &x, target, lr)?;
         tch::no_grad(|| {
             loss_sum += loss.detach().to_kind(Kind::Float) * n as f64;
             correct += out.logits.argmax(1, false).eq_tensor(&y).sum(Kind::Float);
@@ -143,6 +186,23 @@ pub(super) fn train_epoch(
     })
 }
 
+/// Precise BatchNorm before validation: recomputes the student's running statistics from the
+/// first `ctx.optim.precise_bn_batches` training batches of a shuffle of their own (so the
+/// epoch's order is not reused). Returns the number of batches used.
+pub(super) fn precise_bn(ctx: &EpochCtx) -> Result<usize> {
+    let n = ctx.optim.precise_bn_batches;
+    if n == 0 {
+        return Ok(0);
+    }
+    let order = ctx.run_epoch as u64 | (1 << 40);
+    let batches = ctx.loader.epoch(order).take(n).map(|b| {
+        let b = b.map_err(data_err)?;
+        let (x, _, _) = batch_tensor(&b, ctx.device);
+        Ok(x)
+    });
+    autocast(ctx.precision, || ctx.student.recalibrate_bn(batches))?
+}
+
 /// Validation metrics of one pass.
 pub(super) struct ValStats {
     pub loss: f64,
@@ -157,6 +217,7 @@ pub(super) fn evaluate(
     loader: &Loader,
     device: Device,
     epoch: usize,
+    precision: Precision,
 ) -> Result<ValStats> {
     let k = model.graph().num_classes();
     let mut logits: Vec<f32> = Vec::with_capacity(loader.len() * k);
@@ -164,7 +225,7 @@ pub(super) fn evaluate(
     for batch in loader.epoch(epoch as u64) {
         let batch = batch.map_err(data_err)?;
         let (x, _, _) = batch_tensor(&batch, device);
-        let out = tch::no_grad(|| model.forward_t(&x, false))?;
+        let out = autocast(precision, || tch::no_grad(|| model.forward_t(&x, false)))??;
         let host = out.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1);
         logits.extend(Vec::<f32>::try_from(host).map_err(|source| Error::Torch {
             context: "reading validation logits".into(),

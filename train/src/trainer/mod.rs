@@ -2,6 +2,7 @@
 //! resolved config. Stages run in order, each with a fresh optimizer and schedule; frozen
 //! teachers feed the distillation terms.
 
+pub mod bench;
 pub mod data;
 mod epoch;
 pub mod optim;
@@ -17,11 +18,11 @@ use fer_models_spec::{ModelMeta, Preprocess};
 use tch::{Device, Tensor};
 
 use self::data::{RunData, inverse_frequency, open_run_data, save_plan};
-use self::epoch::{EpochCtx, evaluate, train_epoch};
+use self::epoch::{EpochCtx, evaluate, precise_bn, train_epoch};
 use self::optim::Optimizer;
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
-use crate::config::{ClassBalance, ExperimentConfig};
+use crate::config::{ClassBalance, ExperimentConfig, Precision};
 use crate::device::{DeviceChoice, load_cuda_backend, resolve};
 use crate::error::{Error, Result};
 use crate::lower::TchModel;
@@ -96,6 +97,7 @@ struct Session<'a> {
     preprocess: Preprocess,
     meta: ModelMeta,
     class_weights: Option<Tensor>,
+    precision: Precision,
     obs: &'a dyn Observer,
 }
 
@@ -177,19 +179,35 @@ impl<'a> Session<'a> {
         let class_weights = (cfg.data.balance == ClassBalance::InverseFrequencyWeights)
             .then(|| Tensor::from_slice(&inverse_frequency(&data.train_counts)).to_device(device));
         let meta = model_meta(&cfg, &data, &preprocess);
+        let precision = match (cfg.optim.precision, device) {
+            (p, Device::Cuda(_)) => p,
+            (Precision::Fp32, _) => Precision::Fp32,
+            (p, _) => {
+                obs.message(&format!(
+                    "optim.precision = {p:?} is CUDA autocast; on {device:?} training runs in fp32"
+                ));
+                Precision::Fp32
+            }
+        };
         let env = Environment {
             device: format!("{device:?}"),
             libtorch: env!("FER_LIBTORCH_VERSION").to_string(),
             cuda_backend_loaded: load_cuda_backend(),
             threads: tch::get_num_threads(),
             git_commit: rundir::git_commit(),
+            precision: format!("{precision:?}").to_lowercase(),
             toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        if cfg.optim.precision != crate::config::Precision::Fp32 {
-            obs.message(&format!(
-                "optim.precision = {:?}: mixed precision is not implemented yet; training in fp32",
-                cfg.optim.precision
-            ));
+        if device.is_cuda() {
+            // cuDNN picks the fastest algorithm per shape (as torch.backends.cudnn.benchmark);
+            // CUDA runs are not bit-reproducible anyway (docs/reproducibility.md).
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        if cfg.optim.channels_last && device.is_cuda() {
+            student.to_channels_last()?;
+            for t in &teachers {
+                t.model.to_channels_last()?;
+            }
         }
         let env = serde_json::to_vec_pretty(&env).map_err(|e| Error::Input(e.to_string()))?;
         dir.write_atomic("env.json", &env)?;
@@ -210,6 +228,7 @@ impl<'a> Session<'a> {
             preprocess,
             meta,
             class_weights,
+            precision,
             obs,
         })
     }
@@ -296,7 +315,7 @@ impl<'a> Session<'a> {
                 stage_start += stage.epochs;
                 continue;
             }
-            let mut opt = Optimizer::new(&self.student, &self.cfg.optim);
+            let mut opt = Optimizer::new(&self.student, &self.cfg.optim, self.precision);
             if let Some((state, step)) = opt_state.take_if(|_| done > stage_start) {
                 opt.load_state_dict(&state, step)?;
             }
@@ -327,9 +346,12 @@ impl<'a> Session<'a> {
                     device: self.device,
                     epoch_in_stage: e,
                     run_epoch: epoch,
+                    precision: self.precision,
                 };
                 let t = train_epoch(&ctx, &mut opt, self.obs)?;
-                let v = evaluate(&self.student, &self.data.val, self.device, epoch)?;
+                precise_bn(&ctx)?;
+                let v =
+                    evaluate(&self.student, &self.data.val, self.device, epoch, self.precision)?;
                 let rec = EpochRecord {
                     epoch,
                     stage: stage.name.clone(),

@@ -7,7 +7,8 @@ use fer_checkpoint::TensorMap;
 use fer_models_spec::ParamKind;
 use tch::Tensor;
 
-use crate::config::{OptimConfig, OptimizerKind, Schedule};
+use crate::amp::LossScaler;
+use crate::config::{OptimConfig, OptimizerKind, Precision, Schedule};
 use crate::error::Result;
 use crate::lower::TchModel;
 use crate::weights::{from_host, to_host};
@@ -26,11 +27,16 @@ pub struct Optimizer {
     params: Vec<(String, Tensor)>,
     state: Vec<State>,
     step: u64,
+    /// Dynamic loss scaling, for float16 only.
+    scaler: Option<LossScaler>,
+    /// SGD through libtorch's fused multi-tensor kernel (on CUDA).
+    fused: bool,
 }
 
 impl Optimizer {
-    /// A fresh optimizer (no momentum yet) over `model`'s trainable parameters.
-    pub fn new(model: &TchModel, cfg: &OptimConfig) -> Self {
+    /// A fresh optimizer (no momentum yet) over `model`'s trainable parameters; `precision` is
+    /// the one in effect (float16 brings a loss scaler).
+    pub fn new(model: &TchModel, cfg: &OptimConfig, precision: Precision) -> Self {
         let params: Vec<(String, Tensor)> = model
             .named_tensors()
             .into_iter()
@@ -44,12 +50,35 @@ impl Optimizer {
                 OptimizerKind::Adamw => State::Adam { m: p.zeros_like(), v: p.zeros_like() },
             })
             .collect();
-        Optimizer { cfg: cfg.clone(), params, state, step: 0 }
+        let scaler = (precision == Precision::Fp16).then(LossScaler::default);
+        let fused = cfg.optimizer == OptimizerKind::Sgd && model.device().is_cuda();
+        Optimizer { cfg: cfg.clone(), params, state, step: 0, scaler, fused }
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step
+    }
+
+    /// Back-propagates `loss`; with a loss scaler, through `loss × scale`, then unscales the
+    /// gradients. Returns false when they overflowed (float16): the caller skips this update.
+    pub fn backward(&mut self, loss: &Tensor) -> bool {
+        match &mut self.scaler {
+            None => {
+                loss.backward();
+                true
+            }
+            Some(s) => {
+                s.scale_loss(loss).backward();
+                let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
+                s.unscale(&grads)
+            }
+        }
+    }
+
+    /// The float16 loss scale, when there is a scaler.
+    pub fn loss_scale(&self) -> Option<f64> {
+        self.scaler.as_ref().map(|s| s.scale)
     }
 
     /// Sets every gradient to zero.
@@ -80,9 +109,33 @@ impl Optimizer {
         })
     }
 
+    /// SGD through the fused kernel: the same update as [`Optimizer::step`]'s, in one launch.
+    fn fused_sgd_step(&mut self, lr: f64) -> Result<()> {
+        let c = &self.cfg;
+        let first = self.step == 1;
+        let (mut ps, mut gs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+        for ((_, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            let g = p.grad();
+            if !g.defined() {
+                continue;
+            }
+            if let State::Sgd { buf } = st {
+                if c.momentum != 0.0 {
+                    bs.push(buf.get_or_insert_with(|| p.zeros_like()).shallow_clone());
+                }
+                ps.push(p.shallow_clone());
+                gs.push(g);
+            }
+        }
+        crate::extras::fused_sgd(&ps, &gs, &bs, c.weight_decay, c.momentum, lr, c.nesterov, first)
+    }
+
     /// One update with learning rate `lr`.
-    pub fn step(&mut self, lr: f64) {
+    pub fn step(&mut self, lr: f64) -> Result<()> {
         self.step += 1;
+        if self.fused {
+            return self.fused_sgd_step(lr);
+        }
         let c = &self.cfg;
         let t = self.step as i32;
         tch::no_grad(|| {
@@ -127,6 +180,7 @@ impl Optimizer {
                 }
             }
         });
+        Ok(())
     }
 
     /// The state as host tensors (`<param>.momentum_buffer`, `<param>.exp_avg`,

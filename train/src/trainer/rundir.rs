@@ -162,6 +162,8 @@ pub struct Environment {
     pub git_commit: String,
     /// This toolkit's version.
     pub toolkit_version: String,
+    /// The precision training runs in: `fp32`, or `bf16`/`fp16` autocast on CUDA.
+    pub precision: String,
 }
 
 /// The current git commit of the working directory, `unknown` outside a repository.

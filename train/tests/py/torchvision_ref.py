@@ -3,7 +3,8 @@
 Writes into --out: weights.pth (torch.save of the state_dict, the format users have), input.f32,
 logits.f32 (eval mode), embedding.f32 (pooled features before the classifier), meta.json; with
 --train-step also labels.i64, loss.json and after.pth (state_dict after one SGD step in train mode,
-dropout and stochastic depth set to 0 so the step is deterministic).
+dropout and stochastic depth set to 0 so the step is deterministic); with --precise-bn K the
+batches bn{i}.f32 and after_bn.pth (BatchNorm statistics recomputed over them, see its help).
 With --counts, prints {arch: {classes: n_params}} as JSON instead.
 """
 import argparse
@@ -49,6 +50,9 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--train-step", action="store_true")
     ap.add_argument("--counts", action="store_true")
+    ap.add_argument("--precise-bn", type=int, default=0,
+                    help="write K batches bn{i}.f32 and after_bn.pth: the running statistics as "
+                         "PyTorch's cumulative average (momentum=None) over them, in train mode")
     a = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -100,6 +104,20 @@ def main():
         opt.step()
         meta["loss"] = loss.item()
         torch.save(m.state_dict(), os.path.join(a.out, "after.pth"))
+    if a.precise_bn:
+        for mod in m.modules():
+            if isinstance(mod, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+                mod.p = 0.0
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.reset_running_stats()
+                mod.momentum = None
+        m.train()
+        with torch.no_grad():
+            for i in range(a.precise_bn):
+                xb = torch.randn(a.batch, a.in_ch, a.size, a.size) * (1.0 + 0.5 * i) + 0.3 * i
+                xb.numpy().tofile(os.path.join(a.out, f"bn{i}.f32"))
+                m(xb)
+        torch.save(m.state_dict(), os.path.join(a.out, "after_bn.pth"))
     with open(os.path.join(a.out, "meta.json"), "w") as f:
         json.dump(meta, f)
 

@@ -112,6 +112,37 @@ enum Cmd {
     },
     /// Print the libtorch version and whether CUDA is usable.
     Env,
+    /// Training-step throughput on synthetic inputs (img/s after warm-up), one JSON line per
+    /// configuration; the PyTorch counterpart is scripts/gpu/torch_eager_bench.py.
+    Bench {
+        /// Student architectures (comma-separated), e.g. mobilenet_v3_small,efficientnet_b0.
+        #[arg(long, value_delimiter = ',', required = true)]
+        arch: Vec<String>,
+        /// Input sides in pixels (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [112])]
+        size: Vec<usize>,
+        /// Images per step.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Precisions (comma-separated): fp32, bf16, fp16.
+        #[arg(long, value_delimiter = ',', default_values_t = ["fp32".to_string()])]
+        precision: Vec<String>,
+        /// Channels-last weights and inputs.
+        #[arg(long)]
+        channels_last: bool,
+        /// Add a frozen teacher, `ARCH@SIZE` (the exp5 step: CE + Hinton KD + RKD distance).
+        #[arg(long)]
+        teacher: Option<String>,
+        /// Untimed warm-up steps.
+        #[arg(long, default_value_t = 15)]
+        warmup: usize,
+        /// Timed steps.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Device.
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +170,28 @@ fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConf
     cfg.apply_overrides(sets)?;
     cfg.validate().map_err(fer_train::config::ConfigError::from)?;
     Ok(cfg)
+}
+
+fn parse_arch(s: &str) -> Result<fer_models_spec::Arch> {
+    fer_models_spec::Arch::ALL.into_iter().find(|a| a.id() == s).with_context(|| {
+        let known: Vec<_> = fer_models_spec::Arch::ALL.iter().map(|a| a.id()).collect();
+        format!("unknown architecture `{s}` (known: {})", known.join(", "))
+    })
+}
+
+fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize)> {
+    let (a, size) = s.split_once('@').context("--teacher wants ARCH@SIZE, e.g. resnet50@112")?;
+    Ok((parse_arch(a)?, size.parse().with_context(|| format!("--teacher: size `{size}`"))?))
+}
+
+fn parse_precision(s: &str) -> Result<fer_train::config::Precision> {
+    use fer_train::config::Precision;
+    match s {
+        "fp32" => Ok(Precision::Fp32),
+        "bf16" => Ok(Precision::Bf16),
+        "fp16" => Ok(Precision::Fp16),
+        _ => anyhow::bail!("--precision `{s}`: use fp32, bf16 or fp16"),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -188,6 +241,42 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{report}");
             }
         }
+        Cmd::Bench {
+            arch,
+            size,
+            batch,
+            precision,
+            channels_last,
+            teacher,
+            warmup,
+            steps,
+            device,
+        } => {
+            let device = fer_train::device::resolve(device.into())?;
+            let teacher = teacher.map(|t| parse_arch_at(&t)).transpose()?;
+            for a in &arch {
+                let a = parse_arch(a)?;
+                for &s in &size {
+                    for p in &precision {
+                        let precision = parse_precision(p)?;
+                        let o = fer_train::trainer::bench::BenchOptions {
+                            arch: a,
+                            size: s,
+                            batch,
+                            precision,
+                            channels_last,
+                            teacher,
+                            warmup,
+                            steps,
+                            device,
+                        };
+                        let r = fer_train::trainer::bench::train_throughput(&o)
+                            .with_context(|| format!("benchmarking {a}@{s} {p}"))?;
+                        println!("{}", serde_json::to_string(&r)?);
+                    }
+                }
+            }
+        }
         Cmd::Env => {
             let loaded = fer_train::device::load_cuda_backend();
             println!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
@@ -199,6 +288,15 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
             println!("threads: {}", tch::get_num_threads());
+            if tch::Cuda::is_available() {
+                use fer_train::amp::autocast;
+                use fer_train::config::Precision;
+                let a = tch::Tensor::ones([8, 8], (tch::Kind::Float, tch::Device::Cuda(0)));
+                for p in [Precision::Bf16, Precision::Fp16] {
+                    let kind = autocast(p, || a.matmul(&a).kind())?;
+                    println!("CUDA autocast {p:?}: a float32 matmul runs in {kind:?}");
+                }
+            }
         }
     }
     Ok(())
