@@ -265,3 +265,32 @@ fn a_bad_image_stops_the_run_by_name_or_is_skipped_and_listed() {
     let listed = std::fs::read_to_string(out.dir.join("skipped.txt")).unwrap();
     assert!(listed.contains("broken.png"), "{listed}");
 }
+
+#[test]
+fn seeds_write_a_summary_and_a_second_call_reads_finished_seeds_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let two_epochs = CE_STAGE.replace("epochs = 3", "epochs = 2");
+    let cfg = config(tmp.path(), "multi", &format!("precise_bn_batches = 2\n{two_epochs}"));
+    let s = trainer::seeds::train_seeds(&cfg, &[1, 2], &RunOptions::default(), &Silent).unwrap();
+    assert_eq!(s.seeds.len(), 2);
+    let root = tmp.path().join("runs/multi");
+    for f in ["summary.json", "summary.md", "seed1/outcome.json", "seed2/best.safetensors"] {
+        assert!(root.join(f).exists(), "{f} missing");
+    }
+    let accs: Vec<f64> = s.seeds.iter().map(|r| r.val_accuracy).collect();
+    let mean = accs.iter().sum::<f64>() / 2.0;
+    assert!((s.val_accuracy.mean - mean).abs() < 1e-12, "{:?} vs {accs:?}", s.val_accuracy);
+    // Different seeds train differently.
+    assert_ne!(read_records(&root.join("seed1")), read_records(&root.join("seed2")));
+
+    // The same command again trains nothing: finished seeds are read back unchanged, and a new
+    // seed is trained.
+    let before = std::fs::read(root.join("seed1/metrics.jsonl")).unwrap();
+    let again =
+        trainer::seeds::train_seeds(&cfg, &[1, 2, 3], &RunOptions::default(), &Silent).unwrap();
+    assert_eq!(again.seeds.len(), 3);
+    assert_eq!(std::fs::read(root.join("seed1/metrics.jsonl")).unwrap(), before);
+    assert_eq!(again.seeds[0].val_accuracy, s.seeds[0].val_accuracy);
+    assert!(root.join("seed3/outcome.json").exists());
+}

@@ -118,11 +118,28 @@ pub fn train(cfg: &ExperimentConfig, opts: &RunOptions, obs: &dyn Observer) -> R
     s.run(0, None, vec![])
 }
 
+/// The outcome of a finished run, read back from its directory (`outcome.json` is written
+/// when a run ends); `None` while the run is unfinished.
+pub fn finished(dir: &Path) -> Result<Option<RunOutcome>> {
+    let rd = RunDir { path: dir.to_path_buf() };
+    let Ok(text) = std::fs::read_to_string(dir.join("outcome.json")) else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Input(format!("{}/outcome.json: {e}", dir.display())))?;
+    Ok(Some(RunOutcome {
+        dir: dir.to_path_buf(),
+        records: rd.read_metrics()?,
+        best_epoch: v["best_epoch"].as_u64().unwrap_or(0) as usize,
+        stopped_early: v["stopped_early"].as_bool().unwrap_or(false),
+    }))
+}
+
 /// Continues the run in `dir` from its last completed epoch.
 pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> Result<RunOutcome> {
     let rd = RunDir { path: dir.to_path_buf() };
     let cfg = ExperimentConfig::load(&rd.config())?;
-    let state_path = rd.path.join("state.safetensors");
+    let state_path = rd.state();
     if !state_path.exists() {
         return Err(Error::Input(format!(
             "{}: no completed epoch to resume from (state.safetensors is missing); start it again with `fer-train run`",
@@ -281,7 +298,7 @@ impl<'a> Session<'a> {
         let mut extra = BTreeMap::new();
         extra.insert("epoch".to_string(), epoch.to_string());
         extra.insert("optimizer_step".to_string(), step.to_string());
-        fer_checkpoint::write_safetensors(self.dir.path.join("state.safetensors"), &all, &extra)?;
+        fer_checkpoint::write_safetensors(self.dir.state(), &all, &extra)?;
         Ok(())
     }
 
@@ -393,11 +410,13 @@ impl<'a> Session<'a> {
             }
             stage_start += stage.epochs;
         }
-        Ok(RunOutcome {
-            dir: self.dir.path.clone(),
-            best_epoch: best.map_or(0, |(e, _)| e),
-            records,
-            stopped_early,
-        })
+        let best_epoch = best.map_or(0, |(e, _)| e);
+        let done = serde_json::json!({
+            "best_epoch": best_epoch,
+            "epochs": records.len(),
+            "stopped_early": stopped_early,
+        });
+        self.dir.write_atomic("outcome.json", done.to_string().as_bytes())?;
+        Ok(RunOutcome { dir: self.dir.path.clone(), best_epoch, records, stopped_early })
     }
 }

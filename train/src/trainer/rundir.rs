@@ -78,9 +78,9 @@ impl RunDir {
     pub fn best(&self) -> PathBuf {
         self.path.join("best.safetensors")
     }
-    /// `optimizer.safetensors`: optimizer state after the latest epoch (for `resume`).
-    pub fn optimizer(&self) -> PathBuf {
-        self.path.join("optimizer.safetensors")
+    /// `state.safetensors`: weights and optimizer state after the latest epoch (for `resume`).
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state.safetensors")
     }
 
     /// Creates the directory for a new run; refuses one that already holds a run unless
@@ -91,7 +91,8 @@ impl RunDir {
             if !overwrite {
                 return Err(Error::RunExists { path: dir.path });
             }
-            for f in [dir.metrics(), dir.last(), dir.best(), dir.optimizer()] {
+            let outcome = dir.path.join("outcome.json");
+            for f in [dir.metrics(), dir.last(), dir.best(), dir.state(), outcome] {
                 if f.exists() {
                     std::fs::remove_file(&f).map_err(io(&f))?;
                 }

@@ -64,6 +64,8 @@ pub struct SeedSummary {
 }
 
 /// Runs `cfg` once per seed in `<run_dir>/seed<k>/` and writes the summary into `<run_dir>`.
+/// Unless `opts.overwrite`, seeds that already finished are read back, not trained again, and
+/// interrupted ones are resumed.
 pub fn train_seeds(
     cfg: &ExperimentConfig,
     seeds: &[u64],
@@ -78,9 +80,24 @@ pub fn train_seeds(
     for &seed in seeds {
         let mut c = cfg.clone();
         c.seed = seed;
-        let o = RunOptions { run_dir: Some(root.join(format!("seed{seed}"))), ..opts.clone() };
-        obs.message(&format!("seed {seed}"));
-        let out = train(&c, &o, obs)?;
+        let dir = root.join(format!("seed{seed}"));
+        let o = RunOptions { run_dir: Some(dir.clone()), ..opts.clone() };
+        // Without --overwrite, a seed that finished earlier is read back and one that was
+        // interrupted is resumed: the same command continues a batch of runs.
+        let out = match super::finished(&dir)? {
+            Some(out) if !opts.overwrite => {
+                obs.message(&format!("seed {seed}: finished earlier in {}", dir.display()));
+                out
+            }
+            _ if !opts.overwrite && dir.join("state.safetensors").exists() => {
+                obs.message(&format!("seed {seed}: resuming {}", dir.display()));
+                super::resume(&dir, opts.device, obs)?
+            }
+            _ => {
+                obs.message(&format!("seed {seed}"));
+                train(&c, &o, obs)?
+            }
+        };
         let best = out
             .records
             .iter()
