@@ -64,6 +64,20 @@ int fer_amp_enabled() {
   }
 }
 
+// Sets CUDA autocast on or off without touching the nesting level or the dtype; returns the
+// previous state (1 or 0), or -1 on failure. Used to run losses in full precision inside an
+// autocast region.
+int fer_amp_set_enabled(int enabled) {
+  try {
+    bool prev = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, enabled != 0);
+    return prev ? 1 : 0;
+  } catch (const std::exception& e) {
+    last_error = e.what();
+    return -1;
+  }
+}
+
 // One fused SGD step over n parameters (no dampening), as torch.optim.SGD(fused=True).
 // `first` makes the kernel initialise the momentum buffers from the gradients.
 int fer_fused_sgd(void** params, void** grads, void** bufs, int n, double weight_decay,

@@ -8,7 +8,7 @@ use tch::Tensor;
 use crate::config::Precision;
 use crate::error::Result;
 
-use crate::extras::{check, fer_amp_enabled, fer_amp_enter, fer_amp_exit};
+use crate::extras::{check, fer_amp_enabled, fer_amp_enter, fer_amp_exit, fer_amp_set_enabled};
 
 /// Runs `f` with CUDA autocast to the reduced dtype of `precision`; for `Fp32`, runs `f` as is.
 /// Ops on CPU tensors are not affected (autocast here is for the CUDA device type only).
@@ -29,6 +29,24 @@ pub fn autocast<T>(precision: Precision, f: impl FnOnce() -> T) -> Result<T> {
     }
     let _exit = Exit;
     Ok(f())
+}
+
+/// Runs `f` with CUDA autocast off (inside an autocast region: ops compute in the dtype of their
+/// inputs), then restores the previous state. The losses use it to stay in float32.
+pub fn without_autocast<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: an int argument; exceptions are caught in the shim (-1: leave the state alone).
+    let prev = unsafe { fer_amp_set_enabled(0) };
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if self.0 == 1 {
+                // SAFETY: as above.
+                let _ = unsafe { fer_amp_set_enabled(1) };
+            }
+        }
+    }
+    let _restore = Restore(prev);
+    f()
 }
 
 /// Whether CUDA autocast is currently on.

@@ -12,6 +12,7 @@ unsafe extern "C" {
     pub(crate) fn fer_amp_enter(dtype: i32) -> i32;
     pub(crate) fn fer_amp_exit() -> i32;
     pub(crate) fn fer_amp_enabled() -> i32;
+    pub(crate) fn fer_amp_set_enabled(enabled: i32) -> i32;
     fn fer_fused_sgd(
         params: *mut *mut c_void,
         grads: *mut *mut c_void,

@@ -60,5 +60,5 @@ fn upcast(t: &Tensor, kind: Kind, device: tch::Device, what: &str) -> Result<Ten
 
 /// Runs `f` with CUDA autocast disabled (so products stay in the compute kind).
 fn full_precision<T>(f: impl FnOnce() -> T) -> T {
-    tch::autocast(false, f)
+    crate::amp::without_autocast(f)
 }

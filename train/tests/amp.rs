@@ -64,3 +64,16 @@ fn loss_scaler_unscales_finite_gradients_and_backs_off_on_overflow() {
     }
     assert_eq!(s.scale, scale / 2.0, "doubles after GROWTH_INTERVAL finite steps");
 }
+
+#[test]
+fn losses_can_leave_autocast_and_the_region_resumes_after() {
+    use fer_train::amp::without_autocast;
+    let inside = autocast(Precision::Bf16, || {
+        let off = without_autocast(autocast_enabled);
+        (off, autocast_enabled())
+    })
+    .unwrap();
+    assert_eq!(inside, (false, true));
+    assert!(!without_autocast(autocast_enabled));
+    assert!(!autocast_enabled());
+}
