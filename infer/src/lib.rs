@@ -24,6 +24,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod error;
 pub mod eval;
+pub mod face;
 pub mod meta;
 pub mod model;
 pub mod onnx_file;
