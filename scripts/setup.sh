@@ -74,6 +74,14 @@ if ! bf_ok; then
   log "BlazeFace: $bf_dir"
 fi
 
+# The face photo that `fer-infer live --source synthetic` moves around: the astronaut (Eileen
+# Collins, NASA, public domain) from scikit-image's test images, cropped around the face.
+face_png="$root/.deps/faces/astronaut_face.png"
+if [ ! -f "$face_png" ]; then
+  mkdir -p "$(dirname "$face_png")"
+  "$py" -c "import sys, skimage.data; from PIL import Image; Image.fromarray(skimage.data.astronaut()[55:200, 160:290]).save(sys.argv[1])" "$face_png"
+fi
+
 # Plot text (fer_metrics::plot, `fer-infer eval/report`) is drawn with DejaVu Sans, loaded at
 # run time; FER_FONT=/path/to/font.ttf overrides it.
 dejavu=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod calibrate_cmd;
 mod eval_cmd;
+mod live_cmd;
 mod parity;
 mod predict;
 mod report_cmd;
@@ -38,6 +39,9 @@ enum Cmd {
     Calibrate(calibrate_cmd::CalibrateArgs),
     /// Tabulate eval outputs and trainer runs: mean ± std over seeds, markdown, CSV, bar plot.
     Report(report_cmd::ReportArgs),
+    /// The live demo: faces found, aligned, classified and smoothed frame by frame, from the
+    /// camera (`fer-infer --webcam`), a synthetic scene or image files.
+    Live(live_cmd::LiveArgs),
 }
 
 /// A failure that is the user's to fix by changing the command line (exit code 2).
@@ -54,7 +58,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-    let cli = Cli::parse();
+    // `fer-infer --webcam [OPTIONS]` is `fer-infer live --source camera [OPTIONS]`.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "--webcam") {
+        argv.splice(1..2, ["live".into(), "--source".into(), "camera".into()]);
+    }
+    let cli = Cli::parse_from(argv);
     let result = match cli.cmd {
         Cmd::Predict(a) => predict::run(a),
         Cmd::Parity(a) => parity::run(a),
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => eval_cmd::run(a),
         Cmd::Calibrate(a) => calibrate_cmd::run(a),
         Cmd::Report(a) => report_cmd::run(a),
+        Cmd::Live(a) => live_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,153 @@
+//! The live demo's pipeline: frames from a [`source::FrameSource`], faces from BlazeFace,
+//! eye-levelled crops ([`align`]), the classifier with the preprocessing of its ONNX metadata,
+//! per-face temporal smoothing ([`track`]), annotated frames ([`draw`]) and one JSON record per
+//! frame with the time spent in every stage.
+
+pub mod align;
+pub mod draw;
+pub mod source;
+pub mod track;
+
+use std::time::Instant;
+
+use image::DynamicImage;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::face::BlazeFace;
+use crate::model::Model;
+use crate::predict::{preprocess_batch, softmax};
+use source::Frame;
+use track::Tracker;
+
+/// One face of a frame's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceResult {
+    /// Track id: the same face keeps its id across frames.
+    pub id: u64,
+    /// Detector confidence.
+    pub score: f32,
+    /// `[x0, y0, x1, y1]` in frame pixels.
+    pub bbox: [f32; 4],
+    /// The most probable class (after smoothing and temperature).
+    pub label: String,
+    /// Its probability.
+    pub confidence: f32,
+    /// Every class's probability, in the model's label order (sum 1).
+    pub probs: Vec<f32>,
+}
+
+/// Milliseconds per stage for one frame.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Getting the frame (decoding a file, rendering the synthetic scene, camera capture).
+    pub decode: f64,
+    /// Face detection (letterbox, network, decoding, NMS).
+    pub detect: f64,
+    /// Aligned crops.
+    pub align: f64,
+    /// Classifier preprocessing and network, smoothing.
+    pub classify: f64,
+    /// Drawing the annotations.
+    pub draw: f64,
+}
+
+/// One frame's record (a JSON line in headless mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameResult {
+    /// Frame index.
+    pub frame: usize,
+    /// `[width, height]`.
+    pub size: [u32; 2],
+    /// Faces found, best detection first.
+    pub faces: Vec<FaceResult>,
+    /// The class names, in probability order.
+    pub labels: Vec<String>,
+    /// Where a synthetic source put the face (ground truth), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<[f32; 4]>,
+    /// Time per stage.
+    pub ms: Timings,
+}
+
+/// Detector, classifier and tracker.
+pub struct Live {
+    detector: BlazeFace,
+    model: Model,
+    tracker: Tracker,
+    /// Side of the aligned crop handed to the classifier's preprocessing.
+    crop_side: u32,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Live {
+    /// A pipeline; `smoothing` is the weight of the newest logits (1 = none).
+    pub fn new(detector: BlazeFace, model: Model, smoothing: f32) -> Self {
+        let crop_side = (model.meta().preprocess.input_size as u32).max(64) * 2;
+        let mut tracker = Tracker::default();
+        tracker.alpha = smoothing.clamp(0.01, 1.0);
+        Live { detector, model, tracker, crop_side }
+    }
+
+    /// The classifier.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Detects, aligns, classifies and smooths the faces of `frame`; `decode_ms` is the time the
+    /// source took to produce it.
+    pub fn process(&mut self, frame: &Frame, decode_ms: f64) -> Result<FrameResult> {
+        let mut t = Timings { decode: decode_ms, ..Timings::default() };
+        let start = Instant::now();
+        let faces = self.detector.detect(&frame.image)?;
+        t.detect = ms(start);
+
+        let start = Instant::now();
+        let crops: Vec<DynamicImage> = faces
+            .iter()
+            .map(|f| DynamicImage::ImageRgb8(align::aligned_crop(&frame.image, f, self.crop_side)))
+            .collect();
+        t.align = ms(start);
+
+        let start = Instant::now();
+        let meta = self.model.meta().clone();
+        let logits: Vec<Vec<f32>> = if crops.is_empty() {
+            Vec::new()
+        } else {
+            let batch = preprocess_batch(&crops, &[], &meta.preprocess)?;
+            let out = self.model.run(batch.view())?;
+            out.logits.rows().into_iter().map(|r| r.to_vec()).collect()
+        };
+        let tracked = self.tracker.update(&faces, &logits);
+        let results = faces
+            .iter()
+            .zip(tracked)
+            .map(|(f, (id, smoothed))| {
+                let k = smoothed.len();
+                let row = ndarray::Array2::from_shape_vec((1, k), smoothed).expect("one row");
+                let probs = softmax(row.view(), meta.temperature).row(0).to_vec();
+                let best = crate::predict::top_k(&probs, 1)[0];
+                FaceResult {
+                    id,
+                    score: f.score,
+                    bbox: f.bbox,
+                    label: meta.labels[best.0].clone(),
+                    confidence: best.1,
+                    probs,
+                }
+            })
+            .collect();
+        t.classify = ms(start);
+        Ok(FrameResult {
+            frame: frame.index,
+            size: [frame.image.width(), frame.image.height()],
+            faces: results,
+            labels: meta.labels.clone(),
+            truth: frame.truth,
+            ms: t,
+        })
+    }
+}
