@@ -205,20 +205,56 @@ impl Letterbox {
     }
 }
 
-/// The network input of `img`: letterboxed to a square (black bars), resized to `size` px
-/// (bilinear), scaled to [-1, 1], NHWC `[1, size, size, 3]`.
+/// The network input of `img`: letterboxed to a square (black bars), scaled to `size` px by
+/// area averaging (each input pixel is the mean of the frame pixels whose centres fall in its
+/// footprint; the nearest pixel when none does, as when enlarging), then to [-1, 1], NHWC
+/// `[1, size, size, 3]`. One pass over the frame: a 640×480 frame costs well under a
+/// millisecond, where resizing a padded square canvas with `image`'s triangle filter took 16.
 pub fn input_tensor(img: &RgbImage, size: usize) -> (ArrayD<f32>, Letterbox) {
     let lb = Letterbox::of(img.width(), img.height());
-    let side = lb.side as u32;
-    let mut canvas = RgbImage::new(side, side);
-    image::imageops::replace(&mut canvas, img, lb.pad[0] as i64, lb.pad[1] as i64);
-    let small = image::imageops::resize(
-        &canvas,
-        size as u32,
-        size as u32,
-        image::imageops::FilterType::Triangle,
-    );
-    let data: Vec<f32> = small.as_raw().iter().map(|&v| v as f32 / 127.5 - 1.0).collect();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let f = lb.side / size as f32;
+    // Source pixel range [lo, hi) of output index i along an axis with padding `pad`.
+    let span = |i: usize, pad: f32, n: usize| -> (usize, usize) {
+        let a = i as f32 * f - pad;
+        let b = a + f;
+        let lo = (a - 0.5).ceil().max(0.0) as usize;
+        let hi = ((b - 0.5).ceil().max(0.0) as usize).min(n);
+        if lo < hi || a + f / 2.0 < 0.0 || a + f / 2.0 >= n as f32 {
+            (lo.min(n), hi)
+        } else {
+            let c = ((a + f / 2.0).floor() as usize).min(n - 1);
+            (c, c + 1)
+        }
+    };
+    let cols: Vec<(usize, usize)> = (0..size).map(|u| span(u, lb.pad[0], w)).collect();
+    let raw = img.as_raw();
+    let mut data = vec![-1.0f32; size * size * 3];
+    let mut colsum = vec![0.0f32; w * 3];
+    for v in 0..size {
+        let (y0, y1) = span(v, lb.pad[1], h);
+        if y0 >= y1 {
+            continue;
+        }
+        colsum.iter_mut().for_each(|c| *c = 0.0);
+        for y in y0..y1 {
+            let row = &raw[y * w * 3..(y + 1) * w * 3];
+            for (c, &p) in colsum.iter_mut().zip(row) {
+                *c += p as f32;
+            }
+        }
+        let rows = (y1 - y0) as f32;
+        for (u, &(x0, x1)) in cols.iter().enumerate() {
+            if x0 >= x1 {
+                continue;
+            }
+            let n = rows * (x1 - x0) as f32;
+            for ch in 0..3 {
+                let sum: f32 = (x0..x1).map(|x| colsum[x * 3 + ch]).sum();
+                data[(v * size + u) * 3 + ch] = sum / n / 127.5 - 1.0;
+            }
+        }
+    }
     let arr =
         ArrayD::from_shape_vec(IxDyn(&[1, size, size, 3]), data).expect("size × size × 3 values");
     (arr, lb)
@@ -334,6 +370,21 @@ mod tests {
         let want = (0.9 * 0.30 + 0.6 * 0.32) / 1.5;
         assert!((out[0].center[0] - want).abs() < 1e-6);
         assert_eq!(out[1], d[2]);
+    }
+
+    #[test]
+    fn input_is_the_area_average_with_black_bars() {
+        // 8×4 frame into 4 px: side 8, pad 2 rows; each input pixel averages a 2×2 block.
+        let img = RgbImage::from_fn(8, 4, |x, y| image::Rgb([(x * 10 + y) as u8, 255, 0]));
+        let (t, lb) = input_tensor(&img, 4);
+        assert_eq!(lb.pad, [0.0, 2.0]);
+        let at = |v: usize, u: usize, c: usize| t[[0, v, u, c]];
+        assert_eq!(at(0, 0, 0), -1.0, "top bar is black");
+        assert_eq!(at(3, 3, 1), -1.0, "bottom bar is black");
+        // Row 1 covers frame rows 0–1, column 2 covers frame columns 4–5.
+        let mean = (40.0 + 41.0 + 50.0 + 51.0) / 4.0;
+        assert!((at(1, 2, 0) - (mean / 127.5 - 1.0)).abs() < 1e-6);
+        assert!((at(2, 0, 1) - 1.0).abs() < 1e-6);
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn ms(t: Instant) -> f64 {
 impl Live {
     /// A pipeline; `smoothing` is the weight of the newest logits (1 = none).
     pub fn new(detector: BlazeFace, model: Model, smoothing: f32) -> Self {
-        let crop_side = (model.meta().preprocess.input_size as u32).max(64) * 2;
+        let crop_side = (model.meta().preprocess.input_size as u32).max(32);
         let mut tracker = Tracker::default();
         tracker.alpha = smoothing.clamp(0.01, 1.0);
         Live { detector, model, tracker, crop_side }

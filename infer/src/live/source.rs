@@ -60,8 +60,8 @@ impl FrameSource for ImageFolder {
     }
 }
 
-/// A face image moving along a Lissajous path over a gradient background, scaled between 0.6×
-/// and 1.0× of its size, at `width × height`.
+/// A face image moving along a Lissajous path over a gradient background, scaled between 1.0×
+/// and 1.6× of its size, at `width × height`.
 pub struct Synthetic {
     face: RgbImage,
     width: u32,
@@ -74,11 +74,11 @@ impl Synthetic {
     /// `face` (a cropped face photo) moving in a `width × height` frame; `frames` ends the
     /// stream after that many frames (`None`: endless).
     pub fn new(face: RgbImage, width: u32, height: u32, frames: Option<usize>) -> Result<Self> {
-        if face.width() * 2 > width || face.height() * 2 > height {
+        if face.width() * 16 > width * 8 || face.height() * 16 > height * 8 {
             return Err(Error::invalid(
                 "synthetic source",
                 format!(
-                    "the face ({}×{}) must be at most half the frame ({width}×{height})",
+                    "the face ({}×{}) must be at most half the frame ({width}×{height}); it grows to 1.6×",
                     face.width(),
                     face.height()
                 ),
@@ -90,7 +90,7 @@ impl Synthetic {
     /// Frame `i`: where the face goes and how large it is.
     pub fn placement(&self, i: usize) -> [f32; 4] {
         let t = i as f32 / 30.0;
-        let scale = 0.8 + 0.2 * (t * 0.7).sin();
+        let scale = 1.3 + 0.3 * (t * 0.7).sin();
         let (fw, fh) = (self.face.width() as f32 * scale, self.face.height() as f32 * scale);
         let cx = self.width as f32 / 2.0
             + (self.width as f32 / 2.0 - fw / 2.0 - 4.0) * 0.8 * (t * 0.9).sin();
