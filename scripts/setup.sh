@@ -82,6 +82,18 @@ if [ ! -f "$face_png" ]; then
   "$py" -c "import sys, skimage.data; from PIL import Image; Image.fromarray(skimage.data.astronaut()[55:200, 160:290]).save(sys.argv[1])" "$face_png"
 fi
 
+# Xvfb, for the test that opens the live window on a virtual display and screenshots it.
+if ! command -v Xvfb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    log "installing xvfb (the live window's test)"
+    $sudo_cmd apt-get install -y -q xvfb >/dev/null 2>&1 \
+      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q xvfb; }
+  else
+    log "no Xvfb and no apt-get: install Xvfb for the live window's test"
+  fi
+fi
+
 # Plot text (fer_metrics::plot, `fer-infer eval/report`) is drawn with DejaVu Sans, loaded at
 # run time; FER_FONT=/path/to/font.ttf overrides it.
 dejavu=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf

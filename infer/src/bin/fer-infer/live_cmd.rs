@@ -1,4 +1,4 @@
-//! `fer-infer live` (also `fer-infer --webcam`): the live demo, headless for now.
+//! `fer-infer live` (also `fer-infer --webcam`): the live demo, in a window or headless.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use fer_infer::live::{Live, draw};
 
 use crate::UsageError;
 use crate::args::{BackendArgs, MetaArgs, read_model};
+use crate::window;
 
 /// Arguments of `live`.
 #[derive(Args, Debug)]
@@ -25,6 +26,7 @@ pub struct LiveArgs {
     #[arg(long, default_value = "camera")]
     source: String,
     /// Without a window: annotated frames (PNG) and one JSON line per frame go to `--out`.
+    /// In the window: q (or Esc) quits, s saves a snapshot into `--out`.
     #[arg(long)]
     headless: bool,
     /// Output folder of `--headless` (`frames/*.png`, `frames.jsonl`).
@@ -117,17 +119,13 @@ fn open_source(a: &LiveArgs) -> anyhow::Result<Box<dyn FrameSource>> {
 
 pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let mut source = open_source(&a)?;
-    if !a.headless {
-        let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-        let display = set("DISPLAY") || set("WAYLAND_DISPLAY");
-        let why = if display {
-            "the live window is not in this build yet"
-        } else {
-            "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
-        };
-        return Err(UsageError(format!(
-            "{why}: add --headless to write annotated frames and JSON lines to --out"
-        ))
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if !a.headless && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return Err(UsageError(
+            "no display (DISPLAY and WAYLAND_DISPLAY are unset): add --headless to write \
+             annotated frames and JSON lines to --out"
+                .into(),
+        )
         .into());
     }
     let (file, meta) = read_model(&a.model, &a.meta)?;
@@ -139,6 +137,9 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
             .context("loading the face detector")?;
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);
+    if !a.headless {
+        return window::run(source.as_mut(), &mut live, &a.out, a.frames);
+    }
     let frames_dir = a.out.join("frames");
     std::fs::create_dir_all(&frames_dir)
         .with_context(|| format!("creating {}", frames_dir.display()))?;

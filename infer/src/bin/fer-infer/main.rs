@@ -11,6 +11,7 @@ mod live_cmd;
 mod parity;
 mod predict;
 mod report_cmd;
+mod window;
 
 use std::process::ExitCode;
 
