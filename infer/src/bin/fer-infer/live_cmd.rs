@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use fer_infer::Model;
 use fer_infer::face::{BlazeFace, Range};
-use fer_infer::live::source::{FrameSource, ImageFolder, Synthetic};
+use fer_infer::live::source::{FrameSource, ImageFolder, Latest, Paced, Synthetic};
 use fer_infer::live::{Live, draw};
 
 use crate::UsageError;
@@ -32,7 +32,8 @@ pub struct LiveArgs {
     /// Output folder of `--headless` (`frames/*.png`, `frames.jsonl`).
     #[arg(long, default_value = "runs/live")]
     out: PathBuf,
-    /// Stop after this many frames (synthetic: default 60; folders end by themselves).
+    /// Stop after this many frames (synthetic: default 60 headless, endless in the window;
+    /// folders end by themselves).
     #[arg(long)]
     frames: Option<usize>,
     /// Face detector: `short` range (128 px, webcam distance) or `full` range (256 px).
@@ -104,7 +105,8 @@ fn open_source(a: &LiveArgs) -> anyhow::Result<Box<dyn FrameSource>> {
         let face = fer_infer::predict::load_image(&path)
             .with_context(|| "the synthetic source's face photo (scripts/setup.sh makes it)")?
             .to_rgb8();
-        let frames = Some(a.frames.unwrap_or(60));
+        // Headless runs end (60 frames by default); the window runs until q.
+        let frames = a.frames.or(a.headless.then_some(60));
         return Ok(Box::new(Synthetic::new(face, 640, 480, frames)?));
     }
     let p = Path::new(s);
@@ -138,7 +140,17 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);
     if !a.headless {
-        return window::run(source.as_mut(), &mut live, &a.out, a.frames);
+        // The window shows the newest frame: the source runs on a capture thread, paced like a
+        // 30 frames/s camera when it is the synthetic scene.
+        if a.source == "synthetic" {
+            source = Box::new(Paced::new(source, 30.0));
+        }
+        let mut latest = Latest::spawn(source);
+        let r = window::run(&mut latest, &mut live, &a.out, a.frames);
+        if latest.dropped() > 0 {
+            eprintln!("{} frames were replaced by newer ones before display", latest.dropped());
+        }
+        return r;
     }
     let frames_dir = a.out.join("frames");
     std::fs::create_dir_all(&frames_dir)
