@@ -113,15 +113,15 @@ impl Live {
         t.align = ms(start);
 
         let start = Instant::now();
-        let meta = self.model.meta().clone();
         let logits: Vec<Vec<f32>> = if crops.is_empty() {
             Vec::new()
         } else {
-            let batch = preprocess_batch(&crops, &[], &meta.preprocess)?;
+            let batch = preprocess_batch(&crops, &[], &self.model.meta().preprocess)?;
             let out = self.model.run(batch.view())?;
             out.logits.rows().into_iter().map(|r| r.to_vec()).collect()
         };
         let tracked = self.tracker.update(&faces, &logits);
+        let meta = self.model.meta();
         let results = faces
             .iter()
             .zip(tracked)

@@ -13,7 +13,7 @@ pub enum OptimizerKind {
 }
 
 /// Numeric precision of the forward and backward passes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     /// Everything in float32.

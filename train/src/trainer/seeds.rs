@@ -89,7 +89,9 @@ pub fn train_seeds(
                 obs.message(&format!("seed {seed}: finished earlier in {}", dir.display()));
                 out
             }
-            _ if !opts.overwrite && dir.join("state.safetensors").exists() => {
+            _ if !opts.overwrite
+                && super::rundir::RunDir { path: dir.clone() }.state().exists() =>
+            {
                 obs.message(&format!("seed {seed}: resuming {}", dir.display()));
                 super::resume(&dir, opts.device, obs)?
             }

@@ -117,7 +117,7 @@ enum Cmd {
     Bench {
         /// Student architectures (comma-separated), e.g. mobilenet_v3_small,efficientnet_b0.
         #[arg(long, value_delimiter = ',', required = true)]
-        arch: Vec<String>,
+        arch: Vec<fer_models_spec::Arch>,
         /// Input sides in pixels (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = [112])]
         size: Vec<usize>,
@@ -125,8 +125,8 @@ enum Cmd {
         #[arg(long, default_value_t = 256)]
         batch: usize,
         /// Precisions (comma-separated): fp32, bf16, fp16.
-        #[arg(long, value_delimiter = ',', default_values_t = ["fp32".to_string()])]
-        precision: Vec<String>,
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "fp32")]
+        precision: Vec<fer_train::config::Precision>,
         /// Channels-last weights and inputs.
         #[arg(long)]
         channels_last: bool,
@@ -172,26 +172,9 @@ fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConf
     Ok(cfg)
 }
 
-fn parse_arch(s: &str) -> Result<fer_models_spec::Arch> {
-    fer_models_spec::Arch::ALL.into_iter().find(|a| a.id() == s).with_context(|| {
-        let known: Vec<_> = fer_models_spec::Arch::ALL.iter().map(|a| a.id()).collect();
-        format!("unknown architecture `{s}` (known: {})", known.join(", "))
-    })
-}
-
 fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize)> {
     let (a, size) = s.split_once('@').context("--teacher wants ARCH@SIZE, e.g. resnet50@112")?;
-    Ok((parse_arch(a)?, size.parse().with_context(|| format!("--teacher: size `{size}`"))?))
-}
-
-fn parse_precision(s: &str) -> Result<fer_train::config::Precision> {
-    use fer_train::config::Precision;
-    match s {
-        "fp32" => Ok(Precision::Fp32),
-        "bf16" => Ok(Precision::Bf16),
-        "fp16" => Ok(Precision::Fp16),
-        _ => anyhow::bail!("--precision `{s}`: use fp32, bf16 or fp16"),
-    }
+    Ok((a.parse()?, size.parse().with_context(|| format!("--teacher: size `{size}`"))?))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -254,11 +237,9 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let device = fer_train::device::resolve(device.into())?;
             let teacher = teacher.map(|t| parse_arch_at(&t)).transpose()?;
-            for a in &arch {
-                let a = parse_arch(a)?;
+            for &a in &arch {
                 for &s in &size {
-                    for p in &precision {
-                        let precision = parse_precision(p)?;
+                    for &precision in &precision {
                         let o = fer_train::trainer::bench::BenchOptions {
                             arch: a,
                             size: s,
@@ -271,7 +252,7 @@ fn run(cli: Cli) -> Result<()> {
                             device,
                         };
                         let r = fer_train::trainer::bench::train_throughput(&o)
-                            .with_context(|| format!("benchmarking {a}@{s} {p}"))?;
+                            .with_context(|| format!("benchmarking {a}@{s} {precision:?}"))?;
                         println!("{}", serde_json::to_string(&r)?);
                     }
                 }
