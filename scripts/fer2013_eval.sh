@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
-# Export FER-2013 student checkpoints to ONNX and evaluate them (issue 9): PublicTest with ONNX
-# Runtime and tract, and cross-dataset on CK+48 (the six shared classes) with ONNX Runtime.
+# Export FER-2013 student checkpoints to ONNX, calibrate and evaluate them (issue 9): the
+# temperature is fitted on the run's calibration hold-out (split.json beside the checkpoint,
+# from data.calib_fraction), then PublicTest is evaluated with ONNX Runtime and tract (every
+# metric at the fitted T and at T = 1) and CK+48 cross-dataset (the six shared classes).
 #
 #   bash scripts/fer2013_eval.sh OUT_DIR NAME=CHECKPOINT [NAME=CHECKPOINT ...]
 #   e.g. bash scripts/fer2013_eval.sh runs/fer2013-eval exp3_s1=runs/fer2013_exp3_baseline/seed1/best.safetensors
 #
-# Writes OUT_DIR/<name>.onnx and OUT_DIR/<name>-{ort,tract,ckplus}/ (metrics.json, plots) and
-# prints one line per evaluation. Data: ../shared/data (override with DATA=...).
+# Writes OUT_DIR/<name>.onnx (raw), OUT_DIR/<name>.cal.onnx (calibrated, when the run has a
+# hold-out) and OUT_DIR/<name>-{calib,ort,tract,ckplus}.txt plus the eval folders; prints one
+# line per step. Data: ../shared/data (override with DATA=...). BIN=folder with fer-export and
+# fer-infer skips the build; PARALLEL=N evaluates N checkpoints at once.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="${1:?usage: fer2013_eval.sh OUT_DIR NAME=CHECKPOINT ...}"; shift
-data="${DATA:-../shared/data}"
-cargo build -q --bins
-bin=target/debug
+export DATA="${DATA:-../shared/data}" OUT="$out"
+if [ -z "${BIN:-}" ]; then cargo build -q --bins; export BIN=target/debug; else export BIN; fi
 mkdir -p "$out"
-for spec in "$@"; do
-  name="${spec%%=*}"; ckpt="${spec#*=}"
-  "$bin/fer-export" --onnx --checkpoint "$ckpt" --out "$out/$name.onnx"
+one() {
+  set -euo pipefail
+  local name="${1%%=*}" ckpt="${1#*=}" model plan
+  "$BIN/fer-export" --onnx --checkpoint "$ckpt" --out "$OUT/$name.onnx" > /dev/null
+  model="$OUT/$name.onnx"
+  plan="$(dirname "$ckpt")/split.json"
+  if [ -f "$plan" ] && grep -q '"calibration"' "$plan"; then
+    "$BIN/fer-infer" calibrate --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
+      --split train --holdout "$plan" --out "$OUT/$name.cal.onnx" > "$OUT/$name-calib.txt" 2>&1
+    echo "$name calibration: $(grep -E '^fitted T' "$OUT/$name-calib.txt")"
+    model="$OUT/$name.cal.onnx"
+  fi
   for b in ort tract; do
-    "$bin/fer-infer" eval --model "$out/$name.onnx" --data "$data/fer2013" --format fer2013-folder \
-      --split val --backend "$b" --out "$out/$name-$b" > "$out/$name-$b.txt" 2>&1
-    echo "$name fer2013/val $b: $(grep -E '^accuracy' "$out/$name-$b.txt")"
+    "$BIN/fer-infer" eval --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
+      --split val --backend "$b" --out "$OUT/$name-$b" > "$OUT/$name-$b.txt" 2>&1
+    echo "$name fer2013/val $b: $(grep -E '^accuracy' "$OUT/$name-$b.txt")"
   done
-  "$bin/fer-infer" eval --model "$out/$name.onnx" --data "$data/ckplus48" --format ckplus \
-    --backend ort --out "$out/$name-ckplus" > "$out/$name-ckplus.txt" 2>&1
-  echo "$name ckplus48 ort: $(grep -E '^accuracy' "$out/$name-ckplus.txt")"
-done
+  "$BIN/fer-infer" eval --model "$model" --data "$DATA/ckplus48" --format ckplus \
+    --backend ort --out "$OUT/$name-ckplus" > "$OUT/$name-ckplus.txt" 2>&1
+  echo "$name ckplus48 ort: $(grep -E '^accuracy' "$OUT/$name-ckplus.txt")"
+}
+export -f one
+printf '%s\n' "$@" | xargs -P "${PARALLEL:-1}" -I{} bash -c 'one "$1"' _ {}

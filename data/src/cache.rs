@@ -134,7 +134,11 @@ pub fn write_cache(ds: &dyn Dataset, path: &Path, workers: usize) -> Result<u64>
     let header = Header { source_hash: source_hash(ds), classes: ds.classes().to_vec(), items };
     let json =
         serde_json::to_vec(&header).map_err(|source| Error::Json { path: path.into(), source })?;
-    let tmp = path.with_extension("tmp");
+    // A name of this writer's own: runs started side by side (folds, seeds) may build the
+    // same cache at once; each writes its own file and the rename makes one of them current.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let k = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{k}", std::process::id()));
     let io = |e| Error::io(&tmp, e);
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut w = std::io::BufWriter::new(file);

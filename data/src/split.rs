@@ -70,6 +70,25 @@ pub struct SplitPlan {
     pub strategy: Strategy,
     /// The non-empty parts, in split order.
     pub parts: Vec<SplitPart>,
+    /// Samples taken out of the training part for calibrating the softmax temperature
+    /// ([`SplitPlan::hold_out`]): never trained on, never used for model selection. Their
+    /// indices index the same dataset as the `train` part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Holdout>,
+}
+
+/// The calibration hold-out of a [`SplitPlan`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holdout {
+    /// Fraction of each class of the training part that was held out.
+    pub fraction: f64,
+    /// Seed of the draw.
+    pub seed: u64,
+    /// Indices into the dataset the `train` part indexes, ascending.
+    pub indices: Vec<usize>,
+    /// SHA-256 of the samples' sources, in index order.
+    pub fingerprint: String,
 }
 
 /// SHA-256 of the sources of `indices` in `ds`.
@@ -92,7 +111,67 @@ impl SplitPlan {
     /// The official splits: every sample of each split's own dataset.
     pub fn official(splits: &[(SplitName, &dyn Dataset)]) -> SplitPlan {
         let parts = splits.iter().map(|(s, ds)| part(*ds, *s, (0..ds.len()).collect())).collect();
-        SplitPlan { version: PLAN_VERSION, strategy: Strategy::Official, parts }
+        SplitPlan { version: PLAN_VERSION, strategy: Strategy::Official, parts, calibration: None }
+    }
+
+    /// Moves `fraction` of each class of the `train` part (drawn with `seed`) into the
+    /// calibration hold-out. `ds` is the dataset the `train` part indexes (the pool, or the
+    /// official training split). Fails when the plan has no `train` part, already has a
+    /// hold-out, or `fraction` is not in `(0, 1)` or leaves a class of the training part empty.
+    pub fn hold_out(&mut self, ds: &dyn Dataset, fraction: f64, seed: u64) -> Result<()> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(Error::invalid(
+                "calibration fraction",
+                format!("must be in (0, 1) (got {fraction})"),
+            ));
+        }
+        if self.calibration.is_some() {
+            return Err(Error::invalid("split plan", "it already has a calibration hold-out"));
+        }
+        let train =
+            self.parts.iter_mut().find(|p| p.split == SplitName::Train).ok_or_else(|| {
+                Error::invalid("split plan", "no `train` part to hold samples out of")
+            })?;
+        let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &i in &train.indices {
+            by_class.entry(ds.label(i)).or_default().push(i);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut keep, mut held) = (Vec::new(), Vec::new());
+        for (class, mut idx) in by_class {
+            idx.shuffle(&mut rng);
+            let n = ((idx.len() as f64 * fraction).round() as usize).max(1);
+            if n >= idx.len() {
+                let name = ds.classes().get(class).map_or("?", |c| c.name());
+                return Err(Error::invalid(
+                    "calibration fraction",
+                    format!(
+                        "holding out {fraction} of class {name} ({} training samples) leaves \
+                         none to train on",
+                        idx.len()
+                    ),
+                ));
+            }
+            held.extend_from_slice(&idx[..n]);
+            keep.extend_from_slice(&idx[n..]);
+        }
+        *train = part(ds, SplitName::Train, keep);
+        let held = part(ds, SplitName::Train, held);
+        self.calibration =
+            Some(Holdout { fraction, seed, indices: held.indices, fingerprint: held.fingerprint });
+        Ok(())
+    }
+
+    /// The calibration hold-out as a dataset over `ds` (the dataset the `train` part indexes).
+    /// Fails when the plan has none or `ds` is not the listing it was drawn from.
+    pub fn calibration_subset(&self, ds: Arc<dyn Dataset>) -> Result<Subset> {
+        let h = self.calibration.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "split plan",
+                "it has no calibration hold-out (train with data.calib_fraction to make one)",
+            )
+        })?;
+        checked_subset(&h.indices, &h.fingerprint, ds, "calibration hold-out")
     }
 
     /// The part of `split`, if the plan has one.
@@ -107,16 +186,7 @@ impl SplitPlan {
         let p = self.part(split).ok_or_else(|| {
             Error::invalid("split", format!("the split plan has no `{split}` part"))
         })?;
-        if let Some(&bad) = p.indices.iter().find(|&&i| i >= ds.len()) {
-            return Err(Error::Index { index: bad, len: ds.len() });
-        }
-        if fingerprint(ds.as_ref(), &p.indices) != p.fingerprint {
-            return Err(Error::invalid(
-                "split plan",
-                format!("the `{split}` part was made from a different listing of the dataset"),
-            ));
-        }
-        Ok(Subset { inner: ds, indices: p.indices.clone() })
+        checked_subset(&p.indices, &p.fingerprint, ds, &format!("`{split}` part"))
     }
 
     /// Writes the plan as pretty JSON.
@@ -137,6 +207,25 @@ impl SplitPlan {
         }
         Ok(plan)
     }
+}
+
+/// `indices` of `ds` after checking they are in range and match `fingerprint`.
+fn checked_subset(
+    indices: &[usize],
+    fingerprint_: &str,
+    ds: Arc<dyn Dataset>,
+    what: &str,
+) -> Result<Subset> {
+    if let Some(&bad) = indices.iter().find(|&&i| i >= ds.len()) {
+        return Err(Error::Index { index: bad, len: ds.len() });
+    }
+    if fingerprint(ds.as_ref(), indices) != fingerprint_ {
+        return Err(Error::invalid(
+            "split plan",
+            format!("the {what} was made from a different listing of the dataset"),
+        ));
+    }
+    Ok(Subset { inner: ds, indices: indices.to_vec() })
 }
 
 /// A seeded split stratified by class: each class is divided in the same proportions.
@@ -172,6 +261,7 @@ pub fn stratified(ds: &dyn Dataset, val: f64, test: f64, seed: u64) -> Result<Sp
         version: PLAN_VERSION,
         strategy: Strategy::Stratified { val, test, seed },
         parts,
+        calibration: None,
     })
 }
 
@@ -225,6 +315,7 @@ pub fn grouped_kfold(ds: &dyn Dataset, k: usize, fold: usize, seed: u64) -> Resu
         version: PLAN_VERSION,
         strategy: Strategy::GroupedKFold { k, fold, seed },
         parts,
+        calibration: None,
     })
 }
 

@@ -247,3 +247,58 @@ fn emotion_names_parse_across_datasets_and_shared_classes_explain_drops() {
     assert_eq!(Format::AffectNetCsv.to_string(), "affectnet-csv");
     assert!("fer".parse::<Format>().unwrap_err().to_string().contains("fer2013-csv"));
 }
+
+#[test]
+fn calibration_hold_out_comes_out_of_train_only_stratified_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds: Arc<dyn Dataset> = Arc::new(toy());
+    let mut plan = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
+    let val_before = plan.part(SplitName::Val).unwrap().clone();
+    let train_before: HashSet<usize> =
+        plan.part(SplitName::Train).unwrap().indices.iter().copied().collect();
+    plan.hold_out(ds.as_ref(), 0.1, 7).unwrap();
+
+    let held = plan.calibration.clone().unwrap();
+    let train: HashSet<usize> =
+        plan.part(SplitName::Train).unwrap().indices.iter().copied().collect();
+    let calib: HashSet<usize> = held.indices.iter().copied().collect();
+    assert_eq!(plan.part(SplitName::Val).unwrap(), &val_before, "validation untouched");
+    assert!(train.is_disjoint(&calib));
+    assert_eq!(train.union(&calib).copied().collect::<HashSet<_>>(), train_before);
+    for c in 0..7 {
+        let in_train = train_before.iter().filter(|&&i| ds.label(i) == c).count();
+        let n = held.indices.iter().filter(|&&i| ds.label(i) == c).count();
+        assert_eq!(n, (in_train as f64 * 0.1).round() as usize, "class {c}");
+    }
+    // The same seed draws the same samples; another seed others.
+    let mut again = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
+    again.hold_out(ds.as_ref(), 0.1, 7).unwrap();
+    assert_eq!(again, plan);
+    let mut other = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
+    other.hold_out(ds.as_ref(), 0.1, 8).unwrap();
+    assert_ne!(other.calibration, plan.calibration);
+
+    let path = dir.path().join("split.json");
+    plan.save(&path).unwrap();
+    let back = SplitPlan::load(&path).unwrap();
+    assert_eq!(back, plan);
+    let sub = back.calibration_subset(ds.clone()).unwrap();
+    assert_eq!(sub.indices(), held.indices.as_slice());
+    let moved: Arc<dyn Dataset> = Arc::new(Toy { prefix: "moved", ..toy() });
+    let err = back.calibration_subset(moved).unwrap_err();
+    assert!(err.to_string().contains("calibration hold-out"), "{err}");
+    // A plan written before hold-outs existed still loads, and says it has none.
+    let old = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
+    old.save(&path).unwrap();
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("calibration"));
+    let err = SplitPlan::load(&path).unwrap().calibration_subset(ds.clone()).unwrap_err();
+    assert!(err.to_string().contains("calib_fraction"), "{err}");
+
+    assert!(matches!(plan.hold_out(ds.as_ref(), 0.1, 1), Err(Error::Invalid { .. })));
+    let mut p = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
+    assert!(matches!(p.hold_out(ds.as_ref(), 1.0, 1), Err(Error::Invalid { .. })));
+    let tiny: Arc<dyn Dataset> = Arc::new(Toy { labels: vec![0, 1, 1, 1], ..toy() });
+    let mut p = SplitPlan::official(&[(SplitName::Train, tiny.as_ref())]);
+    let err = p.hold_out(tiny.as_ref(), 0.5, 1).unwrap_err();
+    assert!(err.to_string().contains("leaves none to train on"), "{err}");
+}

@@ -284,3 +284,21 @@ fn cache_round_trips_pixels_labels_sources_and_rebuilds_when_stale() {
     let e = CachedDataset::open(&path).unwrap_err().to_string();
     assert!(e.contains("runs past the end"), "{e}");
 }
+
+#[test]
+fn runs_side_by_side_can_build_the_same_cache_at_once() {
+    use fer_data::cache::CachedDataset;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.fercache");
+    let ds = Mixed(40);
+    let lens: Vec<usize> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| CachedDataset::open_or_build(&ds, &path, 1).map(|c| c.len())))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    assert_eq!(lens, vec![40; 6]);
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("shared.fercache")], "no temporary file left");
+}

@@ -106,3 +106,56 @@ fn temperature_scaling_calibrates_an_overconfident_model_and_is_applied() {
     assert_eq!(l0, l1);
     assert!(p1 < p0, "calibrated top probability {p1} should be below {p0}");
 }
+
+/// The temperature and sample count `calibrate` prints on stdout.
+fn fitted(stdout: &str) -> (String, String) {
+    let line = stdout.lines().find(|l| l.starts_with("fitted T =")).expect(stdout);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[3].to_string(), words[5].to_string())
+}
+
+#[test]
+fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
+    use fer_data::split::SplitPlan;
+    use fer_data::{SplitName, formats};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let model = export(t, "hot", &FER7, 100.0, 1.0);
+    let data = labelled_by_model(&model, &t.join("all"), 70);
+    // A plan as a training run writes it: everything is train, 30% of each class held out.
+    let opts = formats::OpenOptions::default();
+    let ds = formats::open(formats::Format::ImageFolder, &data, None, &opts).unwrap();
+    let mut plan = SplitPlan::official(&[(SplitName::Train, ds.as_ref())]);
+    plan.hold_out(ds.as_ref(), 0.3, 4).unwrap();
+    let plan_path = t.join("split.json");
+    plan.save(&plan_path).unwrap();
+    // The same images copied into a folder of their own: the independent reference.
+    let held = t.join("held");
+    for &i in &plan.calibration.as_ref().unwrap().indices {
+        let src = PathBuf::from(ds.source(i));
+        let class = src.parent().unwrap().file_name().unwrap();
+        std::fs::create_dir_all(held.join(class)).unwrap();
+        std::fs::copy(&src, held.join(class).join(src.file_name().unwrap())).unwrap();
+    }
+    let n_held = plan.calibration.as_ref().unwrap().indices.len();
+    let run = |data: &Path, extra: &[&str], out: &str| {
+        let (m, d, o) = (model.to_str().unwrap(), data.to_str().unwrap(), t.join(out));
+        let mut args = vec!["calibrate", "--model", m, "--data", d, "--format", "image-folder"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", o.to_str().unwrap()]);
+        cli(&args)
+    };
+    let (out_h, err_h, code) = run(&data, &["--holdout", plan_path.to_str().unwrap()], "h.onnx");
+    assert_eq!(code, 0, "{out_h}\n{err_h}");
+    assert!(out_h.contains("calibration hold-out"), "{out_h}");
+    let (out_r, err_r, code) = run(&held, &[], "r.onnx");
+    assert_eq!(code, 0, "{out_r}\n{err_r}");
+    assert_eq!(fitted(&out_h), fitted(&out_r));
+    assert_eq!(fitted(&out_h).1, n_held.to_string());
+
+    // A plan drawn from another listing is refused with the flag's name.
+    let (out, err, code) = run(&held, &["--holdout", plan_path.to_str().unwrap()], "x.onnx");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--holdout") && err.contains("different listing"), "{err}");
+    assert!(!t.join("x.onnx").exists(), "nothing written on error");
+}

@@ -105,6 +105,15 @@ fn every_shipped_config_parses_validates_and_references_existing_teacher_runs() 
             assert_eq!(producer.model.arch.id(), t.name.as_str(), "{}", cfg.name);
         }
     }
+    // Initial weights from a run of ours are likewise made by a shipped config.
+    for cfg in &loaded {
+        let Some(init) = &cfg.model.init else { continue };
+        let want = cfg.resolve_path(&init.weights);
+        if want.extension().is_some_and(|e| e == "safetensors") {
+            let made = loaded.iter().any(|c| best(c) == want);
+            assert!(made, "{}: init {} is made by no config", cfg.name, want.display());
+        }
+    }
     let names: std::collections::BTreeSet<_> = loaded.iter().map(|c| c.run_name()).collect();
     assert_eq!(names.len(), loaded.len(), "two configs share a run name");
 }

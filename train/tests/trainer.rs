@@ -294,3 +294,40 @@ fn seeds_write_a_summary_and_a_second_call_reads_finished_seeds_back() {
     assert_eq!(again.seeds[0].val_accuracy, s.seeds[0].val_accuracy);
     assert!(root.join("seed3/outcome.json").exists());
 }
+
+/// Counts the batches of each epoch.
+struct Batches(std::sync::Mutex<Vec<usize>>);
+impl trainer::Observer for Batches {
+    fn epoch_start(&self, _epoch: usize, _total: usize, _stage: &str, batches: usize) {
+        self.0.lock().unwrap().push(batches);
+    }
+}
+
+#[test]
+fn a_calibration_hold_out_is_kept_out_of_training_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let one_epoch = CE_STAGE.replace("epochs = 3", "epochs = 1");
+    let mut cfg = config(tmp.path(), "held", &one_epoch);
+    cfg.optim.batch_size = 4;
+    cfg.data.calib_fraction = Some(0.25);
+    cfg.data.split_seed = Some(11);
+    cfg.validate().unwrap();
+    let obs = Batches(Default::default());
+    let out = trainer::train(&cfg, &RunOptions::default(), &obs).unwrap();
+    let plan = fer_data::split::SplitPlan::load(&out.dir.join("split.json")).unwrap();
+    let held = plan.calibration.clone().expect("split.json records the hold-out");
+    // 12 training images per class, a quarter of each held out.
+    assert_eq!(held.indices.len(), 7 * 3);
+    let train = &plan.part(fer_data::SplitName::Train).unwrap().indices;
+    assert_eq!(train.len(), 7 * 9);
+    assert!(held.indices.iter().all(|i| !train.contains(i)));
+    // The loader saw only the 63 remaining images: 15 full batches of 4.
+    assert_eq!(*obs.0.lock().unwrap(), vec![63 / 4]);
+    let resolved = std::fs::read_to_string(out.dir.join("config.resolved.toml")).unwrap();
+    assert!(resolved.contains("calib_fraction = 0.25"), "{resolved}");
+
+    cfg.data.calib_fraction = Some(1.0);
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("data.calib_fraction"), "{e}");
+}

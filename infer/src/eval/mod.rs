@@ -43,6 +43,10 @@ pub struct DataSpec {
     pub format: Format,
     /// The official split; `None` reads every sample (the only choice for CK+).
     pub split: Option<SplitName>,
+    /// A training run's `split.json`: only its calibration hold-out is read (samples the run
+    /// kept out of training, see `data.calib_fraction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<PathBuf>,
 }
 
 impl DataSpec {
@@ -57,17 +61,44 @@ impl DataSpec {
         }
     }
 
-    /// The split as text: its name, or `all`.
-    pub fn split_name(&self) -> &'static str {
-        self.split.map_or("all", SplitName::name)
+    /// The split as text: its name, or `all`; `train, calibration hold-out` with a hold-out.
+    pub fn split_name(&self) -> String {
+        let split = self.split.map_or("all", SplitName::name);
+        match self.holdout {
+            Some(_) => format!("{split}, calibration hold-out"),
+            None => split.to_string(),
+        }
     }
 
     /// Opens the dataset; `skip_bad` leaves out bad items (listed, never silently).
     pub fn open(&self, skip_bad: bool) -> Result<Arc<dyn Dataset>> {
         let opts = OpenOptions { skip_bad, ..OpenOptions::default() };
-        fer_data::formats::open(self.format, &self.path, self.split, &opts)
-            .map(Arc::from)
-            .map_err(|source| Error::Data { path: self.path.clone(), source })
+        let ds: Arc<dyn Dataset> =
+            fer_data::formats::open(self.format, &self.path, self.split, &opts)
+                .map(Arc::from)
+                .map_err(|source| Error::Data { path: self.path.clone(), source })?;
+        let Some(plan_path) = &self.holdout else { return Ok(ds) };
+        let data_err = |source| Error::Data { path: plan_path.clone(), source };
+        let plan = fer_data::split::SplitPlan::load(plan_path).map_err(data_err)?;
+        let held = plan.calibration_subset(ds).map_err(|e| {
+            let why = match e {
+                fer_data::Error::Invalid { .. } => e.to_string(),
+                fer_data::Error::Index { index, len } => format!(
+                    "the calibration hold-out was made from a different listing of the dataset \
+                     (it names sample {index}, this one has {len})"
+                ),
+                other => return data_err(other),
+            };
+            Error::invalid(
+                "--holdout",
+                format!(
+                    "{}: {why}; give the dataset, --format and --split the run trained on (its \
+                     config.resolved.toml says which)",
+                    plan_path.display()
+                ),
+            )
+        })?;
+        Ok(Arc::new(held))
     }
 }
 

@@ -83,6 +83,12 @@ pub struct DataConfig {
     /// `(0, 1)`). Default: none.
     #[serde(default)]
     pub val_fraction: Option<f64>,
+    /// Fraction of each class of the training data held out for calibrating the softmax
+    /// temperature (in `(0, 1)`): never trained on, never used for model selection, recorded
+    /// in the run's `split.json` (`fer-infer calibrate --holdout RUN/split.json`). Drawn with
+    /// `split_seed`, so runs that share it hold out the same samples. Default: none.
+    #[serde(default)]
+    pub calib_fraction: Option<f64>,
     /// Official split evaluated once at the end of the run with the best checkpoint (never
     /// used for model selection). Default: none.
     #[serde(default)]

@@ -156,6 +156,11 @@ impl ExperimentConfig {
         {
             is.push("data.val_fraction", format!("must be in (0, 1) (got {f})"));
         }
+        if let Some(f) = d.calib_fraction
+            && !(f > 0.0 && f < 1.0)
+        {
+            is.push("data.calib_fraction", format!("must be in (0, 1) (got {f})"));
+        }
         match (d.folds, d.fold) {
             (Some(n), _) if n < 2 => is.push("data.folds", format!("must be >= 2 (got {n})")),
             (Some(n), Some(k)) if k >= n => {

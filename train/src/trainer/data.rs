@@ -83,20 +83,28 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         Validation::Split(val) => {
             let train = open(cfg, d.train_split.or(Some(SplitName::Train)))?;
             let v = open(cfg, Some(val))?;
-            let plan = SplitPlan::official(&[(SplitName::Train, &*train), (val, &*v)]);
-            (train, v, plan)
+            let mut plan = SplitPlan::official(&[(SplitName::Train, &*train), (val, &*v)]);
+            hold_out(cfg, &mut plan, &*train)?;
+            let t: Arc<dyn Dataset> = if plan.calibration.is_some() {
+                Arc::new(plan.subset(SplitName::Train, train).map_err(data_err("train subset"))?)
+            } else {
+                train
+            };
+            (t, v, plan)
         }
         Validation::Fraction { fraction, seed } => {
             let pool = open(cfg, d.train_split)?;
-            let plan = split::stratified(&*pool, fraction, 0.0, seed)
+            let mut plan = split::stratified(&*pool, fraction, 0.0, seed)
                 .map_err(data_err("making the stratified validation split"))?;
+            hold_out(cfg, &mut plan, &*pool)?;
             let (t, v) = subsets(&plan, pool, SplitName::Val)?;
             (t, v, plan)
         }
         Validation::Fold { fold, folds, seed } => {
             let pool = open(cfg, d.train_split)?;
-            let plan = split::grouped_kfold(&*pool, folds, fold, seed)
+            let mut plan = split::grouped_kfold(&*pool, folds, fold, seed)
                 .map_err(data_err("making the subject-grouped folds"))?;
+            hold_out(cfg, &mut plan, &*pool)?;
             let (t, v) = subsets(&plan, pool, SplitName::Test)?;
             (t, v, plan)
         }
@@ -160,6 +168,14 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
     )
     .map_err(data_err("building the validation loader"))?;
     Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft, skipped })
+}
+
+/// Takes `data.calib_fraction` of the training part out for calibration, when configured.
+fn hold_out(cfg: &ExperimentConfig, plan: &mut SplitPlan, train: &dyn Dataset) -> Result<()> {
+    let Some(f) = cfg.data.calib_fraction else { return Ok(()) };
+    let seed = cfg.data.split_seed.unwrap_or(cfg.seed);
+    plan.hold_out(train, f, seed).map_err(data_err("holding out the calibration samples"))?;
+    Ok(())
 }
 
 fn subsets(

@@ -176,6 +176,13 @@ impl<'a> Session<'a> {
         let preprocess = cfg.preprocess.resolve(&cfg.model);
         let data = open_run_data(&cfg, &preprocess)?;
         save_plan(&data.plan, &dir.path)?;
+        if let Some(h) = &data.plan.calibration {
+            obs.message(&format!(
+                "calibration hold-out: {} training samples kept out of training (listed in {})",
+                h.indices.len(),
+                dir.path.join("split.json").display()
+            ));
+        }
         if !data.skipped.is_empty() {
             let text = data.skipped.join("\n") + "\n";
             dir.write_atomic("skipped.txt", text.as_bytes())?;

@@ -31,6 +31,10 @@ pub struct DataArgs {
     /// sets without splits such as CK+ or a flat image folder.
     #[arg(long, value_parser = parse_split)]
     pub split: Option<SplitName>,
+    /// A training run's `split.json`: read only the samples that run held out of training for
+    /// calibration (`data.calib_fraction`). Give the dataset and --split it trained on.
+    #[arg(long, value_name = "SPLIT_JSON")]
+    pub holdout: Option<PathBuf>,
     /// Images per forward pass: larger batches are faster and use more memory.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -97,7 +101,12 @@ pub fn collect(
         return Err(UsageError("--batch must be at least 1".into()).into());
     }
     let (file, m): (_, InferMeta) = read_model(model_path, meta)?;
-    let spec = DataSpec { path: d.data.clone(), format: d.format, split: d.split };
+    let spec = DataSpec {
+        path: d.data.clone(),
+        format: d.format,
+        split: d.split,
+        holdout: d.holdout.clone(),
+    };
     let data = spec.open(d.skip_bad).context("opening the dataset")?;
     for it in data.skipped() {
         tracing::warn!("skipped {}: {}", it.source, it.reason);
