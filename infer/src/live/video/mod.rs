@@ -134,6 +134,8 @@ impl FrameSource for VideoFile {
         let Some((at, bytes)) = self.next_jpeg()? else { return Ok(None) };
         let image = image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)
             .map_err(|e| {
+                let e = e.to_string();
+                let e = e.trim_end();
                 self.stopped(format!("frame {} (byte {at}) is not a valid JPEG: {e}", self.next))
             })?
             .to_rgb8();

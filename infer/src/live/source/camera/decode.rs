@@ -36,7 +36,7 @@ pub fn to_rgb(raw: &RawFrame) -> Result<RgbImage, String> {
     let d = &raw.data;
     let image = match raw.format {
         PixelFormat::Mjpeg => image::load_from_memory_with_format(d, ImageFormat::Jpeg)
-            .map_err(|e| format!("MJPEG frame ({} bytes): {e}", d.len()))?
+            .map_err(|e| format!("MJPEG frame ({} bytes): {}", d.len(), e.to_string().trim_end()))?
             .to_rgb8(),
         PixelFormat::Yuyv => RgbImage::from_fn(raw.width, raw.height, |x, y| {
             let (x, y) = (x as usize, y as usize);

@@ -78,7 +78,7 @@ fn listing(found: &[VideoDevice]) -> String {
 pub fn no_camera_message(index: u32, found: &[VideoDevice]) -> String {
     if found.is_empty() {
         return format!(
-            "no camera: this machine has no video devices (/dev/video* is empty); use {OTHERS}"
+            "no camera: this machine has no video devices (no /dev/video* nodes); use {OTHERS}"
         );
     }
     format!(
