@@ -30,7 +30,8 @@ pub struct LiveArgs {
     #[arg(long, default_value = "640x480", value_parser = parse_resolution)]
     resolution: (u32, u32),
     /// Camera frame rate to ask for; also the pace of the synthetic scene and of raw MJPEG
-    /// files in the window, and the rate written into `--out-video` AVI files.
+    /// files in the window, and the rate written into `--out-video` AVI files (an AVI source
+    /// keeps its own).
     #[arg(long, default_value_t = 30)]
     fps: u32,
     /// Without a window: annotated frames (PNG) and one JSON line per frame go to `--out`.

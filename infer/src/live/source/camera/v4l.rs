@@ -33,12 +33,27 @@ fn frame_format(p: PixelFormat) -> FrameFormat {
     ALL[ALL.iter().position(|f| pixel(*f) == p).expect("every pixel format has a frame format")]
 }
 
+/// Seconds without a frame after which a streaming camera counts as stalled (the first frame
+/// may take longer: some cameras adjust exposure first).
+const STALL_SECS: u64 = 5;
+const FIRST_FRAME_SECS: u64 = 15;
+
 /// The receiving end of the capture thread.
-struct Channel(mpsc::Receiver<Result<RawFrame, String>>);
+struct Channel {
+    rx: mpsc::Receiver<Result<RawFrame, String>>,
+    started: bool,
+}
 
 impl Grabber for Channel {
     fn grab(&mut self) -> Result<RawFrame, String> {
-        self.0.recv().unwrap_or_else(|_| Err("the capture thread ended".into()))
+        let secs = if self.started { STALL_SECS } else { FIRST_FRAME_SECS };
+        let r = match self.rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!("no frame for {secs} s")),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err("the capture thread ended".into()),
+        };
+        self.started = true;
+        r
     }
 }
 
@@ -117,5 +132,5 @@ pub(super) fn open(index: u32, want: Mode) -> Result<(Box<dyn Grabber>, Mode, St
         .map_err(|e| format!("cannot start the capture thread: {e}"))?;
     let (mode, name) =
         ready_rx.recv().map_err(|_| "the capture thread ended while opening".to_string())??;
-    Ok((Box::new(Channel(rx)), mode, name))
+    Ok((Box::new(Channel { rx, started: false }), mode, name))
 }
