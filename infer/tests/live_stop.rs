@@ -3,15 +3,16 @@
 //! pipeline must end with an error naming the device and keep everything it wrote before.
 
 mod common;
+mod live_support;
 
 use fer_infer::face::{BlazeFace, Range};
 use fer_infer::live::Live;
 use fer_infer::live::headless::{self, Options};
 use fer_infer::live::source::camera::{Camera, Grabber, PixelFormat, RawFrame};
-use fer_infer::live::source::{FrameSource, Latest, Synthetic};
+use fer_infer::live::source::{FrameSource, Latest};
 use fer_infer::live::video::VideoFile;
 use fer_infer::{BackendKind, BackendOptions, MetaOverrides, Model};
-use fer_models_spec::{Arch, ArchConfig};
+use live_support::{classifier, inside_truth, synthetic_jpegs};
 
 const UNPLUGGED: &str = "No such device (os error 19)";
 
@@ -29,24 +30,6 @@ impl Grabber for Script {
     }
 }
 
-/// The synthetic scene's first `n` frames as JPEGs, with where the face was put.
-fn scene(n: usize) -> (Vec<Vec<u8>>, Vec<[f32; 4]>) {
-    let face = image::open(concat!(env!("FER_REPO_ROOT"), "/.deps/faces/astronaut_face.png"))
-        .expect("run scripts/setup.sh")
-        .to_rgb8();
-    let mut s = Synthetic::new(face, 640, 480, Some(n)).unwrap();
-    let (mut jpegs, mut truth) = (Vec::new(), Vec::new());
-    while let Some(f) = s.next_frame().unwrap() {
-        let mut j = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 90)
-            .encode_image(&f.image)
-            .unwrap();
-        jpegs.push(j);
-        truth.push(f.truth.unwrap());
-    }
-    (jpegs, truth)
-}
-
 fn camera(frames: Vec<Vec<u8>>) -> Camera {
     Camera::with_grabber(
         "/dev/video0".into(),
@@ -58,15 +41,15 @@ fn camera(frames: Vec<Vec<u8>>) -> Camera {
 #[test]
 fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ArchConfig::new(Arch::MobilenetV3Small, 7).with_input_size(64);
-    let model_path = common::export(dir.path(), "clf", &cfg, 1.0, false, 1);
+    let model_path = classifier(dir.path());
     let model =
-        Model::open(&model_path, &BackendOptions::ort_cpu(), &MetaOverrides::default()).unwrap();
+        Model::open(model_path.as_ref(), &BackendOptions::ort_cpu(), &MetaOverrides::default())
+            .unwrap();
     let detector =
         BlazeFace::open(&Range::Short.default_path(), Range::Short, BackendKind::Ort, Some(1))
             .unwrap();
     let mut live = Live::new(detector, model, 0.5);
-    let (jpegs, truth) = scene(5);
+    let (jpegs, truth) = synthetic_jpegs(5);
     let out = dir.path().join("out");
     let video = out.join("run.avi");
     let opts = Options {
@@ -88,19 +71,12 @@ fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
     let recs: Vec<serde_json::Value> =
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(recs.len(), 5);
-    let mut inside = 0;
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r["frame"], i);
-        let t = truth[i];
-        if let Some(f) = r["faces"].as_array().unwrap().first() {
-            let b: Vec<f32> =
-                f["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            let c = [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
-            inside += usize::from(t[0] < c[0] && c[0] < t[2] && t[1] < c[1] && c[1] < t[3]);
-        }
         let png = image::open(out.join(format!("frames/{i:06}.png"))).unwrap();
         assert_eq!((png.width(), png.height()), (640, 480));
     }
+    let inside = inside_truth(&recs, &truth);
     assert!(inside >= 4, "the face was inside its true box in {inside} of 5 frames");
     assert!(!out.join("frames/000005.png").exists());
     let bytes = std::fs::read(&video).unwrap();
@@ -117,7 +93,7 @@ fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
 
 #[test]
 fn the_window_capture_thread_passes_the_stop_on_after_the_frames() {
-    let (jpegs, _) = scene(3);
+    let (jpegs, _) = synthetic_jpegs(3);
     let mut latest = Latest::spawn(Box::new(camera(jpegs)));
     let mut seen = Vec::new();
     let err = loop {
@@ -136,7 +112,7 @@ fn the_window_capture_thread_passes_the_stop_on_after_the_frames() {
 
 #[test]
 fn a_few_broken_frames_are_skipped_but_a_run_of_them_stops_the_camera() {
-    let (jpegs, _) = scene(2);
+    let (jpegs, _) = synthetic_jpegs(2);
     let broken = || b"\xFF\xD8 not a jpeg".to_vec();
     let mut frames = vec![jpegs[0].clone(), broken(), broken(), jpegs[1].clone()];
     frames.extend((0..fer_infer::live::source::camera::MAX_BAD_FRAMES).map(|_| broken()));

@@ -44,8 +44,7 @@ impl<R: Read + Seek> Avi<R> {
         Ok(Avi { r, pos: 12, end: len, streams: 0, video: None, codec: None, us_per_frame: None })
     }
 
-    /// Frames per second from the main header, once it has been read (at open of any real
-    /// file: [`Avi::read_headers`]).
+    /// Frames per second from the main header (known after [`Avi::read_headers`]).
     pub fn fps(&self) -> Option<f64> {
         self.us_per_frame.filter(|u| *u > 0).map(|u| 1e6 / f64::from(u))
     }
@@ -152,5 +151,91 @@ impl<R: Read + Seek> Avi<R> {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = id.to_vec();
+        v.extend((body.len() as u32).to_le_bytes());
+        v.extend(body);
+        if body.len() % 2 == 1 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn list(kind: &[u8; 4], items: &[Vec<u8>]) -> Vec<u8> {
+        let mut body = kind.to_vec();
+        body.extend(items.concat());
+        chunk(if kind == b"AVI " { b"RIFF" } else { b"LIST" }, &body)
+    }
+
+    /// An AVI with an audio stream first, then video in `codec`, and `frames` in `movi`
+    /// (interleaved with audio chunks).
+    fn avi(codec: &[u8; 4], frames: &[&[u8]]) -> Vec<u8> {
+        let mut avih = vec![0u8; 56];
+        avih[..4].copy_from_slice(&40_000u32.to_le_bytes());
+        let mut vids = b"vids".to_vec();
+        vids.extend(codec);
+        vids.resize(56, 0);
+        let mut strf = vec![0u8; 40];
+        strf[16..20].copy_from_slice(codec);
+        let auds = [b"auds".to_vec(), vec![0; 52]].concat();
+        let mut movi = Vec::new();
+        for f in frames {
+            movi.push(chunk(b"00wb", &[1, 2, 3]));
+            movi.push(chunk(b"01dc", f));
+        }
+        list(
+            b"AVI ",
+            &[
+                list(
+                    b"hdrl",
+                    &[
+                        chunk(b"avih", &avih),
+                        list(b"strl", &[chunk(b"strh", &auds), chunk(b"strf", &[0; 18])]),
+                        list(b"strl", &[chunk(b"strh", &vids), chunk(b"strf", &strf)]),
+                    ],
+                ),
+                list(b"movi", &movi),
+                chunk(b"idx1", &[]),
+            ],
+        )
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, bool), String> {
+        let mut a = Avi::open(std::io::Cursor::new(bytes), bytes.len() as u64)?;
+        a.read_headers()?;
+        assert_eq!(a.fps(), Some(25.0));
+        let mut frames = Vec::new();
+        loop {
+            match a.next_frame()? {
+                Next::Frame(_, f) => frames.push(f),
+                Next::End => return Ok((frames, false)),
+                Next::Truncated(_) => return Ok((frames, true)),
+            }
+        }
+    }
+
+    #[test]
+    fn the_video_streams_frames_come_out_in_order_and_other_streams_are_skipped() {
+        let bytes = avi(b"MJPG", &[b"\xFF\xD8one", b"\xFF\xD8three"]);
+        let (frames, cut) = read_all(&bytes).unwrap();
+        assert_eq!(frames, [b"\xFF\xD8one".to_vec(), b"\xFF\xD8three".to_vec()]);
+        assert!(!cut);
+        let (frames, cut) = read_all(&bytes[..bytes.len() - 20]).unwrap();
+        assert_eq!((frames.len(), cut), (1, true), "a file cut inside the last frame");
+    }
+
+    #[test]
+    fn other_codecs_and_other_files_are_refused_with_the_reason() {
+        let e = read_all(&avi(b"H264", &[b"x"])).unwrap_err();
+        assert!(e.starts_with("the video stream is H264, not MJPEG"), "{e}");
+        let e = read_all(b"RIFF\0\0\0\0WAVEfmt ").unwrap_err();
+        assert_eq!(e, "not an AVI file (no RIFF `AVI ` header)");
     }
 }
