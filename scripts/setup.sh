@@ -82,6 +82,19 @@ if [ ! -f "$face_png" ]; then
   "$py" -c "import sys, skimage.data; from PIL import Image; Image.fromarray(skimage.data.astronaut()[55:200, 160:290]).save(sys.argv[1])" "$face_png"
 fi
 
+# libclang, for the build: the camera capture of `fer-infer live` (nokhwa's V4L2 bindings)
+# generates its bindings with bindgen at build time.
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libclang-dev >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    log "installing libclang-dev (bindgen, for the camera capture's V4L2 bindings)"
+    $sudo_cmd apt-get install -y -q libclang-dev >/dev/null 2>&1 \
+      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q libclang-dev; }
+  else
+    log "no libclang-dev and no apt-get: install libclang (bindgen) or build fer-infer with --no-default-features"
+  fi
+fi
+
 # Xvfb, for the test that opens the live window on a virtual display and screenshots it.
 if ! command -v Xvfb >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then

@@ -1,44 +1,13 @@
 //! The live pipeline end to end through the CLI, headless: the synthetic source (a real face
 //! photo moved around a frame, so the truth is known) and an image folder; the JSON lines; the
-//! errors for no camera and no display.
+//! errors for no camera, bad flags, unreadable video formats and no display.
 
 mod common;
+mod live_support;
 
-use common::{cli, export, texts};
+use common::{cli, texts};
 use fer_infer::live::source::{FrameSource, Synthetic};
-use fer_models_spec::{Arch, ArchConfig};
-use serde_json::Value;
-
-fn classifier(dir: &std::path::Path) -> String {
-    let cfg = ArchConfig::new(Arch::MobilenetV3Small, 7).with_input_size(64);
-    export(dir, "clf", &cfg, 1.0, false, 1).to_str().unwrap().to_string()
-}
-
-fn lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn check_faces(recs: &[Value]) -> usize {
-    let mut found = 0;
-    for r in recs {
-        let labels = r["labels"].as_array().unwrap().len();
-        for f in r["faces"].as_array().unwrap() {
-            let probs: Vec<f64> =
-                f["probs"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
-            assert_eq!(probs.len(), labels);
-            let sum: f64 = probs.iter().sum();
-            assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
-            let best = probs.iter().cloned().fold(0.0, f64::max);
-            assert!((f["confidence"].as_f64().unwrap() - best).abs() < 1e-6);
-        }
-        found += !r["faces"].as_array().unwrap().is_empty() as usize;
-    }
-    found
-}
+use live_support::{check_faces, classifier, lines};
 
 #[test]
 fn synthetic_frames_find_the_face_where_it_was_put() {
@@ -138,6 +107,33 @@ fn no_camera_and_no_display_are_explained() {
     } else {
         assert!(err.contains("no camera") && err.contains("--source synthetic"), "{err}");
     }
+    // A device number that is not there: named, with the devices that are, or none.
+    let o = cli(&["live", "--model", &model, "--headless", "--source", "camera:77"], &[]);
+    let (_, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    if has_devices {
+        assert!(
+            err.contains("no camera /dev/video77: the video devices here are /dev/video"),
+            "{err}"
+        );
+    } else {
+        assert!(err.contains("no camera: this machine has no video devices"), "{err}");
+    }
+    for (flag, value, says) in [
+        ("--source", "camera:x", "`camera` or `camera:N`"),
+        ("--resolution", "640", "WIDTHxHEIGHT"),
+    ] {
+        let o = cli(&["live", "--model", &model, "--headless", flag, value], &[]);
+        let (_, err) = texts(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+    let mp4 = dir.path().join("clip.mp4");
+    std::fs::write(&mp4, b"....ftypisom").unwrap();
+    let o = cli(&["live", "--model", &model, "--headless", "--source", mp4.to_str().unwrap()], &[]);
+    let (_, err) = texts(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("only MJPEG video is read") && err.contains("ffmpeg -i"), "{err}");
     let o = cli(
         &["live", "--model", &model, "--source", "synthetic"],
         &[("DISPLAY", ""), ("WAYLAND_DISPLAY", "")],

@@ -1,12 +1,16 @@
 //! The live demo's pipeline: frames from a [`source::FrameSource`], faces from BlazeFace,
 //! eye-levelled crops ([`align`]), the classifier with the preprocessing of its ONNX metadata,
-//! per-face temporal smoothing ([`track`]), annotated frames ([`draw`]) and one JSON record per
-//! frame with the time spent in every stage.
+//! per-face temporal smoothing ([`track`]), annotated frames ([`draw`], text in the bitmap
+//! [`font`]) and one JSON record per frame with the time spent in every stage; [`headless`]
+//! writes them out (JSON lines, PNG frames, an MJPEG [`video`]).
 
 pub mod align;
 pub mod draw;
+pub mod font;
+pub mod headless;
 pub mod source;
 pub mod track;
+pub mod video;
 
 use std::time::Instant;
 

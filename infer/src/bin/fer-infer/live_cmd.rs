@@ -1,15 +1,15 @@
 //! `fer-infer live` (also `fer-infer --webcam`): the live demo, in a window or headless.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use fer_infer::Model;
 use fer_infer::face::{BlazeFace, Range};
+use fer_infer::live::source::camera::{self, Camera};
 use fer_infer::live::source::{FrameSource, ImageFolder, Latest, Paced, Synthetic};
-use fer_infer::live::{Live, draw};
+use fer_infer::live::video::{self, VideoFile};
+use fer_infer::live::{Live, headless};
 
 use crate::UsageError;
 use crate::args::{BackendArgs, MetaArgs, read_model};
@@ -21,10 +21,19 @@ pub struct LiveArgs {
     /// The exported classifier (`.onnx`).
     #[arg(long)]
     model: PathBuf,
-    /// Frames: `camera` (or `camera:N`, the N-th video device), `synthetic` (a face moving over
-    /// a background), or an image file or folder (frames in name order).
+    /// Frames: `camera` (or `camera:N`, the video device /dev/videoN), `synthetic` (a face
+    /// moving over a background), an MJPEG video (`.mjpeg`/`.mjpg`, or MJPEG in `.avi`), or an
+    /// image file or folder (frames in name order).
     #[arg(long, default_value = "camera")]
     source: String,
+    /// Camera (and synthetic scene) frame size, WIDTHxHEIGHT; the camera's closest is used.
+    #[arg(long, default_value = "640x480", value_parser = parse_resolution)]
+    resolution: (u32, u32),
+    /// Camera frame rate to ask for; also the pace of the synthetic scene and of raw MJPEG
+    /// files in the window, and the rate written into `--out-video` AVI files (an AVI source
+    /// keeps its own).
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
     /// Without a window: annotated frames (PNG) and one JSON line per frame go to `--out`.
     /// In the window: q (or Esc) quits, s saves a snapshot into `--out`.
     #[arg(long)]
@@ -32,8 +41,12 @@ pub struct LiveArgs {
     /// Output folder of `--headless` (`frames/*.png`, `frames.jsonl`).
     #[arg(long, default_value = "runs/live")]
     out: PathBuf,
+    /// With `--headless`: also write the annotated frames as an MJPEG video, a raw stream
+    /// (`.mjpeg`, `.mjpg`) or in AVI (`.avi`).
+    #[arg(long)]
+    out_video: Option<PathBuf>,
     /// Stop after this many frames (synthetic: default 60 headless, endless in the window;
-    /// folders end by themselves).
+    /// folders and videos end by themselves, cameras do not).
     #[arg(long)]
     frames: Option<usize>,
     /// Face detector: `short` range (128 px, webcam distance) or `full` range (256 px).
@@ -52,7 +65,7 @@ pub struct LiveArgs {
     /// scripts/setup.sh crops from scikit-image's public-domain test image).
     #[arg(long)]
     face: Option<PathBuf>,
-    /// Do not write annotated PNG frames (JSON lines only; faster).
+    /// Do not write annotated PNG frames (JSON lines, and `--out-video` if given, only).
     #[arg(long)]
     no_frames: bool,
     #[command(flatten)]
@@ -66,39 +79,26 @@ fn default_face() -> PathBuf {
         .join(".deps/faces/astronaut_face.png")
 }
 
-/// Video devices of this machine (V4L2 nodes), for the no-camera message.
-fn video_devices() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/dev")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("video"))
-                .map(|n| format!("/dev/{n}"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
+    camera::parse_resolution(s)
 }
 
-fn open_source(a: &LiveArgs) -> anyhow::Result<Box<dyn FrameSource>> {
+/// A frame source and, for the window, the rate to pace it at (`None`: it paces itself).
+fn open_source(a: &LiveArgs) -> anyhow::Result<(Box<dyn FrameSource>, Option<f64>)> {
     let s = a.source.as_str();
-    if s == "camera" || s.starts_with("camera:") {
-        let devices = video_devices();
-        if devices.is_empty() {
-            return Err(UsageError(
-                "no camera: this machine has no video devices (/dev/video*); use \
-                 --source synthetic or --source FOLDER_OF_IMAGES"
-                    .into(),
-            )
-            .into());
-        }
-        return Err(UsageError(format!(
-            "camera capture is not in this build yet (devices found: {}); use --source \
-             synthetic or --source FOLDER_OF_IMAGES",
-            devices.join(", ")
-        ))
-        .into());
+    let (width, height) = a.resolution;
+    if let Some(rest) = s.strip_prefix("camera") {
+        let index = match rest.strip_prefix(':') {
+            None if rest.is_empty() => 0,
+            Some(n) => n.parse::<u32>().map_err(|_| {
+                UsageError(format!(
+                    "--source {s}: the camera is `camera` or `camera:N`, N a number"
+                ))
+            })?,
+            None => return Err(UsageError(format!("--source {s}: did you mean camera:N?")).into()),
+        };
+        let want = camera::Mode { format: camera::PixelFormat::Mjpeg, width, height, fps: a.fps };
+        return Ok((Box::new(Camera::open(index, want)?), None));
     }
     if s == "synthetic" {
         let path = a.face.clone().unwrap_or_else(default_face);
@@ -107,20 +107,26 @@ fn open_source(a: &LiveArgs) -> anyhow::Result<Box<dyn FrameSource>> {
             .to_rgb8();
         // Headless runs end (60 frames by default); the window runs until q.
         let frames = a.frames.or(a.headless.then_some(60));
-        return Ok(Box::new(Synthetic::new(face, 640, 480, frames)?));
+        let src = Synthetic::new(face, width, height, frames)?;
+        return Ok((Box::new(src), Some(f64::from(a.fps))));
     }
     let p = Path::new(s);
+    if video::is_video_path(p) {
+        let v = VideoFile::open(p)?;
+        let fps = v.fps().unwrap_or(f64::from(a.fps));
+        return Ok((Box::new(v), Some(fps)));
+    }
     if !p.exists() {
         return Err(UsageError(format!(
-            "--source {s}: not `camera`, `synthetic`, nor an existing file or folder"
+            "--source {s}: not `camera`, `camera:N`, `synthetic`, nor an existing video, image \
+             or folder"
         ))
         .into());
     }
-    Ok(Box::new(ImageFolder::open(p)?))
+    Ok((Box::new(ImageFolder::open(p)?), None))
 }
 
 pub fn run(a: LiveArgs) -> anyhow::Result<()> {
-    let mut source = open_source(&a)?;
     let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     if !a.headless && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
         return Err(UsageError(
@@ -130,6 +136,10 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    if a.out_video.is_some() && !a.headless {
+        return Err(UsageError("--out-video is written by --headless runs".into()).into());
+    }
+    let (mut source, pace) = open_source(&a)?;
     let (file, meta) = read_model(&a.model, &a.meta)?;
     let model = Model::from_parts(file, meta, &a.backend.options())
         .with_context(|| format!("loading {}", a.model.display()))?;
@@ -141,9 +151,9 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let mut live = Live::new(detector, model, a.smoothing);
     if !a.headless {
         // The window shows the newest frame: the source runs on a capture thread, paced like a
-        // 30 frames/s camera when it is the synthetic scene.
-        if a.source == "synthetic" {
-            source = Box::new(Paced::new(source, 30.0));
+        // camera when it is the synthetic scene or a video file.
+        if let Some(fps) = pace {
+            source = Box::new(Paced::new(source, fps));
         }
         let mut latest = Latest::spawn(source);
         let r = window::run(&mut latest, &mut live, &a.out, a.frames);
@@ -152,42 +162,31 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         }
         return r;
     }
-    let frames_dir = a.out.join("frames");
-    std::fs::create_dir_all(&frames_dir)
-        .with_context(|| format!("creating {}", frames_dir.display()))?;
-    let jsonl = a.out.join("frames.jsonl");
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?,
-    );
-    tracing::info!(source = %source.describe(), out = %a.out.display(), "live demo, headless");
-    let (mut n, mut faces, start) = (0usize, 0usize, Instant::now());
-    let limit = a.frames.unwrap_or(usize::MAX);
-    loop {
-        if n >= limit {
-            break;
+    let opts = headless::Options {
+        out: a.out.clone(),
+        frames: a.frames,
+        png: !a.no_frames,
+        video: a.out_video.clone(),
+        fps: pace.unwrap_or(f64::from(a.fps)),
+    };
+    let s = match headless::run(source.as_mut(), &mut live, &opts) {
+        Ok(s) => s,
+        Err(e @ fer_infer::Error::SourceStopped { .. }) => {
+            return Err(anyhow::anyhow!(
+                "{e}; what was written before is kept in {}",
+                a.out.display()
+            ));
         }
-        let t = Instant::now();
-        let Some(mut frame) = source.next_frame()? else { break };
-        let decode_ms = t.elapsed().as_secs_f64() * 1e3;
-        let mut r = live.process(&frame, decode_ms)?;
-        if !a.no_frames {
-            let t = Instant::now();
-            draw::annotate(&mut frame.image, &r);
-            r.ms.draw = t.elapsed().as_secs_f64() * 1e3;
-            let p = frames_dir.join(format!("{:06}.png", frame.index));
-            frame.image.save(&p).with_context(|| format!("writing {}", p.display()))?;
-        }
-        serde_json::to_writer(&mut out, &r)?;
-        writeln!(out)?;
-        faces += r.faces.len();
-        n += 1;
-    }
-    out.flush()?;
-    let secs = start.elapsed().as_secs_f64();
+        Err(e) => return Err(e.into()),
+    };
+    let video = a.out_video.as_ref().map_or(String::new(), |v| format!(", {}", v.display()));
     eprintln!(
-        "{n} frames, {faces} faces in {secs:.1} s ({:.1} frames/s); {}",
-        n as f64 / secs.max(1e-9),
-        jsonl.display()
+        "{} frames, {} faces in {:.1} s ({:.1} frames/s); {}{video}",
+        s.frames,
+        s.faces,
+        s.secs,
+        s.frames as f64 / s.secs.max(1e-9),
+        s.jsonl.display()
     );
     Ok(())
 }

@@ -89,7 +89,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         c.downcast_ref::<UsageError>().is_some()
             || matches!(
                 c.downcast_ref::<fer_infer::Error>(),
-                Some(fer_infer::Error::Meta { .. } | fer_infer::Error::Invalid { .. })
+                Some(
+                    fer_infer::Error::Meta { .. }
+                        | fer_infer::Error::Invalid { .. }
+                        | fer_infer::Error::NoCamera { .. }
+                )
             )
     });
     if usage { 2 } else { 1 }
