@@ -11,4 +11,4 @@ pub mod trainer;
 pub mod weights;
 
 pub use error::{Error, Result};
-pub use lower::{Forward, TchModel};
+pub use lower::{Forward, TchModel, WeightInit};

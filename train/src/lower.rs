@@ -58,7 +58,24 @@ enum InitScheme {
     Inception,
 }
 
-fn scheme(arch: Option<Arch>) -> InitScheme {
+/// Which fresh initialisation a model gets (config `model.weight_init`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// torchvision's scheme of the architecture (for Inception-v3: truncated N(0, 0.1) for
+    /// every convolution and the classifier, made for importing weights rather than training
+    /// from scratch).
+    #[default]
+    Torchvision,
+    /// Kaiming normal (fan-out) convolutions and PyTorch's default Linear, as torchvision
+    /// initialises ResNets, whatever the architecture.
+    Kaiming,
+}
+
+fn scheme(arch: Option<Arch>, init: WeightInit) -> InitScheme {
+    if init == WeightInit::Kaiming {
+        return InitScheme::Residual;
+    }
     match arch {
         Some(Arch::MobilenetV3Small | Arch::MobilenetV3Large) => InitScheme::Mobile,
         Some(Arch::EfficientnetB0) => InitScheme::Efficient,
@@ -162,9 +179,21 @@ impl TchModel {
     /// `arch`, drawn from a stream keyed by `seed` and each parameter's name (the same seed gives
     /// the same weights, whatever else the process does).
     pub fn new(graph: Graph, arch: Option<Arch>, device: Device, seed: u64) -> Result<Self> {
+        Self::with_init(graph, arch, WeightInit::Torchvision, device, seed)
+    }
+
+    /// [`TchModel::new`] with the fresh weights drawn by `init` instead of torchvision's scheme
+    /// of `arch`.
+    pub fn with_init(
+        graph: Graph,
+        arch: Option<Arch>,
+        init: WeightInit,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let sch = scheme(arch);
+        let sch = scheme(arch, init);
         let mut vars = Vec::with_capacity(graph.nodes.len());
         for node in &graph.nodes {
             let var = |name: &str, t: Tensor, trainable: bool| {

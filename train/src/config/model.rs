@@ -38,6 +38,11 @@ pub struct ModelConfig {
     /// Weights to start from. Default: none (fresh initialisation).
     #[serde(default)]
     pub init: Option<InitConfig>,
+    /// How fresh weights are drawn: `torchvision` (the architecture's own scheme) or `kaiming`
+    /// (Kaiming-normal convolutions, as for ResNets; Inception-v3 from scratch needs it).
+    /// Default `torchvision`.
+    #[serde(default)]
+    pub weight_init: crate::lower::WeightInit,
 }
 
 impl ModelConfig {

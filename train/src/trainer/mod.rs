@@ -194,7 +194,8 @@ impl<'a> Session<'a> {
         }
         let arch = cfg.model.arch_config();
         let graph = fer_models_spec::spec(&arch)?;
-        let student = TchModel::new(graph, Some(arch.arch), device, cfg.seed)?;
+        let student =
+            TchModel::with_init(graph, Some(arch.arch), cfg.model.weight_init, device, cfg.seed)?;
         let teachers = cfg
             .teachers
             .iter()

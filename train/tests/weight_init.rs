@@ -1,0 +1,53 @@
+//! `model.weight_init`: torchvision's Inception-v3 scheme against Kaiming initialisation, read
+//! back from the weights a fresh model gets.
+
+use fer_models_spec::{Arch, ArchConfig, spec};
+use fer_train::config::ExperimentConfig;
+use fer_train::{TchModel, WeightInit};
+
+/// Sample standard deviation of a named tensor of a fresh Inception-v3.
+fn std_of(init: WeightInit, name: &str) -> f64 {
+    let g = spec(&ArchConfig::new(Arch::InceptionV3, 7).with_input_size(112)).unwrap();
+    let m = TchModel::with_init(g, Some(Arch::InceptionV3), init, tch::Device::Cpu, 3).unwrap();
+    let map = m.to_tensor_map().unwrap();
+    let w = map[name].to_f32();
+    let n = w.len() as f64;
+    let mean = w.iter().map(|&x| x as f64).sum::<f64>() / n;
+    (w.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
+#[test]
+fn inception_gets_torchvision_scheme_by_default_and_kaiming_when_asked() {
+    // Conv2d_4a_3x3: 192 output channels, 3×3 → Kaiming fan-out std √(2 / 1728).
+    let conv = "Conv2d_4a_3x3.conv.weight";
+    let tv = std_of(WeightInit::Torchvision, conv);
+    let k = std_of(WeightInit::Kaiming, conv);
+    // Truncated N(0, 0.1) at ±2 (20 std) is N(0, 0.1) for all practical purposes.
+    assert!((tv - 0.1).abs() < 0.002, "torchvision scheme: std {tv}");
+    let want = (2.0f64 / 1728.0).sqrt();
+    assert!((k - want).abs() < 0.02 * want, "kaiming: std {k}, want {want}");
+    // The classifier: N(0, 0.1) against PyTorch's default U(±1/√2048) (std 1/√(3·2048)).
+    let fc_tv = std_of(WeightInit::Torchvision, "fc.weight");
+    let fc_k = std_of(WeightInit::Kaiming, "fc.weight");
+    assert!((fc_tv - 0.1).abs() < 0.005, "{fc_tv}");
+    let want = 1.0 / (3.0f64 * 2048.0).sqrt();
+    assert!((fc_k - want).abs() < 0.05 * want, "{fc_k} vs {want}");
+}
+
+#[test]
+fn weight_init_is_read_from_the_config_and_checked() {
+    let base = "version = 1\nname = \"x\"\n[data]\nformat = \"image-folder\"\nroot = \"d\"\n\
+                val_fraction = 0.1\n[optim]\noptimizer = \"sgd\"\nlr = 0.1\nbatch_size = 8\n\
+                [[stages]]\nname = \"t\"\nepochs = 1\n[[stages.loss]]\nkind = \"cross_entropy\"\n\
+                weight = 1.0\n[model]\narch = \"inception_v3\"\nnum_classes = 7\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, format!("{base}weight_init = \"kaiming\"\n")).unwrap();
+    let cfg = ExperimentConfig::load(&path).unwrap();
+    assert_eq!(cfg.model.weight_init, WeightInit::Kaiming);
+    std::fs::write(&path, base).unwrap();
+    assert_eq!(ExperimentConfig::load(&path).unwrap().model.weight_init, WeightInit::Torchvision);
+    std::fs::write(&path, format!("{base}weight_init = \"xavier\"\n")).unwrap();
+    let e = ExperimentConfig::load(&path).unwrap_err().to_string();
+    assert!(e.contains("weight_init") && e.contains("kaiming"), "{e}");
+}
