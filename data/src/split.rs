@@ -91,11 +91,42 @@ pub struct Holdout {
     pub fingerprint: String,
 }
 
-/// SHA-256 of the sources of `indices` in `ds`.
+/// The longest folder prefix (ending in `/`) that every source of `ds` starts with: where the
+/// dataset happens to lie on this machine.
+fn location(ds: &dyn Dataset) -> String {
+    let Some(first) = (0..ds.len()).next().map(|i| ds.source(i)) else { return String::new() };
+    let mut common = first.len();
+    for i in 1..ds.len() {
+        let s = ds.source(i);
+        common = first.bytes().zip(s.bytes()).take(common).take_while(|(a, b)| a == b).count();
+    }
+    // Cut after a `/` (ASCII, so always a character boundary).
+    match first.as_bytes()[..common].iter().rposition(|&b| b == b'/') {
+        Some(k) => first[..=k].to_string(),
+        None => String::new(),
+    }
+}
+
+/// SHA-256 of the sources of `indices` in `ds`, relative to the dataset's [`location`], so a
+/// plan made on one machine (a GPU server) checks against the same dataset copied elsewhere.
 fn fingerprint(ds: &dyn Dataset, indices: &[usize]) -> String {
+    let base = location(ds);
+    hash(indices.iter().map(|&i| {
+        let s = ds.source(i);
+        s.strip_prefix(base.as_str()).map(str::to_string).unwrap_or(s)
+    }))
+}
+
+/// The fingerprint plans of version 1 wrote before sources were made relative (absolute
+/// paths): still accepted, on the machine that made them.
+fn absolute_fingerprint(ds: &dyn Dataset, indices: &[usize]) -> String {
+    hash(indices.iter().map(|&i| ds.source(i)))
+}
+
+fn hash(sources: impl Iterator<Item = String>) -> String {
     let mut h = Sha256::new();
-    for &i in indices {
-        h.update(ds.source(i).as_bytes());
+    for s in sources {
+        h.update(s.as_bytes());
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -219,7 +250,9 @@ fn checked_subset(
     if let Some(&bad) = indices.iter().find(|&&i| i >= ds.len()) {
         return Err(Error::Index { index: bad, len: ds.len() });
     }
-    if fingerprint(ds.as_ref(), indices) != fingerprint_ {
+    if fingerprint(ds.as_ref(), indices) != fingerprint_
+        && absolute_fingerprint(ds.as_ref(), indices) != fingerprint_
+    {
         return Err(Error::invalid(
             "split plan",
             format!("the {what} was made from a different listing of the dataset"),

@@ -15,6 +15,8 @@ use formats_support::{fer_line, fer_pixels, png, write};
 /// An in-memory listing: labels and groups only.
 struct Toy {
     prefix: &'static str,
+    /// Added to the index in the source name: another listing of files.
+    shift: usize,
     labels: Vec<usize>,
     groups: Vec<String>,
 }
@@ -33,7 +35,7 @@ impl Dataset for Toy {
         self.groups.get(i).map(String::as_str)
     }
     fn source(&self, i: usize) -> String {
-        format!("{}/{i}", self.prefix)
+        format!("{}/{}", self.prefix, i + self.shift)
     }
     fn load(&self, i: usize) -> fer_data::Result<Sample> {
         Err(Error::Index { index: i, len: 0 })
@@ -48,7 +50,7 @@ fn toy() -> Toy {
     }
     let n = labels.len();
     let labels = (0..n).map(|i| labels[(i * 7919) % n]).collect();
-    Toy { prefix: "toy", labels, groups: Vec::new() }
+    Toy { prefix: "toy", shift: 0, labels, groups: Vec::new() }
 }
 
 #[test]
@@ -145,8 +147,12 @@ fn split_plan_round_trips_as_json_and_checks_the_listing() {
     let i = val.indices()[5];
     assert_eq!((val.label(5), val.source(5)), (ds.label(i), format!("toy/{i}")));
     assert!(matches!(back.subset(SplitName::Test, ds.clone()), Err(Error::Invalid { .. })));
-    let moved: Arc<dyn Dataset> = Arc::new(Toy { prefix: "moved", ..toy() });
-    let err = back.subset(SplitName::Val, moved).unwrap_err();
+    // The same files elsewhere (another machine's copy) are the same listing...
+    let moved: Arc<dyn Dataset> = Arc::new(Toy { prefix: "/elsewhere/toy", ..toy() });
+    assert_eq!(back.subset(SplitName::Val, moved).unwrap().indices(), val.indices());
+    // ...other files are not.
+    let other: Arc<dyn Dataset> = Arc::new(Toy { shift: 1, ..toy() });
+    let err = back.subset(SplitName::Val, other).unwrap_err();
     assert!(err.to_string().contains("different listing"), "{err}");
     let short: Arc<dyn Dataset> = Arc::new(Toy { labels: vec![0; 10], ..toy() });
     assert!(matches!(back.subset(SplitName::Train, short), Err(Error::Index { .. })));
@@ -284,8 +290,10 @@ fn calibration_hold_out_comes_out_of_train_only_stratified_and_round_trips() {
     assert_eq!(back, plan);
     let sub = back.calibration_subset(ds.clone()).unwrap();
     assert_eq!(sub.indices(), held.indices.as_slice());
-    let moved: Arc<dyn Dataset> = Arc::new(Toy { prefix: "moved", ..toy() });
-    let err = back.calibration_subset(moved).unwrap_err();
+    let moved: Arc<dyn Dataset> = Arc::new(Toy { prefix: "/data/copy", ..toy() });
+    assert_eq!(back.calibration_subset(moved).unwrap().indices(), held.indices.as_slice());
+    let other: Arc<dyn Dataset> = Arc::new(Toy { shift: 1, ..toy() });
+    let err = back.calibration_subset(other).unwrap_err();
     assert!(err.to_string().contains("calibration hold-out"), "{err}");
     // A plan written before hold-outs existed still loads, and says it has none.
     let old = split::stratified(ds.as_ref(), 0.2, 0.0, 3).unwrap();
