@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job of the README, end to end on the built-in synthetic expression set:
 #   set-up (if missing) → build → synthetic data → teacher (ResNet-18) → exp5 student
-#   (MobileNetV3-Small, hybrid KD) → ONNX export → evaluation with ONNX Runtime and tract → report.
+#   (MobileNetV3-Small, hybrid KD) → ONNX export → temperature calibration on a hold-out of train
+#   → evaluation with ONNX Runtime and tract → report.
 # Everything lands in runs/ (the report: runs/demo/report.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,13 +24,17 @@ mkdir -p runs/demo
 step "export to ONNX"
 "$bin/fer-export" --onnx --checkpoint runs/demo_exp5_hybrid_kd/best.safetensors \
   --out runs/demo/student.onnx
+step "calibrate the temperature on the training run's hold-out (data.calib_fraction)"
+"$bin/fer-infer" calibrate --model runs/demo/student.onnx --data runs/demo-data \
+  --format fer2013-folder --split train --holdout runs/demo_exp5_hybrid_kd/split.json \
+  --out runs/demo/student.calibrated.onnx
 for backend in ort tract; do
   step "evaluate with $backend"
-  "$bin/fer-infer" eval --model runs/demo/student.onnx --data runs/demo-data \
+  "$bin/fer-infer" eval --model runs/demo/student.calibrated.onnx --data runs/demo-data \
     --format fer2013-folder --split val --backend "$backend" --out "runs/demo/eval-$backend"
 done
 step "parity between runtimes"
-"$bin/fer-infer" parity --model runs/demo/student.onnx --data runs/demo-data/val --max-images 64
+"$bin/fer-infer" parity --model runs/demo/student.calibrated.onnx --data runs/demo-data/val --max-images 64
 step "report"
 "$bin/fer-infer" report runs/demo/eval-ort runs/demo/eval-tract --out runs/demo
 echo
