@@ -111,22 +111,10 @@ fn location(ds: &dyn Dataset) -> String {
 /// plan made on one machine (a GPU server) checks against the same dataset copied elsewhere.
 fn fingerprint(ds: &dyn Dataset, indices: &[usize]) -> String {
     let base = location(ds);
-    hash(indices.iter().map(|&i| {
-        let s = ds.source(i);
-        s.strip_prefix(base.as_str()).map(str::to_string).unwrap_or(s)
-    }))
-}
-
-/// The fingerprint plans of version 1 wrote before sources were made relative (absolute
-/// paths): still accepted, on the machine that made them.
-fn absolute_fingerprint(ds: &dyn Dataset, indices: &[usize]) -> String {
-    hash(indices.iter().map(|&i| ds.source(i)))
-}
-
-fn hash(sources: impl Iterator<Item = String>) -> String {
     let mut h = Sha256::new();
-    for s in sources {
-        h.update(s.as_bytes());
+    for &i in indices {
+        let s = ds.source(i);
+        h.update(s.strip_prefix(base.as_str()).unwrap_or(&s).as_bytes());
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -163,14 +151,8 @@ impl SplitPlan {
             self.parts.iter_mut().find(|p| p.split == SplitName::Train).ok_or_else(|| {
                 Error::invalid("split plan", "no `train` part to hold samples out of")
             })?;
-        let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for &i in &train.indices {
-            by_class.entry(ds.label(i)).or_default().push(i);
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (mut keep, mut held) = (Vec::new(), Vec::new());
-        for (class, mut idx) in by_class {
-            idx.shuffle(&mut rng);
+        for (class, idx) in shuffled_by_class(ds, train.indices.iter().copied(), seed) {
             let n = ((idx.len() as f64 * fraction).round() as usize).max(1);
             if n >= idx.len() {
                 let name = ds.classes().get(class).map_or("?", |c| c.name());
@@ -250,15 +232,34 @@ fn checked_subset(
     if let Some(&bad) = indices.iter().find(|&&i| i >= ds.len()) {
         return Err(Error::Index { index: bad, len: ds.len() });
     }
-    if fingerprint(ds.as_ref(), indices) != fingerprint_
-        && absolute_fingerprint(ds.as_ref(), indices) != fingerprint_
-    {
+    if fingerprint(ds.as_ref(), indices) != fingerprint_ {
         return Err(Error::invalid(
             "split plan",
             format!("the {what} was made from a different listing of the dataset"),
         ));
     }
     Ok(Subset { inner: ds, indices: indices.to_vec() })
+}
+
+/// `indices` grouped by class (in class order), each group shuffled by one generator seeded
+/// with `seed`: the draw behind every stratified split.
+fn shuffled_by_class(
+    ds: &dyn Dataset,
+    indices: impl IntoIterator<Item = usize>,
+    seed: u64,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in indices {
+        by_class.entry(ds.label(i)).or_default().push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    by_class
+        .into_iter()
+        .map(|(class, mut idx)| {
+            idx.shuffle(&mut rng);
+            (class, idx)
+        })
+        .collect()
 }
 
 /// A seeded split stratified by class: each class is divided in the same proportions.
@@ -270,14 +271,8 @@ pub fn stratified(ds: &dyn Dataset, val: f64, test: f64, seed: u64) -> Result<Sp
             format!("val {val} and test {test} must each be in [0, 1) with val + test < 1"),
         ));
     }
-    let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..ds.len() {
-        by_class.entry(ds.label(i)).or_default().push(i);
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut tr, mut va, mut te) = (Vec::new(), Vec::new(), Vec::new());
-    for (_, mut idx) in by_class {
-        idx.shuffle(&mut rng);
+    for (_, idx) in shuffled_by_class(ds, 0..ds.len(), seed) {
         let n = idx.len() as f64;
         let nv = (n * val).round() as usize;
         let nt = ((n * test).round() as usize).min(idx.len() - nv);

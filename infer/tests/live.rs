@@ -7,7 +7,7 @@ mod live_support;
 
 use common::{cli, texts};
 use fer_infer::live::source::{FrameSource, Synthetic};
-use live_support::{check_faces, classifier, lines};
+use live_support::{check_faces, classifier, face, inside_truth, lines};
 
 #[test]
 fn synthetic_frames_find_the_face_where_it_was_put() {
@@ -34,21 +34,17 @@ fn synthetic_frames_find_the_face_where_it_was_put() {
     let recs = lines(&out.join("frames.jsonl"));
     assert_eq!(recs.len(), 24);
     assert!(out.join("frames/000023.png").exists());
-    let mut inside = 0;
+    let truth: Vec<[f64; 4]> =
+        recs.iter().map(|r| std::array::from_fn(|k| r["truth"][k].as_f64().unwrap())).collect();
     for r in &recs {
-        let t: Vec<f64> =
-            r["truth"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         if let Some(f) = r["faces"].as_array().unwrap().first() {
-            let b: Vec<f64> =
-                f["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-            let c = [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
-            inside += (t[0] < c[0] && c[0] < t[2] && t[1] < c[1] && c[1] < t[3]) as usize;
             assert_eq!(f["id"], 0, "one face, one track");
         }
         for stage in ["decode", "detect", "align", "classify", "draw"] {
             assert!(r["ms"][stage].as_f64().unwrap() >= 0.0);
         }
     }
+    let inside = inside_truth(&recs, &truth);
     assert!(inside >= 21, "the face was found inside its true box in {inside} of 24 frames");
     assert_eq!(
         check_faces(&recs),
@@ -62,10 +58,7 @@ fn an_image_folder_is_a_source_too_on_tract() {
     let model = classifier(dir.path());
     let frames = dir.path().join("frames");
     std::fs::create_dir_all(&frames).unwrap();
-    let face = image::open(concat!(env!("FER_REPO_ROOT"), "/.deps/faces/astronaut_face.png"))
-        .expect("run scripts/setup.sh")
-        .to_rgb8();
-    let mut s = Synthetic::new(face, 640, 480, Some(3)).unwrap();
+    let mut s = Synthetic::new(face(), 640, 480, Some(3)).unwrap();
     while let Some(f) = s.next_frame().unwrap() {
         f.image.save(frames.join(format!("f{}.png", f.index))).unwrap();
     }

@@ -43,12 +43,16 @@ pub fn check_faces(recs: &[Value]) -> usize {
     found
 }
 
+/// The synthetic scene's face photo (cropped by scripts/setup.sh).
+pub fn face() -> image::RgbImage {
+    image::open(concat!(env!("FER_REPO_ROOT"), "/.deps/faces/astronaut_face.png"))
+        .expect("run scripts/setup.sh")
+        .to_rgb8()
+}
+
 /// The synthetic scene's first `n` frames, JPEG-encoded, and where the face was in each.
 pub fn synthetic_jpegs(n: usize) -> (Vec<Vec<u8>>, Vec<[f64; 4]>) {
-    let face = image::open(concat!(env!("FER_REPO_ROOT"), "/.deps/faces/astronaut_face.png"))
-        .expect("run scripts/setup.sh")
-        .to_rgb8();
-    let mut s = Synthetic::new(face, 640, 480, Some(n)).unwrap();
+    let mut s = Synthetic::new(face(), 640, 480, Some(n)).unwrap();
     let (mut jpegs, mut truth) = (Vec::new(), Vec::new());
     while let Some(f) = s.next_frame().unwrap() {
         let mut j = Vec::new();
