@@ -11,7 +11,7 @@ venv="$root/.venv"
 py="$venv/bin/python"
 # Pinned: tch/torch-sys 0.24.0 need exactly libtorch 2.11.0.
 pkgs=(torch==2.11.0 torchvision==0.26.0 onnxruntime==1.32.0 onnx numpy safetensors
-      torchmetrics scikit-learn scikit-image pillow)
+      torchmetrics scikit-learn scikit-image pillow nvidia-cuda-crt==13.0.88)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -39,6 +39,12 @@ if [ "$need_install" = 1 ]; then
 fi
 
 site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# The CUDA runtime headers come with torch's nvidia wheels except crt/, which fer-train's CUDA
+# graph shim (train/csrc/graph.cpp) needs at build time: 134 kB.
+if [ ! -f "$site/nvidia/cu13/include/crt/host_config.h" ]; then
+  log "installing nvidia-cuda-crt (CUDA headers for the CUDA graph shim)"
+  "$py" -m pip install -q --disable-pip-version-check nvidia-cuda-crt==13.0.88
+fi
 mkdir -p .deps
 ln -sfn "$site/torch" .deps/libtorch
 ln -sfn "$site/onnxruntime/capi" .deps/onnxruntime

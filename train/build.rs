@@ -2,7 +2,9 @@
 //! `LD_LIBRARY_PATH` (which, being consulted before RUNPATH, still overrides it elsewhere),
 //! records the libtorch version for run directories, and compiles the small C++ shim
 //! (`csrc/extras.cpp`) for what tch 0.24 does not bind: CUDA autocast's dtype, the fused SGD
-//! step, channels-last tensors.
+//! step, channels-last tensors. A second shim (`csrc/graph.cpp`, CUDA graph capture) needs the
+//! CUDA runtime headers and libtorch_cuda: it becomes a shared library of its own in `OUT_DIR`,
+//! which the crate embeds and loads only on a CUDA device (an empty file when it cannot be built).
 
 use std::path::PathBuf;
 
@@ -39,8 +41,69 @@ fn main() {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .warnings(false)
         .compile("fer_extras");
+    build_graph_shim(&root, &abi);
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/extras.cpp");
+    println!("cargo:rerun-if-changed=csrc/graph.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+}
+
+/// The CUDA runtime headers: `$CUDA_HOME`, the pip wheels next to libtorch (`nvidia/cu13`,
+/// `nvidia/cuda_runtime`), or `/usr/local/cuda`.
+fn cuda_include(torch_root: &std::path::Path) -> Option<PathBuf> {
+    let real = torch_root.canonicalize().ok()?;
+    let site = real.parent()?;
+    let mut candidates: Vec<PathBuf> = std::env::var("CUDA_HOME")
+        .ok()
+        .map(|h| PathBuf::from(h).join("include"))
+        .into_iter()
+        .collect();
+    candidates.push(site.join("nvidia/cu13/include"));
+    candidates.push(site.join("nvidia/cuda_runtime/include"));
+    candidates.push(PathBuf::from("/usr/local/cuda/include"));
+    candidates.into_iter().find(|d| d.join("cuda_runtime_api.h").exists())
+}
+
+/// Builds `OUT_DIR/libfer_cuda_graph.so` from `csrc/graph.cpp`, or leaves an empty file (with a
+/// build warning) when libtorch has no CUDA half or no CUDA headers are found.
+fn build_graph_shim(root: &std::path::Path, abi: &str) {
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let so = out.join("libfer_cuda_graph.so");
+    let lib = root.join("lib");
+    let skip = |why: &str| {
+        println!("cargo:warning=CUDA graph capture not built: {why}");
+        std::fs::write(&so, b"").expect("OUT_DIR is writable");
+    };
+    if !lib.join("libtorch_cuda.so").exists() {
+        return skip("this libtorch has no libtorch_cuda.so");
+    }
+    let Some(cuda) = cuda_include(root) else {
+        return skip("no cuda_runtime_api.h (set CUDA_HOME)");
+    };
+    let compiler = cc::Build::new().cpp(true).get_compiler();
+    let status = compiler
+        .to_command()
+        .args(["-shared", "-fPIC", "-O2", "-std=c++17", "-w"])
+        .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .arg("-DGLOG_USE_GLOG_EXPORT")
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("include/torch/csrc/api/include"))
+        .arg("-I")
+        .arg(&cuda)
+        .arg("csrc/graph.cpp")
+        .arg("-o")
+        .arg(&so)
+        .arg("-L")
+        .arg(&lib)
+        .args(["-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => skip(&format!("the compiler exited with {s}")),
+        Err(e) => skip(&format!("the compiler did not start: {e}")),
+    }
 }

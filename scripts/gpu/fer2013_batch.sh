@@ -8,6 +8,7 @@
 # Each JOB is a config stem under configs/fer2013/. Teachers train with TEACHER_SEED (default 0),
 # students with SEEDS; students' teacher checkpoints are taken from RUNS. STUDENT overrides the
 # student architecture (e.g. STUDENT=mobilenet_v3_small; the run name gets a suffix).
+# SET adds overrides to every run (space-separated KEY=VALUE, e.g. SET=optim.cuda_graphs=false).
 # Every run: RUNS/<name>[-<student>]/seed<k>/ with metrics.jsonl, best.safetensors, curves.png;
 # RUNS/<name>/summary.md holds mean ± std over the seeds.
 set -euo pipefail
@@ -34,6 +35,7 @@ for job in "$@"; do
     name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$cfg")-${STUDENT}"
     args+=(--set "model.arch=\"$STUDENT\"" --set "name=\"$name\"")
   fi
+  for kv in ${SET:-}; do args+=(--set "$kv"); done
   echo "== $job (seeds $s) $(date +%T)"
   "$bin" -q run --config "$cfg" "${args[@]}" --seeds "$s" --device cuda
 done

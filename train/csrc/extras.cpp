@@ -92,6 +92,21 @@ int fer_fused_sgd(void** params, void** grads, void** bufs, int n, double weight
   }
 }
 
+// As fer_fused_sgd with the learning rate read from a one-element tensor on the parameters'
+// device, so that a captured CUDA graph follows a schedule by rewriting that tensor.
+int fer_fused_sgd_tensor_lr(void** params, void** grads, void** bufs, int n, double weight_decay,
+                            double momentum, void* lr, int nesterov, int first) {
+  try {
+    at::_fused_sgd_(tensors(params, n), tensors(grads, n),
+                    momentum > 0 ? tensors(bufs, n) : std::vector<at::Tensor>{}, weight_decay,
+                    momentum, *static_cast<at::Tensor*>(lr), 0.0, nesterov != 0, false,
+                    first != 0);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
 // Re-lays a 4-d tensor out as channels-last, in place (its data; the handle stays valid, and so
 // does a variable's autograd identity).
 int fer_channels_last_(void* t) {

@@ -24,6 +24,17 @@ unsafe extern "C" {
         nesterov: i32,
         first: i32,
     ) -> i32;
+    fn fer_fused_sgd_tensor_lr(
+        params: *mut *mut c_void,
+        grads: *mut *mut c_void,
+        bufs: *mut *mut c_void,
+        n: i32,
+        weight_decay: f64,
+        momentum: f64,
+        lr: *mut c_void,
+        nesterov: i32,
+        first: i32,
+    ) -> i32;
     fn fer_channels_last_(t: *mut c_void) -> i32;
     fn fer_is_channels_last(t: *mut c_void) -> i32;
     fn fer_empty_pinned(dims: *const i64, ndim: i32, kind: i32) -> *mut c_void;
@@ -44,6 +55,16 @@ fn handles(ts: &[Tensor]) -> Vec<*mut c_void> {
     ts.iter().map(|t| t.as_ptr() as *mut c_void).collect()
 }
 
+/// A learning rate: a host value, or a one-element tensor on the device (read by the kernel,
+/// so a captured graph follows the schedule when the tensor is rewritten).
+#[derive(Debug, Clone, Copy)]
+pub enum Lr<'a> {
+    /// Fixed at the call.
+    Value(f64),
+    /// Read from the tensor when the kernel runs.
+    Tensor(&'a Tensor),
+}
+
 /// One fused SGD update (libtorch's `_fused_sgd_`, one kernel launch for all tensors on CUDA):
 /// `params`, `grads` and `bufs` in the same order and on one device. `first` initialises the
 /// momentum buffers from the gradients, as `torch.optim.SGD` does on its first step.
@@ -54,7 +75,7 @@ pub fn fused_sgd(
     bufs: &[Tensor],
     weight_decay: f64,
     momentum: f64,
-    lr: f64,
+    lr: Lr,
     nesterov: bool,
     first: bool,
 ) -> Result<()> {
@@ -63,19 +84,18 @@ pub fn fused_sgd(
         return Ok(());
     }
     let (mut p, mut g, mut b) = (handles(params), handles(grads), handles(bufs));
-    // SAFETY: arrays of live tch handles (kept alive by the slices) with the stated length.
+    let (n, nesterov, first) = (params.len() as i32, i32::from(nesterov), i32::from(first));
+    let (p, g, b) = (p.as_mut_ptr(), g.as_mut_ptr(), b.as_mut_ptr());
+    // SAFETY: arrays of live tch handles (kept alive by the slices) with the stated length; the
+    // learning-rate tensor is a live handle too.
     let rc = unsafe {
-        fer_fused_sgd(
-            p.as_mut_ptr(),
-            g.as_mut_ptr(),
-            b.as_mut_ptr(),
-            params.len() as i32,
-            weight_decay,
-            momentum,
-            lr,
-            i32::from(nesterov),
-            i32::from(first),
-        )
+        match lr {
+            Lr::Value(lr) => fer_fused_sgd(p, g, b, n, weight_decay, momentum, lr, nesterov, first),
+            Lr::Tensor(t) => {
+                let t = t.as_ptr() as *mut c_void;
+                fer_fused_sgd_tensor_lr(p, g, b, n, weight_decay, momentum, t, nesterov, first)
+            }
+        }
     };
     check(rc, "fused SGD step")
 }

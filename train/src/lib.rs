@@ -2,6 +2,7 @@
 
 pub mod amp;
 pub mod config;
+pub mod cuda_graph;
 pub mod device;
 pub mod error;
 pub mod extras;

@@ -7,7 +7,8 @@ use std::time::Instant;
 use fer_models_spec::{Arch, ArchConfig, Preprocess};
 use tch::{Device, Kind, Tensor};
 
-use super::epoch::{StepParts, train_step};
+use super::epoch::StepParts;
+use super::graphed::StepRunner;
 use super::optim::Optimizer;
 use super::teacher::Teacher;
 use crate::config::{OptimConfig, OptimizerKind, Precision};
@@ -31,6 +32,9 @@ pub struct BenchOptions {
     /// A frozen teacher (architecture, input side): the step becomes exp5's (CE + Hinton KD +
     /// RKD distance, the teacher fed at its own size).
     pub teacher: Option<(Arch, usize)>,
+    /// Capture the step as a CUDA graph (after the runner's eager steps, within the warm-up),
+    /// as training does with `optim.cuda_graphs`.
+    pub cuda_graphs: bool,
     /// Untimed steps first (cuDNN autotuning, allocator warm-up).
     pub warmup: usize,
     /// Timed steps.
@@ -52,6 +56,8 @@ pub struct BenchResult {
     pub channels_last: bool,
     /// Images per step.
     pub batch: usize,
+    /// Timed steps that were CUDA graph replays (0 when eager).
+    pub graph_replays: u64,
     /// Training images per second over the timed steps.
     pub img_per_s: f64,
     /// Mean milliseconds per step.
@@ -127,14 +133,17 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
     let s = o.size as i64;
     let x = Tensor::randn([n, 3, s, s], (Kind::Float, o.device));
     let y = Tensor::randint(classes as i64, [n], (Kind::Int64, o.device));
+    let note = |m: &str| eprintln!("{m}");
+    let mut runner = StepRunner::new(o.cuda_graphs, o.device, &opt, &note)?;
     let mut last = None;
     for _ in 0..o.warmup {
-        last = Some(train_step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr)?.1);
+        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr, &note)?.1);
     }
     sync(o.device);
+    let replays_before = runner.replays();
     let start = Instant::now();
     for _ in 0..o.steps {
-        last = Some(train_step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr)?.1);
+        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr, &note)?.1);
     }
     sync(o.device);
     let secs = start.elapsed().as_secs_f64();
@@ -148,6 +157,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
         precision: format!("{:?}", o.precision).to_lowercase(),
         channels_last: o.channels_last,
         batch: o.batch,
+        graph_replays: runner.replays() - replays_before,
         img_per_s: (o.steps * o.batch) as f64 / secs,
         ms_per_step: secs * 1e3 / o.steps.max(1) as f64,
         final_loss: last.map_or(f64::NAN, |l| l.double_value(&[])),

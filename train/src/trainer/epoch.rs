@@ -8,11 +8,13 @@ use fer_models_spec::{EMBEDDING_TAP, Preprocess};
 use tch::{Device, Kind, Tensor};
 
 use super::Observer;
+use super::graphed::StepRunner;
 use super::optim::{Optimizer, Progress, lr_at};
 use super::teacher::Teacher;
 use crate::amp::autocast;
 use crate::config::{OptimConfig, Precision, StageConfig};
 use crate::error::{Error, Result};
+use crate::extras::Lr;
 use crate::losses::{LossInputs, LossTerm, Target, TeacherOutputs, total_loss};
 use crate::lower::{Forward, TchModel};
 
@@ -79,7 +81,7 @@ pub(crate) fn train_step(
     opt: &mut Optimizer,
     x: &Tensor,
     target: Target,
-    lr: f64,
+    lr: Lr,
 ) -> Result<StepOutput> {
     if p.student.device().is_cuda() && p.student.is_channels_last() {
         crate::extras::channels_last_(x)?;
@@ -112,7 +114,7 @@ pub(crate) fn train_step(
         if let Some(max) = p.grad_clip_norm {
             let _ = opt.clip_grad_norm(max);
         }
-        opt.step(lr)?;
+        opt.step_lr(lr)?;
     }
     Ok((out, loss, terms))
 }
@@ -121,6 +123,7 @@ pub(crate) fn train_step(
 pub(super) fn train_epoch(
     ctx: &EpochCtx,
     opt: &mut Optimizer,
+    runner: &mut StepRunner,
     obs: &dyn Observer,
 ) -> Result<TrainStats> {
     let start = Instant::now();
@@ -154,7 +157,8 @@ pub(super) fn train_epoch(
             Some(s) => Target::Soft(s),
             None => Target::Hard(&y),
         };
-        let (out, loss, terms) = train_step(&parts, opt, &x, target, lr)?;
+        let note = |m: &str| obs.message(m);
+        let (out, loss, terms) = runner.step(&parts, opt, &x, target, lr, &note)?;
         tch::no_grad(|| {
             loss_sum += loss.detach().to_kind(Kind::Float) * n as f64;
             correct += out.logits.argmax(1, false).eq_tensor(&y).sum(Kind::Float);

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod data;
 mod epoch;
+mod graphed;
 pub mod optim;
 pub mod rundir;
 pub mod seeds;
@@ -19,6 +20,7 @@ use tch::{Device, Tensor};
 
 use self::data::{RunData, inverse_frequency, open_run_data, save_plan};
 use self::epoch::{EpochCtx, evaluate, precise_bn, train_epoch};
+use self::graphed::StepRunner;
 use self::optim::Optimizer;
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
@@ -345,6 +347,8 @@ impl<'a> Session<'a> {
                 opt.load_state_dict(&state, step)?;
             }
             let used = stage.teachers_used(&self.cfg.teachers);
+            let note = |m: &str| self.obs.message(m);
+            let mut runner = StepRunner::new(self.cfg.optim.cuda_graphs, self.device, &opt, &note)?;
             // Patience counts within a stage: a stopped stage hands over to the next one.
             if done <= stage_start {
                 stale = 0;
@@ -373,7 +377,7 @@ impl<'a> Session<'a> {
                     run_epoch: epoch,
                     precision: self.precision,
                 };
-                let t = train_epoch(&ctx, &mut opt, self.obs)?;
+                let t = train_epoch(&ctx, &mut opt, &mut runner, self.obs)?;
                 precise_bn(&ctx)?;
                 let v =
                     evaluate(&self.student, &self.data.val, self.device, epoch, self.precision)?;

@@ -10,6 +10,7 @@ use tch::Tensor;
 use crate::amp::LossScaler;
 use crate::config::{OptimConfig, OptimizerKind, Precision, Schedule};
 use crate::error::Result;
+use crate::extras::Lr;
 use crate::lower::TchModel;
 use crate::weights::{from_host, to_host};
 
@@ -110,7 +111,7 @@ impl Optimizer {
     }
 
     /// SGD through the fused kernel: the same update as [`Optimizer::step`]'s, in one launch.
-    fn fused_sgd_step(&mut self, lr: f64) -> Result<()> {
+    fn fused_sgd_step(&mut self, lr: Lr) -> Result<()> {
         let c = &self.cfg;
         let first = self.step == 1;
         let (mut ps, mut gs, mut bs) = (Vec::new(), Vec::new(), Vec::new());
@@ -130,12 +131,46 @@ impl Optimizer {
         crate::extras::fused_sgd(&ps, &gs, &bs, c.weight_decay, c.momentum, lr, c.nesterov, first)
     }
 
+    /// Why a CUDA graph cannot capture this optimizer's step (`None` when it can): only the
+    /// fused SGD kernel takes its learning rate from the device, and float16's loss scaler
+    /// reads the overflow flag back to the host.
+    pub fn graph_obstacle(&self) -> Option<&'static str> {
+        if !self.fused {
+            Some("only SGD on CUDA (the fused kernel) can be captured")
+        } else if self.scaler.is_some() {
+            Some("float16's loss scaling reads back to the host every step")
+        } else {
+            None
+        }
+    }
+
+    /// Sets the step count (capture records a step without taking it).
+    pub(crate) fn set_steps(&mut self, steps: u64) {
+        self.step = steps;
+    }
+
+    /// Counts an update made by replaying a captured step (the count is saved with the state).
+    pub(crate) fn count_replayed_step(&mut self) {
+        self.step += 1;
+    }
+
     /// One update with learning rate `lr`.
     pub fn step(&mut self, lr: f64) -> Result<()> {
+        self.step_lr(Lr::Value(lr))
+    }
+
+    /// One update with a host learning rate or, for the fused SGD kernel only, one read from a
+    /// device tensor.
+    pub(crate) fn step_lr(&mut self, lr: Lr) -> Result<()> {
         self.step += 1;
         if self.fused {
             return self.fused_sgd_step(lr);
         }
+        let Lr::Value(lr) = lr else {
+            return Err(crate::Error::Input(
+                "a learning rate on the device needs the fused SGD step".into(),
+            ));
+        };
         let c = &self.cfg;
         let t = self.step as i32;
         tch::no_grad(|| {

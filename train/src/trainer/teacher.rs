@@ -57,8 +57,12 @@ impl Teacher {
     }
 }
 
+/// `v` as a `[1, C, 1, 1]` tensor of `x`'s kind and device, made by fills on the device (no
+/// host-to-device copy, so that a CUDA graph can capture it).
 fn channel_vec(v: &[f32], x: &Tensor) -> Tensor {
-    Tensor::from_slice(v).to_kind(x.kind()).to_device(x.device()).view([1, -1, 1, 1])
+    let parts: Vec<Tensor> =
+        v.iter().map(|&c| Tensor::full([1], f64::from(c), (x.kind(), x.device()))).collect();
+    Tensor::cat(&parts, 0).view([1, -1, 1, 1])
 }
 
 /// Converts a batch normalised with `from` into what a model expecting `to` sees: undo the
@@ -72,10 +76,7 @@ pub fn adapt(x: &Tensor, from: &Preprocess, to: &Preprocess) -> Tensor {
     match (from.color, to.color) {
         (ColorMode::Gray, ColorMode::Rgb) => y = y.repeat([1, 3, 1, 1]),
         (ColorMode::Rgb, ColorMode::Gray) => {
-            let w = Tensor::from_slice(&[0.299f32, 0.587, 0.114])
-                .to_kind(y.kind())
-                .to_device(y.device())
-                .view([1, 3, 1, 1]);
+            let w = channel_vec(&[0.299, 0.587, 0.114], &y);
             let kind = y.kind();
             y = (y * w).sum_dim_intlist([1i64].as_slice(), true, kind);
         }

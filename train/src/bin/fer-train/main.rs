@@ -133,6 +133,10 @@ enum Cmd {
         /// Add a frozen teacher, `ARCH@SIZE` (the exp5 step: CE + Hinton KD + RKD distance).
         #[arg(long)]
         teacher: Option<String>,
+        /// Capture the step as a CUDA graph and replay it (as training does by default on
+        /// CUDA); without it every step is launched eagerly.
+        #[arg(long)]
+        cuda_graphs: bool,
         /// Untimed warm-up steps.
         #[arg(long, default_value_t = 15)]
         warmup: usize,
@@ -231,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
             precision,
             channels_last,
             teacher,
+            cuda_graphs,
             warmup,
             steps,
             device,
@@ -247,6 +252,7 @@ fn run(cli: Cli) -> Result<()> {
                             precision,
                             channels_last,
                             teacher,
+                            cuda_graphs,
                             warmup,
                             steps,
                             device,
@@ -268,6 +274,10 @@ fn run(cli: Cli) -> Result<()> {
                 tch::Cuda::device_count()
             );
             println!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
+            match fer_train::cuda_graph::available() {
+                Ok(()) => println!("CUDA graph capture: available"),
+                Err(why) => println!("CUDA graph capture: {why}"),
+            }
             println!("threads: {}", tch::get_num_threads());
             if tch::Cuda::is_available() {
                 use fer_train::amp::autocast;

@@ -1,0 +1,195 @@
+//! The training step under CUDA graph capture: a few eager steps (cuDNN autotuning, momentum
+//! buffers, gradients allocated), then the whole step (forward passes, losses, backward, fused
+//! SGD) is captured once and replayed for every later batch of the same shape, with the batch
+//! copied into the captured input tensors and the learning rate into a device scalar. Batches of
+//! another shape (the last, partial one) take the eager step.
+
+use tch::{Device, Kind, Tensor};
+
+use super::epoch::{StepOutput, StepParts, train_step};
+use super::optim::Optimizer;
+use crate::cuda_graph::{Graph, SideStream};
+use crate::error::Result;
+use crate::extras::Lr;
+use crate::losses::Target;
+use crate::lower::Forward;
+
+/// Eager steps before capture: the first initialises the momentum buffers, the following let
+/// cuDNN's autotuner and the caching allocator settle.
+const EAGER_STEPS: usize = 3;
+
+/// The captured step and the tensors it reads and writes.
+struct Captured {
+    x: Tensor,
+    hard: Option<Tensor>,
+    soft: Option<Tensor>,
+    lr: Tensor,
+    graph: Graph,
+    out: StepOutput,
+}
+
+/// Runs training steps eagerly or, once captured, by graph replay. Lives for one stage (one
+/// optimizer); on CUDA it keeps the device on a side stream while alive.
+pub(crate) struct StepRunner {
+    captured: Option<Captured>,
+    eager_steps: usize,
+    /// Off when graphs were not asked for, cannot be used, or capture failed.
+    enabled: bool,
+    replays: u64,
+    _stream: Option<SideStream>,
+}
+
+fn same_target(t: &Target, hard: &Option<Tensor>, soft: &Option<Tensor>) -> bool {
+    match t {
+        Target::Hard(y) => hard.as_ref().is_some_and(|h| h.size() == y.size()),
+        Target::Soft(y) => soft.as_ref().is_some_and(|s| s.size() == y.size()),
+    }
+}
+
+fn copy_of(t: &Tensor) -> Tensor {
+    let c = t.empty_like();
+    let mut c = if crate::extras::is_channels_last(t) { c } else { c.contiguous() };
+    c.copy_(t);
+    c
+}
+
+impl StepRunner {
+    /// A runner using graphs when `wanted`, on CUDA, and possible for `opt`; otherwise eager.
+    /// `note` receives one line saying why graphs are off, when they were wanted.
+    pub(crate) fn new(
+        wanted: bool,
+        device: Device,
+        opt: &Optimizer,
+        note: &dyn Fn(&str),
+    ) -> Result<Self> {
+        let eager = StepRunner {
+            captured: None,
+            eager_steps: 0,
+            enabled: false,
+            replays: 0,
+            _stream: None,
+        };
+        let Device::Cuda(index) = device else {
+            return Ok(eager);
+        };
+        if !wanted {
+            return Ok(eager);
+        }
+        if let Some(why) = opt.graph_obstacle() {
+            note(&format!("CUDA graphs off: {why}"));
+            return Ok(eager);
+        }
+        if let Err(why) = crate::cuda_graph::available() {
+            note(&format!("CUDA graphs off: {why}"));
+            return Ok(eager);
+        }
+        Ok(StepRunner { enabled: true, _stream: Some(SideStream::enter(index)?), ..eager })
+    }
+
+    /// Steps taken by replaying the captured graph.
+    pub(crate) fn replays(&self) -> u64 {
+        self.replays
+    }
+
+    /// One training step (see [`train_step`]); the outputs of a replayed step are the captured
+    /// tensors, valid until the next step.
+    pub(crate) fn step(
+        &mut self,
+        p: &StepParts,
+        opt: &mut Optimizer,
+        x: &Tensor,
+        target: Target,
+        lr: f64,
+        note: &dyn Fn(&str),
+    ) -> Result<StepOutput> {
+        if self.enabled && self.eager_steps >= EAGER_STEPS {
+            if let Some(c) = &self.captured {
+                if c.x.size() == x.size() && same_target(&target, &c.hard, &c.soft) {
+                    return self.replay(opt, x, target, lr);
+                }
+            } else {
+                match self.capture(p, opt, x, target, lr) {
+                    Ok(()) => {
+                        note("training step captured as a CUDA graph; replayed from now on");
+                        return self.replay_captured(opt);
+                    }
+                    Err(e) => {
+                        note(&format!("CUDA graphs off, training continues eagerly: {e}"));
+                        self.enabled = false;
+                    }
+                }
+            }
+        }
+        self.eager_steps += 1;
+        train_step(p, opt, x, target, Lr::Value(lr))
+    }
+
+    fn capture(
+        &mut self,
+        p: &StepParts,
+        opt: &mut Optimizer,
+        x: &Tensor,
+        target: Target,
+        lr: f64,
+    ) -> Result<()> {
+        let sx = copy_of(x);
+        if p.student.is_channels_last() {
+            // The step converts its input in place; the captured input must already be
+            // channels-last, or the graph would read a buffer replays no longer fill.
+            crate::extras::channels_last_(&sx)?;
+        }
+        let (hard, soft) = match target {
+            Target::Hard(y) => (Some(copy_of(y)), None),
+            Target::Soft(y) => (None, Some(copy_of(y))),
+        };
+        let slr = Tensor::full([], lr, (Kind::Float, x.device()));
+        let st = match (&hard, &soft) {
+            (Some(h), _) => Target::Hard(h),
+            (_, Some(s)) => Target::Soft(s),
+            _ => unreachable!("one of the two is set"),
+        };
+        let steps_before = opt.steps();
+        let (graph, out) = Graph::capture(|| train_step(p, opt, &sx, st, Lr::Tensor(&slr)))
+            .inspect_err(|_| opt.set_steps(steps_before))?;
+        // Capture recorded the update without running it: the replay that follows runs it.
+        opt.set_steps(steps_before);
+        self.captured = Some(Captured { x: sx, hard, soft, lr: slr, graph, out });
+        Ok(())
+    }
+
+    fn replay(
+        &mut self,
+        opt: &mut Optimizer,
+        x: &Tensor,
+        target: Target,
+        lr: f64,
+    ) -> Result<StepOutput> {
+        let c = self.captured.as_mut().expect("captured");
+        c.x.copy_(x);
+        match (target, &mut c.hard, &mut c.soft) {
+            (Target::Hard(y), Some(h), _) => {
+                h.copy_(y);
+            }
+            (Target::Soft(y), _, Some(s)) => {
+                s.copy_(y);
+            }
+            _ => unreachable!("checked by same_target"),
+        }
+        let _ = c.lr.fill_(lr);
+        self.replay_captured(opt)
+    }
+
+    fn replay_captured(&mut self, opt: &mut Optimizer) -> Result<StepOutput> {
+        let c = self.captured.as_ref().expect("captured");
+        c.graph.replay()?;
+        opt.count_replayed_step();
+        self.replays += 1;
+        let (out, loss, terms) = &c.out;
+        let terms = terms.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
+        let out = Forward {
+            logits: out.logits.shallow_clone(),
+            taps: out.taps.iter().map(Tensor::shallow_clone).collect(),
+        };
+        Ok((out, loss.shallow_clone(), terms))
+    }
+}

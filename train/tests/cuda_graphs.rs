@@ -1,0 +1,171 @@
+//! CUDA graph capture of the training step (`optim.cuda_graphs`): the same run with and without
+//! it must train the same model. Needs a CUDA device, so the tests are ignored by default; on the
+//! GPU machine: `cargo test --release -p fer-train --test cuda_graphs -- --ignored`.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use fer_train::config::ExperimentConfig;
+use fer_train::trainer::{self, Observer, RunOptions, RunOutcome};
+
+/// Collects the trainer's messages.
+#[derive(Default)]
+struct Notes(RefCell<Vec<String>>);
+
+impl Observer for Notes {
+    fn message(&self, msg: &str) {
+        self.0.borrow_mut().push(msg.to_string());
+    }
+}
+
+/// 280 training images: with batch 32, eight full batches and a partial one per epoch, so both
+/// the replayed step and the eager fallback for another shape run every epoch.
+fn synth(dir: &Path) {
+    let cfg =
+        fer_data::synth::SynthConfig { seed: 3, train_per_class: 40, val_per_class: 6, size: 48 };
+    fer_data::synth::write_fer_folder(&dir.join("data"), &cfg).unwrap();
+}
+
+/// MobileNetV3-Small at half width, 48 px, SGD with a per-step warm-up and cosine schedule (a
+/// graph that baked the learning rate in would train differently).
+fn config(dir: &Path, name: &str, graphs: bool, precision: &str, extra: &str) -> ExperimentConfig {
+    let text = format!(
+        r#"
+version = 1
+name = "{name}"
+seed = 7
+device = "cuda"
+output_dir = "runs"
+[data]
+format = "fer2013-folder"
+root = "data"
+train_split = "train"
+val_split = "val"
+workers = 2
+[model]
+arch = "mobilenet_v3_small"
+num_classes = 7
+width_mult = 0.5
+input_size = 48
+[optim]
+optimizer = "sgd"
+lr = 0.05
+momentum = 0.9
+nesterov = true
+weight_decay = 0.0005
+warmup_epochs = 1
+batch_size = 32
+precision = "{precision}"
+channels_last = true
+cuda_graphs = {graphs}
+{extra}
+"#
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, &text).unwrap();
+    ExperimentConfig::load(&path).unwrap()
+}
+
+const CE_STAGE: &str = r#"
+[[stages]]
+name = "train"
+epochs = 2
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 1.0
+label_smoothing = 0.1
+"#;
+
+fn run(cfg: &ExperimentConfig) -> (RunOutcome, Vec<String>) {
+    let notes = Notes::default();
+    let out = trainer::train(cfg, &RunOptions::default(), &notes).unwrap();
+    (out, notes.0.into_inner())
+}
+
+/// Largest |a − b| / max(1, max |b|) over every float tensor of two checkpoints.
+fn weight_diff(a: &Path, b: &Path) -> f64 {
+    let (ta, _) = fer_checkpoint::read_safetensors(a).unwrap();
+    let (tb, _) = fer_checkpoint::read_safetensors(b).unwrap();
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    let mut worst = 0f64;
+    for (name, x) in &ta {
+        let (x, y) = (x.to_f32(), tb[name].to_f32());
+        let scale = y.iter().fold(1f32, |m, v| m.max(v.abs())) as f64;
+        let d = x.iter().zip(y.iter()).fold(0f32, |m, (p, q)| m.max((p - q).abs())) as f64;
+        worst = worst.max(d / scale);
+    }
+    worst
+}
+
+fn compare(eager: &RunOutcome, graphed: &RunOutcome, notes: &[String], tol: f64) {
+    assert!(
+        notes.iter().any(|n| n.contains("captured as a CUDA graph")),
+        "the graphed run never captured its step: {notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("CUDA graphs off")), "{notes:?}");
+    for (e, g) in eager.records.iter().zip(&graphed.records) {
+        let rel = (e.train_loss - g.train_loss).abs() / e.train_loss;
+        assert!(
+            rel < tol,
+            "epoch {}: train loss {} eager vs {} graphed",
+            e.epoch,
+            e.train_loss,
+            g.train_loss
+        );
+        assert!(
+            (e.val_loss - g.val_loss).abs() / e.val_loss < tol,
+            "epoch {}: val loss {} eager vs {} graphed",
+            e.epoch,
+            e.val_loss,
+            g.val_loss
+        );
+    }
+    let d = weight_diff(&eager.dir.join("last.safetensors"), &graphed.dir.join("last.safetensors"));
+    assert!(d < tol, "weights differ by {d:e} (relative) after training");
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn a_graphed_run_trains_the_same_model_as_an_eager_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let (eager, _) = run(&config(tmp.path(), "eager", false, "fp32", CE_STAGE));
+    let (graphed, notes) = run(&config(tmp.path(), "graphed", true, "fp32", CE_STAGE));
+    // Only cuDNN's choice of algorithms differs between the runs (rounding, ~1e-6 per step).
+    compare(&eager, &graphed, &notes, 2e-3);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn a_graphed_distillation_run_with_bf16_and_a_resized_teacher_matches_eager() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let (teacher, _) = run(&config(tmp.path(), "teacher", false, "fp32", CE_STAGE));
+    // exp5's loss; the teacher sees the batch resized to 64 px (adapted inside the graph).
+    let kd = format!(
+        r#"
+[[teachers]]
+name = "t"
+checkpoint = "{}"
+input_size = 64
+[[stages]]
+name = "hybrid"
+epochs = 2
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 0.5
+[[stages.loss]]
+kind = "kd"
+weight = 0.5
+temperature = 4.0
+[[stages.loss]]
+kind = "rkd_distance"
+weight = 25.0
+"#,
+        teacher.dir.join("best.safetensors").display()
+    );
+    let (eager, _) = run(&config(tmp.path(), "kd_eager", false, "bf16", &kd));
+    let (graphed, notes) = run(&config(tmp.path(), "kd_graphed", true, "bf16", &kd));
+    // bf16 rounds at 3 significant digits, so algorithm choices show more.
+    compare(&eager, &graphed, &notes, 2e-2);
+}
