@@ -32,7 +32,7 @@ for job in "$@"; do
     *) s="$seeds" ;;
   esac
   if [ -n "${STUDENT:-}" ] && [[ "$job" != teacher_* ]]; then
-    name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$cfg")-${STUDENT}"
+    name="$(sed -n 's/^name = "\(.*\)"/\1/p' "$cfg" | head -n1)-${STUDENT}"
     args+=(--set "model.arch=\"$STUDENT\"" --set "name=\"$name\"")
   fi
   for kv in ${SET:-}; do args+=(--set "$kv"); done
