@@ -7,7 +7,10 @@
 # torchvision. fer-train runs every configuration twice, eagerly and with the step captured as a
 # CUDA graph (`--cuda-graphs`, what training does by default). GRAPH_ONLY_LARGE=1 skips the eager
 # fer-train run of ResNet-50 and Inception-v3. Writes OUT_DIR/{ours,torch}.jsonl and prints a
-# markdown table.
+# markdown table. With LOADER_BENCH=path/to/loader_bench (cargo build --release -p fer-data
+# --example loader_bench) and FER2013=path/to/fer2013, the data loader runs on real FER-2013 (its
+# packed cache, built on first use) at the same time as the MobileNetV3 group, with
+# LOADER_WORKERS workers (default 8), and its images/s are printed under the table.
 set -euo pipefail
 out="${1:?usage: bench_training.sh OUT_DIR}"
 bin="${FER_TRAIN:-target/release/fer-train}"
@@ -30,6 +33,12 @@ ours() {
   "$bin" -q bench "$@" --channels-last --warmup "$warmup" --steps "$steps" --device cuda \
     | tee -a "$out/ours.jsonl"
 }
+loader_pid=""
+if [ -n "${LOADER_BENCH:-}" ]; then
+  "$LOADER_BENCH" --root "${FER2013:?FER2013=/path/to/fer2013}" --cache "$out/fer2013_train.fercache" \
+    --size 112 --epochs 6 --workers "${LOADER_WORKERS:-8}" > "$out/loader.txt" 2>&1 &
+  loader_pid=$!
+fi
 for g in "${groups[@]}"; do
   IFS='|' read -r archs sizes precs <<< "$g"
   if [ "${GRAPH_ONLY_LARGE:-0}" != 1 ] || [[ "$archs" == *mobilenet* ]]; then
@@ -46,6 +55,8 @@ for p in fp32 bf16; do
   "$py" scripts/gpu/torch_eager_bench.py --arch mobilenet_v3_large --size 112 --precision "$p" \
     --channels-last --teacher resnet50@112 --warmup "$warmup" --steps "$steps" | tee -a "$out/torch.jsonl"
 done
+
+[ -z "$loader_pid" ] || wait "$loader_pid"
 
 "$py" - "$out" <<'PY'
 import json, sys
@@ -64,4 +75,8 @@ for k in dict.fromkeys(list(eager) + list(graph)):
     best = max(x["img_per_s"] for x in (e, g) if x)
     ratio = f"{best / t['img_per_s']:.2f}" if t else "-"
     print(f"| {k[0]} | {k[1]} | {k[2]} | {fmt(e)} | {fmt(g)} | {fmt(t)} | {ratio} |")
+import os
+if os.path.exists(f"{out}/loader.txt"):
+    print("\nloader on FER-2013 (augmented, 112 px, run beside the MobileNetV3 group):")
+    print("".join(l for l in open(f"{out}/loader.txt") if l.startswith(("epoch", "opened", "cache")) or "batches of" in l))
 PY

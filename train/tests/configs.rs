@@ -141,7 +141,7 @@ fn a_typo_in_a_field_names_its_path_and_line() {
              expected one of \
              `optimizer`, `lr`, `momentum`, `nesterov`, `betas`, `eps`, `weight_decay`, \
              `batch_size`, `grad_clip_norm`, `precision`, `schedule`, `warmup_epochs`, \
-             `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, `channels_last`"
+             `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, `channels_last`, `cuda_graphs`"
         )
     );
 
