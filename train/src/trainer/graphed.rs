@@ -33,6 +33,9 @@ struct Captured {
 pub(crate) struct StepRunner {
     captured: Option<Captured>,
     eager_steps: usize,
+    /// The largest batch seen: capture waits for a batch of this size, so that a partial last
+    /// batch is never the captured shape.
+    largest: i64,
     /// Off when graphs were not asked for, cannot be used, or capture failed.
     enabled: bool,
     replays: u64,
@@ -65,6 +68,7 @@ impl StepRunner {
         let eager = StepRunner {
             captured: None,
             eager_steps: 0,
+            largest: 0,
             enabled: false,
             replays: 0,
             _stream: None,
@@ -102,12 +106,13 @@ impl StepRunner {
         lr: f64,
         note: &dyn Fn(&str),
     ) -> Result<StepOutput> {
+        let n = x.size().first().copied().unwrap_or(0);
         if self.enabled && self.eager_steps >= EAGER_STEPS {
             if let Some(c) = &self.captured {
                 if c.x.size() == x.size() && same_target(&target, &c.hard, &c.soft) {
                     return self.replay(opt, x, target, lr);
                 }
-            } else {
+            } else if n >= self.largest {
                 match self.capture(p, opt, x, target, lr) {
                     Ok(()) => {
                         note("training step captured as a CUDA graph; replayed from now on");
@@ -121,6 +126,7 @@ impl StepRunner {
             }
         }
         self.eager_steps += 1;
+        self.largest = self.largest.max(n);
         train_step(p, opt, x, target, Lr::Value(lr))
     }
 
