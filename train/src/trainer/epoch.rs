@@ -134,6 +134,7 @@ pub(super) fn train_epoch(
     let (mut loss_sum, mut correct) = (zero(), zero());
     let mut term_sums: BTreeMap<String, Tensor> = BTreeMap::new();
     let (mut images, mut lr) = (0usize, base_lr);
+    let note = |m: &str| obs.message(m);
     for (i, batch) in ctx.loader.epoch(ctx.run_epoch as u64).enumerate() {
         let batch = batch.map_err(data_err)?;
         for s in &batch.skipped {
@@ -157,7 +158,6 @@ pub(super) fn train_epoch(
             Some(s) => Target::Soft(s),
             None => Target::Hard(&y),
         };
-        let note = |m: &str| obs.message(m);
         let (out, loss, terms) = runner.step(&parts, opt, &x, target, lr, &note)?;
         tch::no_grad(|| {
             loss_sum += loss.detach().to_kind(Kind::Float) * n as f64;

@@ -18,11 +18,52 @@ use crate::lower::Forward;
 /// cuDNN's autotuner and the caching allocator settle.
 const EAGER_STEPS: usize = 3;
 
+/// The captured step's target: hard labels or soft distributions, as the captured batch had.
+enum StaticTarget {
+    Hard(Tensor),
+    Soft(Tensor),
+}
+
+impl StaticTarget {
+    fn copy_of(t: Target) -> Self {
+        match t {
+            Target::Hard(y) => StaticTarget::Hard(y.copy()),
+            Target::Soft(y) => StaticTarget::Soft(y.copy()),
+        }
+    }
+
+    fn as_target(&self) -> Target<'_> {
+        match self {
+            StaticTarget::Hard(y) => Target::Hard(y),
+            StaticTarget::Soft(y) => Target::Soft(y),
+        }
+    }
+
+    /// Whether `t` is of the captured kind and shape.
+    fn matches(&self, t: &Target) -> bool {
+        match (self, t) {
+            (StaticTarget::Hard(s), Target::Hard(y)) | (StaticTarget::Soft(s), Target::Soft(y)) => {
+                s.size() == y.size()
+            }
+            _ => false,
+        }
+    }
+
+    /// Copies `t` in (checked by [`StaticTarget::matches`]).
+    fn load(&mut self, t: Target) {
+        match (self, t) {
+            (StaticTarget::Hard(s), Target::Hard(y)) | (StaticTarget::Soft(s), Target::Soft(y)) => {
+                s.copy_(y)
+            }
+            _ => unreachable!("checked by matches"),
+        }
+    }
+}
+
 /// The captured step and the tensors it reads and writes.
 struct Captured {
     x: Tensor,
-    hard: Option<Tensor>,
-    soft: Option<Tensor>,
+    target: StaticTarget,
     lr: Tensor,
     graph: Graph,
     out: StepOutput,
@@ -40,20 +81,6 @@ pub(crate) struct StepRunner {
     enabled: bool,
     replays: u64,
     _stream: Option<SideStream>,
-}
-
-fn same_target(t: &Target, hard: &Option<Tensor>, soft: &Option<Tensor>) -> bool {
-    match t {
-        Target::Hard(y) => hard.as_ref().is_some_and(|h| h.size() == y.size()),
-        Target::Soft(y) => soft.as_ref().is_some_and(|s| s.size() == y.size()),
-    }
-}
-
-fn copy_of(t: &Tensor) -> Tensor {
-    let c = t.empty_like();
-    let mut c = if crate::extras::is_channels_last(t) { c } else { c.contiguous() };
-    c.copy_(t);
-    c
 }
 
 impl StepRunner {
@@ -109,7 +136,7 @@ impl StepRunner {
         let n = x.size().first().copied().unwrap_or(0);
         if self.enabled && self.eager_steps >= EAGER_STEPS {
             if let Some(c) = &self.captured {
-                if c.x.size() == x.size() && same_target(&target, &c.hard, &c.soft) {
+                if c.x.size() == x.size() && c.target.matches(&target) {
                     return self.replay(opt, x, target, lr);
                 }
             } else if n >= self.largest {
@@ -138,28 +165,20 @@ impl StepRunner {
         target: Target,
         lr: f64,
     ) -> Result<()> {
-        let sx = copy_of(x);
+        let sx = x.copy();
         if p.student.is_channels_last() {
             // The step converts its input in place; the captured input must already be
             // channels-last, or the graph would read a buffer replays no longer fill.
             crate::extras::channels_last_(&sx)?;
         }
-        let (hard, soft) = match target {
-            Target::Hard(y) => (Some(copy_of(y)), None),
-            Target::Soft(y) => (None, Some(copy_of(y))),
-        };
+        let st = StaticTarget::copy_of(target);
         let slr = Tensor::full([], lr, (Kind::Float, x.device()));
-        let st = match (&hard, &soft) {
-            (Some(h), _) => Target::Hard(h),
-            (_, Some(s)) => Target::Soft(s),
-            _ => unreachable!("one of the two is set"),
-        };
         let steps_before = opt.steps();
-        let (graph, out) = Graph::capture(|| train_step(p, opt, &sx, st, Lr::Tensor(&slr)))
-            .inspect_err(|_| opt.set_steps(steps_before))?;
+        let captured = Graph::capture(|| train_step(p, opt, &sx, st.as_target(), Lr::Tensor(&slr)));
         // Capture recorded the update without running it: the replay that follows runs it.
         opt.set_steps(steps_before);
-        self.captured = Some(Captured { x: sx, hard, soft, lr: slr, graph, out });
+        let (graph, out) = captured?;
+        self.captured = Some(Captured { x: sx, target: st, lr: slr, graph, out });
         Ok(())
     }
 
@@ -172,15 +191,7 @@ impl StepRunner {
     ) -> Result<StepOutput> {
         let c = self.captured.as_mut().expect("captured");
         c.x.copy_(x);
-        match (target, &mut c.hard, &mut c.soft) {
-            (Target::Hard(y), Some(h), _) => {
-                h.copy_(y);
-            }
-            (Target::Soft(y), _, Some(s)) => {
-                s.copy_(y);
-            }
-            _ => unreachable!("checked by same_target"),
-        }
+        c.target.load(target);
         let _ = c.lr.fill_(lr);
         self.replay_captured(opt)
     }
