@@ -88,7 +88,6 @@ fn a_run_leaves_config_metrics_and_loadable_checkpoints() {
         assert!(out.dir.join(f).exists(), "{f} missing in the run directory");
     }
     assert_eq!(out.records.len(), 3);
-    assert!(out.records[2].train_loss < out.records[0].train_loss, "{:?}", out.records);
     let ck = fer_checkpoint::Checkpoint::load(out.dir.join("best.safetensors")).unwrap();
     assert_eq!(ck.meta.labels.len(), 7);
     assert_eq!(ck.meta.preprocess.input_size, 32);
@@ -100,6 +99,32 @@ fn a_run_leaves_config_metrics_and_loadable_checkpoints() {
     // A second run into the same directory is refused, not overwritten.
     let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err();
     assert!(e.to_string().contains("fer-train resume"), "{e}");
+}
+
+/// Training learns: a quarter-width ResNet-18 on 100 synthetic faces a class, six epochs, in
+/// its own process (so the run is deterministic, whatever other tests do with libtorch's global
+/// generator). Three epochs on 80 images, as in the smoke test above, are too few to tell
+/// learning from noise; these settings reach about 0.6 validation accuracy (chance: 1/7).
+#[test]
+fn training_learns_the_synthetic_expressions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg =
+        fer_data::synth::SynthConfig { seed: 3, train_per_class: 100, val_per_class: 20, size: 48 };
+    fer_data::synth::write_fer_folder(&tmp.path().join("data"), &cfg).unwrap();
+    config(tmp.path(), "learn", CE_STAGE);
+    let text = std::fs::read_to_string(tmp.path().join("learn.toml"))
+        .unwrap()
+        .replace("mobilenet_v3_small", "resnet18")
+        .replace("input_size = 32", "input_size = 48")
+        .replace("lr = 0.01", "lr = 0.003")
+        .replace("epochs = 3", "epochs = 6");
+    std::fs::write(tmp.path().join("learn.toml"), text).unwrap();
+    let st = cli_run(tmp.path(), "learn", "runs").output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let r = read_records(&tmp.path().join("runs/learn"));
+    let best = r.iter().map(|e| e.val_accuracy).fold(0.0, f64::max);
+    assert!(best >= 3.0 / 7.0, "best validation accuracy {best} (chance 1/7): {r:?}");
+    assert!(r[5].train_loss < 0.75 * r[0].train_loss, "training loss did not fall: {r:?}");
 }
 
 /// `fer-train run` of `<dir>/<name>.toml` into `<dir>/<out>/<name>/`, as a user runs it (one
