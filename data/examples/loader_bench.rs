@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p fer-data --example loader_bench -- --root /path/to/fer2013 \
-//!     [--size 112] [--batch 256] [--workers N] [--epochs 1] [--cache train.fercache]
+//!     [--size 112] [--batch 256] [--workers N] [--epochs 1] [--cache train.fercache] \
+//!     [--no-augment] [--pixels]
 //! ```
 //!
 //! Prints the time to open the folder (and to build or open the cache), then images/s per
@@ -17,7 +18,7 @@ use clap::Parser;
 use fer_data::augment::AugmentConfig;
 use fer_data::cache::CachedDataset;
 use fer_data::formats::{Format, OpenOptions, open};
-use fer_data::loader::{Loader, LoaderConfig};
+use fer_data::loader::{Images, Loader, LoaderConfig};
 use fer_data::{Dataset, SplitName};
 use fer_models_spec::Preprocess;
 
@@ -52,6 +53,10 @@ struct Args {
     /// Preprocess only (no augmentation), as evaluation does.
     #[arg(long)]
     no_augment: bool,
+    /// Hand over 8-bit pixel batches (normalised by the consumer, as `fer-train` does on its
+    /// device) instead of float32 model input.
+    #[arg(long)]
+    pixels: bool,
 }
 
 fn main() -> Result<()> {
@@ -87,18 +92,23 @@ fn main() -> Result<()> {
         (None, None) => anyhow::bail!("give --root, --cache or both"),
     };
     let aug = if args.no_augment { AugmentConfig::off() } else { AugmentConfig::default() };
-    let cfg =
-        LoaderConfig { batch_size: args.batch, workers: args.workers, ..LoaderConfig::default() };
+    let cfg = LoaderConfig {
+        batch_size: args.batch,
+        workers: args.workers,
+        pixels: args.pixels,
+        ..LoaderConfig::default()
+    };
     let indices = (0..ds.len()).collect();
     let loader =
         Loader::new(ds, indices, Preprocess::imagenet(args.size, args.channels), aug, cfg)?;
     println!(
-        "{} batches of {} at {:?}, {} workers, augment {}",
+        "{} batches of {} at {:?}, {} workers, augment {}, {}",
         loader.len(),
         args.batch,
         loader.image_shape(),
         loader.workers(),
-        !args.no_augment
+        !args.no_augment,
+        if args.pixels { "8-bit pixel batches" } else { "float32 batches" }
     );
     for epoch in 0..args.epochs {
         let t = Instant::now();
@@ -107,7 +117,10 @@ fn main() -> Result<()> {
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             images += batch.len();
-            checksum += batch.images[0] as f64;
+            checksum += match &batch.images {
+                Images::Normalized(v) => v[0] as f64,
+                Images::Pixels(p) => p.data[0] as f64,
+            };
             loader.recycle(batch);
         }
         let s = t.elapsed().as_secs_f64();

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::pixels::{EraseBox, PixelSample, quantize};
 use crate::preprocess::{self, Crop, Planes};
 
 /// Augmentation options (TOML/JSON: every field optional, unknown fields rejected).
@@ -207,11 +208,65 @@ impl Augmenter {
 
     /// Augments and preprocesses `img` into `out` (exactly [`Augmenter::output_len`] floats).
     pub fn apply_into(&self, img: &DynamicImage, key: SampleKey, out: &mut [f32]) -> Result<()> {
-        let (p, cfg) = (&self.preprocess, &self.config);
-        if !cfg.enabled {
+        let p = &self.preprocess;
+        if !self.config.enabled {
             return preprocess::preprocess_into(img, p, out);
         }
         preprocess::check_out(p, out.len())?;
+        let (work, _, erase) = self.pixel_ops(img, key)?;
+        preprocess::normalize(&work, p, out);
+        if let Some(e) = erase {
+            let s = p.input_size;
+            for plane in out.chunks_exact_mut(s * s) {
+                for row in plane.chunks_exact_mut(s).skip(e.y).take(e.h) {
+                    row[e.x..e.x + e.w].fill(0.0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pixel operations of [`Augmenter::apply_into`] (or, disabled, the resize of the
+    /// preprocessing) rounded to bytes, with the box to erase: what [`PixelBatch::normalize`]
+    /// or the trainer's device turns into the model input.
+    ///
+    /// [`PixelBatch::normalize`]: crate::pixels::PixelBatch::normalize
+    pub fn apply_pixels(&self, img: &DynamicImage, key: SampleKey) -> Result<PixelSample> {
+        let mut data = Vec::new();
+        let (planes, erase) = self.apply_pixels_into(img, key, &mut data)?;
+        Ok(PixelSample { data, planes, erase })
+    }
+
+    /// [`Augmenter::apply_pixels`] appending the `[P, S, S]` bytes to `out` (a batch buffer;
+    /// nothing is appended on error): returns `(P, erase box)`.
+    pub fn apply_pixels_into(
+        &self,
+        img: &DynamicImage,
+        key: SampleKey,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<EraseBox>)> {
+        let (work, planes, erase) = if self.config.enabled {
+            self.pixel_ops(img, key)?
+        } else {
+            preprocess::check_size(img.width(), img.height())?;
+            let src = Planes::from_image(img, self.preprocess.color);
+            let s = self.preprocess.input_size;
+            let mut work = vec![0.0f32; src.planes.len() * s * s];
+            src.resize_pixels(Crop::full(&src), s, self.preprocess.resize, &mut work);
+            (work, src.planes.len(), None)
+        };
+        quantize(&work, out);
+        Ok((planes, erase))
+    }
+
+    /// Crop, resize, flip, rotation and jitter in pixel units on the source planes (one for a
+    /// gray source, even for RGB models): `(planes [P, S, S], P, erase box)`.
+    fn pixel_ops(
+        &self,
+        img: &DynamicImage,
+        key: SampleKey,
+    ) -> Result<(Vec<f32>, usize, Option<EraseBox>)> {
+        let (p, cfg) = (&self.preprocess, &self.config);
         preprocess::check_size(img.width(), img.height())?;
         let planes = Planes::from_image(img, p.color);
         let mut rng = key.rng(CROP);
@@ -221,8 +276,6 @@ impl Augmenter {
             Crop::full(&planes)
         };
         let s = p.input_size;
-        // Pixel operations run on the source planes (one for a gray source, even for RGB
-        // models), then normalisation expands them to the model's channels.
         let np = planes.planes.len();
         let mut work = vec![0.0f32; np * s * s];
         planes.resize_pixels(crop, s, p.resize, &mut work);
@@ -239,18 +292,13 @@ impl Augmenter {
             let cf = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
             jitter(&mut work, np, s, bf, cf);
         }
-        preprocess::normalize(&work, p, out);
         let mut rng = key.rng(ERASE);
-        if rng.gen_bool(cfg.erase_prob as f64)
-            && let Some((y, x, h, w)) = erase_box(&mut rng, s, cfg)
-        {
-            for plane in out.chunks_exact_mut(s * s) {
-                for row in plane.chunks_exact_mut(s).skip(y).take(h) {
-                    row[x..x + w].fill(0.0);
-                }
-            }
-        }
-        Ok(())
+        let erase = if rng.gen_bool(cfg.erase_prob as f64) {
+            erase_box(&mut rng, s, cfg).map(|(y, x, h, w)| EraseBox { y, x, h, w })
+        } else {
+            None
+        };
+        Ok((work, np, erase))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod formats;
 pub mod inspect;
 pub mod labels;
 pub mod loader;
+pub mod pixels;
 pub mod preprocess;
 pub mod split;
 pub mod synth;

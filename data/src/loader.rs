@@ -2,11 +2,13 @@
 //!
 //! A [`Loader`] reads samples of an `Arc<dyn Dataset>` (a subset given by indices), decodes,
 //! augments and preprocesses them on worker threads and hands over contiguous `[N, C, H, W]`
-//! batches in a fixed order. The batch composition and order depend only on the seed and the
+//! batches (or 8-bit pixel batches for the consumer to normalise, [`crate::pixels`]) in a fixed
+//! order. The batch composition and order depend only on the seed and the
 //! epoch (shuffle, optional class-balanced sampling), and each sample's augmentation only on
 //! `(seed, epoch, index)` ([`crate::augment::SampleKey`]), so any worker count gives identical
 //! batches. At most `prefetch` batches are built ahead of the consumer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::{AugmentConfig, Augmenter, SampleKey, splitmix};
 use crate::dataset::{Dataset, SkippedItem, Target};
 use crate::error::{Error, Result};
+use crate::pixels::PixelBatch;
 
 /// Loader options (every field optional, unknown fields rejected).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +51,9 @@ pub struct LoaderConfig {
     pub soft_targets: bool,
     /// Seed of the order and of the augmentation. Default 0.
     pub seed: u64,
+    /// Hand over 8-bit pixels ([`Images::Pixels`]) for the consumer to normalise, instead of
+    /// the model input. Default false.
+    pub pixels: bool,
 }
 
 impl Default for LoaderConfig {
@@ -62,6 +68,35 @@ impl Default for LoaderConfig {
             skip_bad: false,
             soft_targets: false,
             seed: 0,
+            pixels: false,
+        }
+    }
+}
+
+/// A batch's images, in the form [`LoaderConfig::pixels`] asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Images {
+    /// `[N, C, H, W]` row-major float32 model input.
+    Normalized(Vec<f32>),
+    /// 8-bit pixels and erase boxes, normalised by the consumer ([`PixelBatch::normalize`]).
+    Pixels(PixelBatch),
+}
+
+impl Images {
+    /// The model input, when the batch carries it.
+    pub fn normalized(&self) -> Option<&[f32]> {
+        match self {
+            Images::Normalized(v) => Some(v),
+            Images::Pixels(_) => None,
+        }
+    }
+
+    /// The model input `[N, C, H, W]`: the floats as they are, or the pixels normalised on the
+    /// host ([`PixelBatch::normalize`] with the loader's preprocessing, [`Loader::preprocess`]).
+    pub fn to_input(&self, p: &Preprocess) -> Result<Cow<'_, [f32]>> {
+        match self {
+            Images::Normalized(v) => Ok(Cow::Borrowed(v)),
+            Images::Pixels(px) => px.normalize(p).map(Cow::Owned),
         }
     }
 }
@@ -69,15 +104,15 @@ impl Default for LoaderConfig {
 /// One batch, ready for a tensor constructor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// `[N, C, H, W]` row-major float32 images.
-    pub images: Vec<f32>,
+    /// The images: `[N, C, H, W]` model input, or pixels to normalise.
+    pub images: Images,
     /// `[N]` class indices (the hard label of soft targets).
     pub labels: Vec<i64>,
     /// `[N, K]` target distributions when [`LoaderConfig::soft_targets`] is set.
     pub soft: Option<Vec<f32>>,
     /// `[N]` dataset indices of the samples.
     pub indices: Vec<usize>,
-    /// `[N, C, H, W]`.
+    /// `[N, C, H, W]` of the model input.
     pub shape: [usize; 4],
     /// Samples left out because they failed to load (only with `skip_bad`).
     pub skipped: Vec<SkippedItem>,
@@ -109,7 +144,14 @@ struct Inner {
     workers: usize,
     weights: Vec<f64>,
     /// Image buffers handed back by [`Loader::recycle`].
-    pool: Mutex<Vec<Vec<f32>>>,
+    pool: Mutex<Pool>,
+}
+
+/// Recycled image buffers of both kinds of batch.
+#[derive(Default)]
+struct Pool {
+    floats: Vec<Vec<f32>>,
+    bytes: Vec<Vec<u8>>,
 }
 
 impl Loader {
@@ -148,20 +190,29 @@ impl Loader {
             cfg.workers
         };
         let augmenter = Augmenter::new(preprocess, augment)?;
-        let pool = Mutex::new(Vec::new());
+        let pool = Mutex::new(Pool::default());
         Ok(Loader {
             inner: Arc::new(Inner { dataset, indices, augmenter, cfg, workers, weights, pool }),
         })
     }
 
     /// Hands a consumed batch's image buffer back for reuse by later batches, which saves the
-    /// page faults of a fresh allocation (a 256 × 3 × 112 × 112 batch is 38 MB). Optional.
+    /// page faults of a fresh allocation (a 256 × 3 × 112 × 112 float batch is 38 MB, its 8-bit
+    /// gray pixels 3.2 MB). Optional.
     pub fn recycle(&self, batch: Batch) {
-        if let Ok(mut pool) = self.inner.pool.lock()
-            && pool.len() < 2 * self.inner.workers + 2
-        {
-            pool.push(batch.images);
+        let keep = 2 * self.inner.workers + 2;
+        if let Ok(mut pool) = self.inner.pool.lock() {
+            match batch.images {
+                Images::Normalized(buf) if pool.floats.len() < keep => pool.floats.push(buf),
+                Images::Pixels(px) if pool.bytes.len() < keep => pool.bytes.push(px.data),
+                _ => {}
+            }
         }
+    }
+
+    /// The preprocessing of the batches (what [`PixelBatch::normalize`] needs).
+    pub fn preprocess(&self) -> &Preprocess {
+        self.inner.augmenter.preprocess()
     }
 
     /// Batches per epoch.
@@ -264,19 +315,32 @@ impl Inner {
         let items = &order[b * bs..((b + 1) * bs).min(order.len())];
         let per = self.augmenter.output_len();
         let k = self.dataset.classes().len();
-        let mut images = self.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-        images.clear();
-        images.resize(items.len() * per, 0.0);
+        let (mut images, mut bytes) = (Vec::new(), Vec::new());
+        if self.cfg.pixels {
+            bytes = self.pool.lock().ok().and_then(|mut p| p.bytes.pop()).unwrap_or_default();
+            bytes.clear();
+        } else {
+            images = self.pool.lock().ok().and_then(|mut p| p.floats.pop()).unwrap_or_default();
+            images.clear();
+            images.resize(items.len() * per, 0.0);
+        }
+        let (mut planes, mut erase) = (Vec::new(), Vec::new());
         let mut labels = Vec::with_capacity(items.len());
         let mut soft = self.cfg.soft_targets.then(|| Vec::with_capacity(items.len() * k));
         let mut indices = Vec::with_capacity(items.len());
         let mut skipped = Vec::new();
         for &(i, aug) in items {
-            let slot = &mut images[indices.len() * per..(indices.len() + 1) * per];
             let key = SampleKey { seed: self.cfg.seed, epoch, index: aug };
             let loaded = self.dataset.load(i).and_then(|s| {
                 let target = check_target(&s.target, k, &s.source)?;
-                self.augmenter.apply_into(&s.image, key, slot)?;
+                if self.cfg.pixels {
+                    let (p, e) = self.augmenter.apply_pixels_into(&s.image, key, &mut bytes)?;
+                    planes.push(p);
+                    erase.push(e);
+                } else {
+                    let slot = &mut images[indices.len() * per..(indices.len() + 1) * per];
+                    self.augmenter.apply_into(&s.image, key, slot)?;
+                }
                 Ok(target)
             });
             match loaded {
@@ -297,10 +361,13 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
-        images.truncate(indices.len() * per);
-        let [c, h, w] = {
-            let p = self.augmenter.preprocess();
-            [p.channels(), p.input_size, p.input_size]
+        let p = self.augmenter.preprocess();
+        let [c, h, w] = [p.channels(), p.input_size, p.input_size];
+        let images = if self.cfg.pixels {
+            Images::Pixels(PixelBatch::assemble(bytes, &planes, p.input_size, erase))
+        } else {
+            images.truncate(indices.len() * per);
+            Images::Normalized(images)
         };
         Ok(Batch { images, shape: [indices.len(), c, h, w], labels, soft, indices, skipped })
     }

@@ -185,8 +185,9 @@ pub(crate) fn normalize(work: &[f32], p: &Preprocess, out: &mut [f32]) {
     }
 }
 
-/// Scale and bias mapping a pixel value to `(v / 255 - mean) / std` per channel.
-pub(crate) fn affine(p: &Preprocess) -> (Vec<f32>, Vec<f32>) {
+/// Scale `a` and bias `b` per channel such that `v · a + b` maps a pixel value `v` to
+/// `(v / 255 - mean) / std`: `a = 1 / (255 · std)`, `b = -mean / std`, in float32.
+pub fn affine(p: &Preprocess) -> (Vec<f32>, Vec<f32>) {
     let a = p.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
     let b = p.mean.iter().zip(&p.std).map(|(m, s)| -m / s).collect();
     (a, b)

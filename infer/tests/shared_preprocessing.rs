@@ -42,7 +42,7 @@ fn loader_batch(ds: Arc<dyn Dataset>, p: &Preprocess) -> (Vec<f32>, Vec<String>)
     let sources = (0..n).map(|i| ds.source(i)).collect();
     let loader = Loader::new(ds, (0..n).collect(), p.clone(), AugmentConfig::off(), cfg).unwrap();
     let batch = loader.epoch(0).next().unwrap().unwrap();
-    (batch.images, sources)
+    (batch.images.normalized().unwrap().to_vec(), sources)
 }
 
 #[test]

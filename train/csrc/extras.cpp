@@ -128,13 +128,14 @@ int fer_is_channels_last(void* t) {
   }
 }
 
-// A new uninitialised float32 (kind 0) or int64 (kind 1) CPU tensor in pinned (page-locked)
-// memory from libtorch's caching host allocator, so that a non-blocking copy to the GPU is
-// truly asynchronous and the block is not reused before that copy completes. Returns a new
-// tensor handle, or null on failure.
+// A new uninitialised float32 (kind 0), int64 (kind 1) or uint8 (kind 2) CPU tensor in pinned
+// (page-locked) memory from libtorch's caching host allocator, so that a non-blocking copy to
+// the GPU is truly asynchronous and the block is not reused before that copy completes.
+// Returns a new tensor handle, or null on failure.
 void* fer_empty_pinned(const int64_t* dims, int ndim, int kind) {
   try {
-    auto opts = at::TensorOptions().dtype(kind == 0 ? at::kFloat : at::kLong).pinned_memory(true);
+    auto dtype = kind == 0 ? at::kFloat : kind == 1 ? at::kLong : at::kByte;
+    auto opts = at::TensorOptions().dtype(dtype).pinned_memory(true);
     return new at::Tensor(at::empty(at::IntArrayRef(dims, ndim), opts));
   } catch (const std::exception& e) {
     last_error = e.what();

@@ -148,3 +148,7 @@ impl PinnedElement for f32 {
 impl PinnedElement for i64 {
     const CODE: i32 = 1;
 }
+
+impl PinnedElement for u8 {
+    const CODE: i32 = 2;
+}

@@ -196,7 +196,8 @@ pub fn collect(
         done += batch.len() + batch.skipped.len();
         out.skipped.extend(batch.skipped.iter().cloned());
         if !batch.is_empty() {
-            let view = ArrayView4::from_shape(batch.shape, &batch.images)
+            let input = batch.images.to_input(loader.preprocess()).map_err(data_err)?;
+            let view = ArrayView4::from_shape(batch.shape, &input)
                 .map_err(|e| Error::invalid("batch", e.to_string()))?;
             let start = Instant::now();
             let o = model.run(view)?;

@@ -120,6 +120,14 @@ pub struct DataConfig {
     /// Default 2.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Training batches leave the loader as 8-bit pixels (after crop, resize, flip, rotation
+    /// and jitter, rounded as torchvision's PIL pipeline rounds) and are normalised, expanded
+    /// to the model's channels and erased on the training device: 1 byte per pixel crosses
+    /// instead of 4 per channel, and loader workers skip the normalisation. False: the loader
+    /// normalises in float32. Validation batches are always normalised by the loader, as
+    /// `fer-infer` preprocesses. Default true.
+    #[serde(default = "default_true")]
+    pub pixel_batches: bool,
     /// Class balancing: `none`, `inverse_frequency_weights` or `balanced_sampler`.
     /// Default `none`.
     #[serde(default)]

@@ -148,6 +148,7 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         skip_bad: d.skip_bad,
         soft_targets: soft,
         seed: cfg.seed,
+        pixels: d.pixel_batches,
     };
     let all = |ds: &Arc<dyn Dataset>| (0..ds.len()).collect::<Vec<_>>();
     let train = Loader::new(
@@ -158,7 +159,8 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         base.clone(),
     )
     .map_err(data_err("building the training loader"))?;
-    let val_cfg = LoaderConfig { shuffle: false, balanced: false, drop_last: false, ..base };
+    let val_cfg =
+        LoaderConfig { shuffle: false, balanced: false, drop_last: false, pixels: false, ..base };
     let val = Loader::new(
         val_ds.clone(),
         all(&val_ds),

@@ -44,13 +44,18 @@ pub(super) struct TrainStats {
     pub seconds: f64,
 }
 
-fn batch_tensor(b: &fer_data::loader::Batch, device: Device) -> (Tensor, Tensor, Option<Tensor>) {
+/// A batch on the device: model input, labels and soft targets.
+fn batch_tensor(
+    b: &fer_data::loader::Batch,
+    loader: &Loader,
+    device: Device,
+) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     use crate::extras::upload;
-    let [n, c, h, w] = b.shape.map(|d| d as i64);
-    let x = upload(&b.images, &[n, c, h, w], device);
+    let n = b.len() as i64;
+    let x = super::pixels::input(b, loader.preprocess(), device)?;
     let y = upload(&b.labels, &[n], device);
     let soft = b.soft.as_ref().map(|s| upload(s, &[n, s.len() as i64 / n.max(1)], device));
-    (x, y, soft)
+    Ok((x, y, soft))
 }
 
 fn data_err(source: fer_data::Error) -> Error {
@@ -140,8 +145,10 @@ pub(super) fn train_epoch(
         for s in &batch.skipped {
             obs.message(&format!("skipped {}: {}", s.source, s.reason));
         }
-        let (x, y, soft) = batch_tensor(&batch, ctx.device);
+        let (x, y, soft) = batch_tensor(&batch, ctx.loader, ctx.device)?;
         let n = batch.len();
+        // The tensors hold copies: the host buffer goes back to the loader.
+        ctx.loader.recycle(batch);
         let at =
             Progress { epoch: ctx.epoch_in_stage, batch: i, batches, epochs: ctx.stage.epochs };
         lr = lr_at(ctx.optim, base_lr, warmup, at);
@@ -201,7 +208,8 @@ pub(super) fn precise_bn(ctx: &EpochCtx) -> Result<usize> {
     let order = ctx.run_epoch as u64 | (1 << 40);
     let batches = ctx.loader.epoch(order).take(n).map(|b| {
         let b = b.map_err(data_err)?;
-        let (x, _, _) = batch_tensor(&b, ctx.device);
+        let (x, _, _) = batch_tensor(&b, ctx.loader, ctx.device)?;
+        ctx.loader.recycle(b);
         Ok(x)
     });
     autocast(ctx.precision, || ctx.student.recalibrate_bn(batches))?
@@ -228,7 +236,7 @@ pub(super) fn evaluate(
     let mut labels: Vec<usize> = Vec::new();
     for batch in loader.epoch(epoch as u64) {
         let batch = batch.map_err(data_err)?;
-        let (x, _, _) = batch_tensor(&batch, device);
+        let (x, _, _) = batch_tensor(&batch, loader, device)?;
         let out = autocast(precision, || tch::no_grad(|| model.forward_t(&x, false)))??;
         let host = out.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1);
         logits.extend(Vec::<f32>::try_from(host).map_err(|source| Error::Torch {
@@ -236,6 +244,7 @@ pub(super) fn evaluate(
             source,
         })?);
         labels.extend(batch.labels.iter().map(|&l| l as usize));
+        loader.recycle(batch);
     }
     let probs = fer_metrics::softmax(&logits, k, 1.0);
     let m = |context: &str| {

@@ -7,6 +7,7 @@ pub mod data;
 mod epoch;
 mod graphed;
 pub mod optim;
+pub mod pixels;
 pub mod rundir;
 pub mod seeds;
 pub mod teacher;
