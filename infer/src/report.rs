@@ -26,7 +26,7 @@ use fer_metrics::plot::{BarGroup, CurveRow};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::eval::EvalReport;
+use crate::eval::{EvalReport, Tta};
 
 /// How deep folders are searched for eval and run folders.
 pub const MAX_DEPTH: usize = 4;
@@ -191,7 +191,11 @@ fn from_eval(dir: &Path) -> Result<Entry> {
             (stem.unwrap_or_else(|| "model".into()), None)
         }
     };
-    let (experiment, name_seed) = strip_repetition(&name);
+    let (mut experiment, name_seed) = strip_repetition(&name);
+    if r.settings.tta == Tta::Flip {
+        // Never averaged with the same model's plain evaluation.
+        experiment.push_str(" + flip TTA");
+    }
     Ok(Entry {
         experiment,
         dataset: format!("{} ({})", r.dataset.name, r.dataset.spec.split_name()),

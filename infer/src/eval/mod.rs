@@ -102,6 +102,30 @@ impl DataSpec {
     }
 }
 
+/// Test-time augmentation: which views of each image the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tta {
+    /// The image only.
+    #[default]
+    None,
+    /// The image and its horizontal mirror; their logits are averaged, so the probabilities
+    /// are the renormalised geometric mean of the two views' (at any temperature).
+    Flip,
+}
+
+impl std::str::FromStr for Tta {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Tta::None),
+            "flip" => Ok(Tta::Flip),
+            other => Err(Error::invalid("--tta", format!("`{other}` (expected none or flip)"))),
+        }
+    }
+}
+
 /// How to run the model over the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectOptions {
@@ -111,11 +135,13 @@ pub struct CollectOptions {
     pub skip_bad: bool,
     /// Decoding threads; 0: one per core.
     pub workers: usize,
+    /// Test-time augmentation.
+    pub tta: Tta,
 }
 
 impl Default for CollectOptions {
     fn default() -> Self {
-        CollectOptions { batch: 64, skip_bad: false, workers: 0 }
+        CollectOptions { batch: 64, skip_bad: false, workers: 0, tta: Tta::None }
     }
 }
 
@@ -200,15 +226,35 @@ pub fn collect(
             let view = ArrayView4::from_shape(batch.shape, &input)
                 .map_err(|e| Error::invalid("batch", e.to_string()))?;
             let start = Instant::now();
-            let o = model.run(view)?;
+            let mut logits = model.run(view)?.logits;
+            if opts.tta == Tta::Flip {
+                // Mirroring the model input equals preprocessing the mirrored image: the
+                // resampling weights are symmetric.
+                let mut mirrored = input.into_owned();
+                mirrored.chunks_exact_mut(batch.shape[3]).for_each(<[f32]>::reverse);
+                let view = ArrayView4::from_shape(batch.shape, &mirrored)
+                    .map_err(|e| Error::invalid("batch", e.to_string()))?;
+                let other = model.run(view)?.logits;
+                if other.dim() != logits.dim() {
+                    return Err(Error::Output {
+                        name: "logits".into(),
+                        msg: format!(
+                            "{:?} for the mirrored batch, {:?} for the batch",
+                            other.dim(),
+                            logits.dim()
+                        ),
+                    });
+                }
+                logits = (logits + other) * 0.5;
+            }
             out.forward_seconds += start.elapsed().as_secs_f64();
-            if o.logits.ncols() != km {
+            if logits.ncols() != km {
                 return Err(Error::Output {
                     name: "logits".into(),
-                    msg: format!("{} classes but the model has {km} labels", o.logits.ncols()),
+                    msg: format!("{} classes but the model has {km} labels", logits.ncols()),
                 });
             }
-            out.logits.extend(o.logits.iter().copied());
+            out.logits.extend(logits.iter().copied());
             for (&i, &l) in batch.indices.iter().zip(&batch.labels) {
                 // Only shared classes were loaded, so the lookup succeeds.
                 out.labels.push(map.shared_index(l as usize).unwrap_or(0));
@@ -293,6 +339,9 @@ pub struct Settings {
     pub seed: u64,
     /// Batch size.
     pub batch: usize,
+    /// Test-time augmentation (absent in files written before it existed: none).
+    #[serde(default)]
+    pub tta: Tta,
 }
 
 /// Time spent in the runtime.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use fer_metrics::plot;
 
 use super::scores::MetricSet;
-use super::{Collected, EvalReport};
+use super::{Collected, EvalReport, Tta};
 use crate::error::{Error, Result};
 
 /// File names inside the output folder.
@@ -127,6 +127,14 @@ fn rows(r: &EvalReport) -> Vec<SummaryRow> {
     ]
 }
 
+/// One line on the test-time augmentation.
+fn tta_text(t: Tta) -> &'static str {
+    match t {
+        Tta::None => "none",
+        Tta::Flip => "horizontal flip (logits of the image and its mirror averaged)",
+    }
+}
+
 /// The summary printed on stdout: what was evaluated, the class notes and the metrics.
 pub fn summary(r: &EvalReport) -> String {
     let mut s = String::new();
@@ -158,6 +166,9 @@ pub fn summary(r: &EvalReport) -> String {
     for note in r.classes.notes() {
         let _ = writeln!(s, "classes  {note}");
     }
+    if r.settings.tta != Tta::None {
+        let _ = writeln!(s, "tta      {}", tta_text(r.settings.tta));
+    }
     let t = fmt_t(r.metrics.temperature);
     let has_t1 = r.metrics_t1.is_some();
     let _ = write!(s, "\n{:<20} {:>10}  {:<19}", "metric", format!("T = {t}"), "95% CI");
@@ -188,6 +199,7 @@ pub fn markdown(r: &EvalReport) -> String {
     let _ = writeln!(s, "| samples evaluated | {} of {} |", d.evaluated, d.total);
     let _ = writeln!(s, "| left out (dropped classes) | {} |", d.left_out);
     let _ = writeln!(s, "| bad items skipped | {} |", d.skipped.len());
+    let _ = writeln!(s, "| test-time augmentation | {} |", tta_text(r.settings.tta));
     let _ = writeln!(s, "| forward time | {:.3} ms/image |\n", r.timing.ms_per_image);
     let notes = r.classes.notes();
     if !notes.is_empty() {

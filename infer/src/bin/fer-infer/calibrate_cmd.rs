@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fer_infer::calibrate::{fit_temperature, with_temperature};
-use fer_infer::eval::MetricSet;
+use fer_infer::eval::{MetricSet, Tta};
 
 use crate::UsageError;
 use crate::args::{BackendArgs, MetaArgs};
@@ -78,13 +78,21 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let out = with_temperature(&a.model, &bytes, fit.temperature)?;
     std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
     println!(
-        "fitted T = {} on {} samples of {} ({} split), golden-section on log T, {} iterations",
+        "fitted T = {} on {} samples of {} ({} split{}), golden-section on log T, {} iterations",
         fit.temperature,
         c.labels.len(),
         a.data.data.display(),
         r.spec.split_name(),
+        if a.data.tta == Tta::Flip {
+            ", logits averaged over each image and its mirror"
+        } else {
+            ""
+        },
         fit.iterations
     );
+    if a.data.tta == Tta::Flip {
+        println!("this temperature fits `fer-infer eval --tta flip`: evaluate with the same flag");
+    }
     println!("\n{:<22} {:>10} {:>9} {:>9} {:>9} {:>9}", "", "T", "accuracy", "ECE", "NLL", "Brier");
     for (name, m) in &rows {
         println!(

@@ -9,7 +9,7 @@ use clap::Args;
 use fer_data::formats::Format;
 use fer_data::{Dataset, SplitName};
 use fer_infer::eval::{
-    ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, ModelInfo, Settings,
+    ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, ModelInfo, Settings, Tta,
 };
 use fer_infer::{InferMeta, Model};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -44,6 +44,14 @@ pub struct DataArgs {
     /// Image decoding threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Test-time augmentation: `none`, or `flip` (the logits of each image and of its mirror
+    /// are averaged; twice the forward passes).
+    #[arg(long, default_value = "none", value_parser = parse_tta)]
+    pub tta: Tta,
+}
+
+fn parse_tta(s: &str) -> Result<Tta, String> {
+    s.parse().map_err(|e: fer_infer::Error| e.to_string())
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -119,7 +127,8 @@ pub fn collect(
         .with_context(|| format!("loading {}", model_path.display()))?;
     let info = ModelInfo::new(&file, &m, model.backend_name());
     let bar = progress_bar(data.len() as u64);
-    let opts = CollectOptions { batch: d.batch, skip_bad: d.skip_bad, workers: d.workers };
+    let opts =
+        CollectOptions { batch: d.batch, skip_bad: d.skip_bad, workers: d.workers, tta: d.tta };
     let collected = fer_infer::eval::collect(
         &mut model,
         data.clone(),
@@ -163,8 +172,13 @@ pub fn default_out(model: &Path) -> PathBuf {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     fer_metrics::plot::ensure_font().context("the plots need a font")?;
     let r = collect(&a.model, &a.meta, &a.backend, &a.data)?;
-    let settings =
-        Settings { ece_bins: ECE_BINS, bootstrap: a.bootstrap, seed: a.seed, batch: a.data.batch };
+    let settings = Settings {
+        ece_bins: ECE_BINS,
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+        batch: a.data.batch,
+        tta: a.data.tta,
+    };
     let report =
         EvalReport::build(r.info, &r.spec, r.data.as_ref(), r.classes, &r.collected, settings)?;
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.model));
