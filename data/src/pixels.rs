@@ -1,8 +1,9 @@
 //! Training batches as 8-bit pixels, normalised where they land.
 //!
 //! With [`crate::loader::LoaderConfig::pixels`], a loader worker stops after the pixel
-//! operations of [`crate::augment`] (crop, resize, flip, rotation, jitter) and rounds them to
-//! 8 bits, as torchvision's PIL pipeline does after each of those steps. What is left of the
+//! operations of [`crate::augment`] (crop, resize, flip, rotation, jitter, all in float32) and
+//! rounds the result to 8 bits once (torchvision's PIL pipeline rounds after every step, so
+//! this stays closer to the float path: within half a gray level). What is left of the
 //! preprocessing (`v / 255`, mean and std, a gray plane replicated to the model's channels,
 //! random erasing) is cheap elementwise work that the consumer does on its own device: the
 //! trainer on the GPU. A gray source at 3 channels then crosses to the device as 1 byte per
@@ -147,8 +148,7 @@ impl PixelBatch {
     }
 }
 
-/// Appends pixel-unit values rounded to bytes (half up, clamped to `[0, 255]`), as PIL stores
-/// each intermediate image.
+/// Appends pixel-unit values rounded to bytes (half up, clamped to `[0, 255]`).
 pub(crate) fn quantize(work: &[f32], out: &mut Vec<u8>) {
     out.extend(work.iter().map(|&v| (v.clamp(0.0, 255.0) + 0.5) as u8));
 }

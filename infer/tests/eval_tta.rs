@@ -53,7 +53,7 @@ fn flip_tta_averages_the_logits_of_each_image_and_its_mirror() {
         let g: Vec<f64> = p.iter().zip(q).map(|(a, b)| (a.ln() + b.ln()) / 2.0).collect();
         let z: f64 = g.iter().map(|v| v.exp()).sum();
         for (k, (v, want)) in t.iter().zip(g.iter().map(|v| v.exp() / z)).enumerate() {
-            assert!((v - want).abs() < 2e-6, "class {k}: {v} with tta, {want} from the two views");
+            assert!((v - want).abs() < 1e-6, "class {k}: {v} with tta, {want} from the two views");
             moved = moved.max((v - p[k]).abs());
         }
     }

@@ -109,8 +109,9 @@ pub enum Tta {
     /// The image only.
     #[default]
     None,
-    /// The image and its horizontal mirror; their logits are averaged, so the probabilities
-    /// are the renormalised geometric mean of the two views' (at any temperature).
+    /// The image and its horizontal mirror (the decoded image flipped, then preprocessed as
+    /// usual); their logits are averaged, so the probabilities are the renormalised geometric
+    /// mean of the two views' (at any temperature).
     Flip,
 }
 
@@ -203,9 +204,25 @@ pub fn collect(
         indices.clone(),
         model.meta().preprocess.clone(),
         fer_data::augment::AugmentConfig::off(),
-        cfg,
+        cfg.clone(),
     )
     .map_err(data_err)?;
+    // The mirrored view: the same samples, each image flipped before the usual preprocessing,
+    // batched in the same order.
+    let mirror = match opts.tta {
+        Tta::Flip => Some(
+            Loader::new(
+                Arc::new(Mirrored(data.clone())),
+                indices.clone(),
+                model.meta().preprocess.clone(),
+                fer_data::augment::AugmentConfig::off(),
+                cfg,
+            )
+            .map_err(data_err)?,
+        ),
+        Tta::None => None,
+    };
+    let mut mirrored = mirror.as_ref().map(|l| l.epoch(0));
     let total = indices.len();
     let km = model.meta().labels.len();
     let mut out = Collected {
@@ -227,12 +244,21 @@ pub fn collect(
                 .map_err(|e| Error::invalid("batch", e.to_string()))?;
             let start = Instant::now();
             let mut logits = model.run(view)?.logits;
-            if opts.tta == Tta::Flip {
-                // Mirroring the model input equals preprocessing the mirrored image: the
-                // resampling weights are symmetric.
-                let mut mirrored = input.into_owned();
-                mirrored.chunks_exact_mut(batch.shape[3]).for_each(<[f32]>::reverse);
-                let view = ArrayView4::from_shape(batch.shape, &mirrored)
+            if let Some(epoch) = mirrored.as_mut() {
+                let twin = match epoch.next() {
+                    Some(b) => b.map_err(data_err)?,
+                    None => {
+                        return Err(Error::invalid("--tta flip", "the mirrored pass ended early"));
+                    }
+                };
+                if twin.indices != batch.indices {
+                    return Err(Error::invalid(
+                        "--tta flip",
+                        "the mirrored pass read other samples (an image failed in one pass only)",
+                    ));
+                }
+                let input = twin.images.to_input(loader.preprocess()).map_err(data_err)?;
+                let view = ArrayView4::from_shape(twin.shape, &input)
                     .map_err(|e| Error::invalid("batch", e.to_string()))?;
                 let other = model.run(view)?.logits;
                 if other.dim() != logits.dim() {
@@ -272,6 +298,39 @@ pub fn collect(
         });
     }
     Ok(out)
+}
+
+/// A dataset whose images are mirrored left to right (labels and sources unchanged): the second
+/// view of [`Tta::Flip`].
+struct Mirrored(Arc<dyn Dataset>);
+
+impl Dataset for Mirrored {
+    fn classes(&self) -> &[fer_data::Emotion] {
+        self.0.classes()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn label(&self, i: usize) -> usize {
+        self.0.label(i)
+    }
+    fn group(&self, i: usize) -> Option<&str> {
+        self.0.group(i)
+    }
+    fn source(&self, i: usize) -> String {
+        self.0.source(i)
+    }
+    fn load(&self, i: usize) -> fer_data::Result<fer_data::Sample> {
+        let mut s = self.0.load(i)?;
+        s.image = s.image.fliph();
+        Ok(s)
+    }
+    fn skipped(&self) -> &[SkippedItem] {
+        self.0.skipped()
+    }
+    fn excluded(&self) -> &[Exclusion] {
+        self.0.excluded()
+    }
 }
 
 /// What was evaluated.

@@ -121,7 +121,7 @@ pub struct DataConfig {
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// Training batches leave the loader as 8-bit pixels (after crop, resize, flip, rotation
-    /// and jitter, rounded as torchvision's PIL pipeline rounds) and are normalised, expanded
+    /// and jitter, rounded to bytes once at the end) and are normalised, expanded
     /// to the model's channels and erased on the training device: 1 byte per pixel crosses
     /// instead of 4 per channel, and loader workers skip the normalisation. False: the loader
     /// normalises in float32. Validation batches are always normalised by the loader, as
