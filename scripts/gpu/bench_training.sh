@@ -10,7 +10,9 @@
 # markdown table. With LOADER_BENCH=path/to/loader_bench (cargo build --release -p fer-data
 # --example loader_bench) and FER2013=path/to/fer2013, the data loader runs on real FER-2013 (its
 # packed cache, built on first use) at the same time as the MobileNetV3 group, with
-# LOADER_WORKERS workers (default 8), and its images/s are printed under the table.
+# LOADER_WORKERS workers (default 8), handing over 8-bit pixel batches as fer-train does by default
+# (data.pixel_batches; LOADER_FLOAT=1 for float32 batches), and its images/s are printed under the
+# table.
 set -euo pipefail
 out="${1:?usage: bench_training.sh OUT_DIR}"
 bin="${FER_TRAIN:-target/release/fer-train}"
@@ -35,8 +37,10 @@ ours() {
 }
 loader_pid=""
 if [ -n "${LOADER_BENCH:-}" ]; then
+  pixels=--pixels
+  if [ -n "${LOADER_FLOAT:-}" ]; then pixels=; fi
   "$LOADER_BENCH" --root "${FER2013:?FER2013=/path/to/fer2013}" --cache "$out/fer2013_train.fercache" \
-    --size 112 --epochs 6 --workers "${LOADER_WORKERS:-8}" > "$out/loader.txt" 2>&1 &
+    --size 112 --epochs 6 --workers "${LOADER_WORKERS:-8}" ${pixels} > "$out/loader.txt" 2>&1 &
   loader_pid=$!
 fi
 for g in "${groups[@]}"; do
