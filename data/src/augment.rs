@@ -216,12 +216,7 @@ impl Augmenter {
         let (work, _, erase) = self.pixel_ops(img, key)?;
         preprocess::normalize(&work, p, out);
         if let Some(e) = erase {
-            let s = p.input_size;
-            for plane in out.chunks_exact_mut(s * s) {
-                for row in plane.chunks_exact_mut(s).skip(e.y).take(e.h) {
-                    row[e.x..e.x + e.w].fill(0.0);
-                }
-            }
+            e.apply(out, p.input_size);
         }
         Ok(())
     }
@@ -245,22 +240,14 @@ impl Augmenter {
         key: SampleKey,
         out: &mut Vec<u8>,
     ) -> Result<(usize, Option<EraseBox>)> {
-        let (work, planes, erase) = if self.config.enabled {
-            self.pixel_ops(img, key)?
-        } else {
-            preprocess::check_size(img.width(), img.height())?;
-            let src = Planes::from_image(img, self.preprocess.color);
-            let s = self.preprocess.input_size;
-            let mut work = vec![0.0f32; src.planes.len() * s * s];
-            src.resize_pixels(Crop::full(&src), s, self.preprocess.resize, &mut work);
-            (work, src.planes.len(), None)
-        };
+        let (work, planes, erase) = self.pixel_ops(img, key)?;
         quantize(&work, out);
         Ok((planes, erase))
     }
 
     /// Crop, resize, flip, rotation and jitter in pixel units on the source planes (one for a
-    /// gray source, even for RGB models): `(planes [P, S, S], P, erase box)`.
+    /// gray source, even for RGB models): `(planes [P, S, S], P, erase box)`; disabled, the
+    /// preprocessing's resize of the whole image only.
     fn pixel_ops(
         &self,
         img: &DynamicImage,
@@ -270,7 +257,7 @@ impl Augmenter {
         preprocess::check_size(img.width(), img.height())?;
         let planes = Planes::from_image(img, p.color);
         let mut rng = key.rng(CROP);
-        let crop = if rng.gen_bool(cfg.crop_prob as f64) {
+        let crop = if cfg.enabled && rng.gen_bool(cfg.crop_prob as f64) {
             random_resized_crop(&mut rng, planes.width, planes.height, cfg)
         } else {
             Crop::full(&planes)
@@ -279,6 +266,10 @@ impl Augmenter {
         let np = planes.planes.len();
         let mut work = vec![0.0f32; np * s * s];
         planes.resize_pixels(crop, s, p.resize, &mut work);
+        if !cfg.enabled {
+            // The preprocessing's resize only.
+            return Ok((work, np, None));
+        }
         if key.rng(FLIP).gen_bool(cfg.hflip_prob as f64) {
             work.chunks_exact_mut(s).for_each(<[f32]>::reverse);
         }

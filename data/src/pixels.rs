@@ -30,6 +30,17 @@ pub struct EraseBox {
     pub w: usize,
 }
 
+impl EraseBox {
+    /// Sets the rectangle to 0 in each `size × size` plane of `planes`.
+    pub fn apply(&self, planes: &mut [f32], size: usize) {
+        for plane in planes.chunks_exact_mut(size * size) {
+            for row in plane.chunks_exact_mut(size).skip(self.y).take(self.h) {
+                row[self.x..self.x + self.w].fill(0.0);
+            }
+        }
+    }
+}
+
 /// One augmented sample in pixel units: `planes · size²` bytes (one plane for a gray source,
 /// three for RGB), and the box to erase, if one was drawn.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +127,29 @@ impl PixelBatch {
     /// rectangles are set to 0. Fails when `p` has fewer channels than the batch has planes or
     /// another input size.
     pub fn normalize(&self, p: &Preprocess) -> Result<Vec<f32>> {
+        self.check_fits(p)?;
+        let (c, s) = (p.channels(), self.size);
+        let (a, b) = preprocess::affine(p);
+        let n = s * s;
+        let mut out = vec![0.0f32; self.len() * c * n];
+        for (i, img) in out.chunks_exact_mut(c * n).enumerate() {
+            let src = &self.data[i * self.planes * n..][..self.planes * n];
+            for (ch, dst) in img.chunks_exact_mut(n).enumerate() {
+                let plane = &src[ch.min(self.planes - 1) * n..][..n];
+                for (d, &v) in dst.iter_mut().zip(plane) {
+                    *d = v as f32 * a[ch] + b[ch];
+                }
+            }
+            if let Some(e) = self.erase[i] {
+                e.apply(img, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails when the batch cannot become input of preprocessing `p`: another input size, or
+    /// more planes than `p` has channels.
+    pub fn check_fits(&self, p: &Preprocess) -> Result<()> {
         let (c, s) = (p.channels(), self.size);
         if p.input_size != s || c < self.planes {
             return Err(Error::invalid(
@@ -127,24 +161,7 @@ impl PixelBatch {
                 ),
             ));
         }
-        let (a, b) = preprocess::affine(p);
-        let n = s * s;
-        let mut out = vec![0.0f32; self.len() * c * n];
-        for (i, img) in out.chunks_exact_mut(c * n).enumerate() {
-            let src = &self.data[i * self.planes * n..][..self.planes * n];
-            for (ch, dst) in img.chunks_exact_mut(n).enumerate() {
-                let plane = &src[ch.min(self.planes - 1) * n..][..n];
-                for (d, &v) in dst.iter_mut().zip(plane) {
-                    *d = v as f32 * a[ch] + b[ch];
-                }
-                if let Some(e) = self.erase[i] {
-                    for row in dst.chunks_exact_mut(s).skip(e.y).take(e.h) {
-                        row[e.x..e.x + e.w].fill(0.0);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use fer_data::pixels::PixelBatch;
 use fer_models_spec::Preprocess;
 use tch::{Device, Kind, Tensor};
 
+use super::teacher::channel_vec;
 use crate::error::{Error, Result};
 use crate::extras::upload;
 
@@ -24,21 +25,18 @@ pub(crate) fn input(b: &Batch, p: &Preprocess, device: Device) -> Result<Tensor>
 /// rectangles are set to 0. The same float operations as the host reference, in the same
 /// order.
 pub fn normalize(px: &PixelBatch, p: &Preprocess, device: Device) -> Result<Tensor> {
+    px.check_fits(p)
+        .map_err(|source| Error::Data { context: "a training batch".into(), source })?;
     let (n, planes, s, c) =
         (px.len() as i64, px.planes as i64, px.size as i64, p.channels() as i64);
-    if p.input_size != px.size || c < planes {
-        return Err(Error::Input(format!(
-            "a pixel batch of {planes} planes of {s}×{s} does not fit the model input [{c}, {i}, {i}]",
-            i = p.input_size
-        )));
-    }
     let bytes = upload(&px.data, &[n, planes, s, s], device);
     let mut x = bytes.to_kind(Kind::Float);
     if planes < c {
         x = x.expand([n, c, s, s], false);
     }
     let (scale, shift) = fer_data::preprocess::affine(p);
-    let x = x * channel_vec(&scale, device) + channel_vec(&shift, device);
+    let (a, b) = (channel_vec(&scale, &x), channel_vec(&shift, &x));
+    let x = x * a + b;
     if px.erase.iter().all(Option::is_none) {
         return Ok(x);
     }
@@ -54,11 +52,4 @@ pub fn normalize(px: &PixelBatch, p: &Preprocess, device: Device) -> Result<Tens
         .logical_and(&xs.ge_tensor(&x0))
         .logical_and(&xs.lt_tensor(&x1));
     Ok(x.masked_fill(&inside, 0.0))
-}
-
-/// `v` as a `[1, C, 1, 1]` float32 tensor made by fills on the device (no host copy).
-fn channel_vec(v: &[f32], device: Device) -> Tensor {
-    let parts: Vec<Tensor> =
-        v.iter().map(|&x| Tensor::full([1], f64::from(x), (Kind::Float, device))).collect();
-    Tensor::cat(&parts, 0).view([1, -1, 1, 1])
 }

@@ -59,7 +59,7 @@ impl Teacher {
 
 /// `v` as a `[1, C, 1, 1]` tensor of `x`'s kind and device, made by fills on the device (no
 /// host-to-device copy, so that a CUDA graph can capture it).
-fn channel_vec(v: &[f32], x: &Tensor) -> Tensor {
+pub(super) fn channel_vec(v: &[f32], x: &Tensor) -> Tensor {
     let parts: Vec<Tensor> =
         v.iter().map(|&c| Tensor::full([1], f64::from(c), (x.kind(), x.device()))).collect();
     Tensor::cat(&parts, 0).view([1, -1, 1, 1])
