@@ -245,6 +245,47 @@ impl Augmenter {
         Ok((planes, erase))
     }
 
+    /// Draws the random parameters of sample `key` for a source of `width × height` pixels:
+    /// what [`Augmenter::apply_pixels`] applies, and what the trainer's device path applies
+    /// to a whole batch at once. Each operation reads its own stream of `key`, so the draws are
+    /// the same whichever path consumes them. Disabled augmentation draws the identity.
+    pub fn draw(&self, key: SampleKey, width: usize, height: usize) -> AugParams {
+        let (cfg, s) = (&self.config, self.preprocess.input_size);
+        let full = Crop { x: 0, y: 0, w: width, h: height };
+        let mut params = AugParams {
+            crop: full,
+            flip: false,
+            angle_degrees: 0.0,
+            brightness: 1.0,
+            contrast: 1.0,
+            jitter: false,
+            erase: None,
+        };
+        if !cfg.enabled {
+            return params;
+        }
+        let mut rng = key.rng(CROP);
+        if rng.gen_bool(cfg.crop_prob as f64) {
+            params.crop = random_resized_crop(&mut rng, width, height, cfg);
+        }
+        params.flip = key.rng(FLIP).gen_bool(cfg.hflip_prob as f64);
+        if cfg.rotate_degrees > 0.0 {
+            params.angle_degrees =
+                key.rng(ROTATE).gen_range(-cfg.rotate_degrees..=cfg.rotate_degrees);
+        }
+        if cfg.brightness > 0.0 || cfg.contrast > 0.0 {
+            let mut rng = key.rng(JITTER);
+            params.brightness = rng.gen_range(1.0 - cfg.brightness..=1.0 + cfg.brightness);
+            params.contrast = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
+            params.jitter = true;
+        }
+        let mut rng = key.rng(ERASE);
+        if rng.gen_bool(cfg.erase_prob as f64) {
+            params.erase = erase_box(&mut rng, s, cfg).map(|(y, x, h, w)| EraseBox { y, x, h, w });
+        }
+        params
+    }
+
     /// Crop, resize, flip, rotation and jitter in pixel units on the source planes (one for a
     /// gray source, even for RGB models): `(planes [P, S, S], P, erase box)`; disabled, the
     /// preprocessing's resize of the whole image only.
@@ -253,44 +294,51 @@ impl Augmenter {
         img: &DynamicImage,
         key: SampleKey,
     ) -> Result<(Vec<f32>, usize, Option<EraseBox>)> {
-        let (p, cfg) = (&self.preprocess, &self.config);
+        let p = &self.preprocess;
         preprocess::check_size(img.width(), img.height())?;
         let planes = Planes::from_image(img, p.color);
-        let mut rng = key.rng(CROP);
-        let crop = if cfg.enabled && rng.gen_bool(cfg.crop_prob as f64) {
-            random_resized_crop(&mut rng, planes.width, planes.height, cfg)
-        } else {
-            Crop::full(&planes)
-        };
+        let a = self.draw(key, planes.width, planes.height);
         let s = p.input_size;
         let np = planes.planes.len();
         let mut work = vec![0.0f32; np * s * s];
-        planes.resize_pixels(crop, s, p.resize, &mut work);
-        if !cfg.enabled {
+        planes.resize_pixels(a.crop, s, p.resize, &mut work);
+        if !self.config.enabled {
             // The preprocessing's resize only.
             return Ok((work, np, None));
         }
-        if key.rng(FLIP).gen_bool(cfg.hflip_prob as f64) {
+        if a.flip {
             work.chunks_exact_mut(s).for_each(<[f32]>::reverse);
         }
-        if cfg.rotate_degrees > 0.0 {
-            let deg = key.rng(ROTATE).gen_range(-cfg.rotate_degrees..=cfg.rotate_degrees);
-            rotate(&mut work, s, deg.to_radians(), cfg.rotate_fill);
+        if self.config.rotate_degrees > 0.0 {
+            rotate(&mut work, s, a.angle_degrees.to_radians(), self.config.rotate_fill);
         }
-        if cfg.brightness > 0.0 || cfg.contrast > 0.0 {
-            let mut rng = key.rng(JITTER);
-            let bf = rng.gen_range(1.0 - cfg.brightness..=1.0 + cfg.brightness);
-            let cf = rng.gen_range(1.0 - cfg.contrast..=1.0 + cfg.contrast);
-            jitter(&mut work, np, s, bf, cf);
+        if a.jitter {
+            jitter(&mut work, np, s, a.brightness, a.contrast);
         }
-        let mut rng = key.rng(ERASE);
-        let erase = if rng.gen_bool(cfg.erase_prob as f64) {
-            erase_box(&mut rng, s, cfg).map(|(y, x, h, w)| EraseBox { y, x, h, w })
-        } else {
-            None
-        };
-        Ok((work, np, erase))
+        Ok((work, np, a.erase))
     }
+}
+
+/// One sample's drawn augmentation ([`Augmenter::draw`]), applied in this order: crop of the
+/// source resized to the input size, horizontal flip, rotation, brightness then contrast,
+/// and (after normalisation) erasing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AugParams {
+    /// The source rectangle resized to the input size (the whole image when no crop is drawn).
+    pub crop: Crop,
+    /// Mirror left to right.
+    pub flip: bool,
+    /// Rotation angle, counter-clockwise on screen, about the image centre.
+    pub angle_degrees: f32,
+    /// Brightness factor.
+    pub brightness: f32,
+    /// Contrast factor around the mean luma.
+    pub contrast: f32,
+    /// Whether jitter runs at all (also clamps to `[0, 255]`); false when the config disables
+    /// both factors.
+    pub jitter: bool,
+    /// The rectangle set to 0 after normalisation.
+    pub erase: Option<EraseBox>,
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: ten tries at a box of the sampled area and

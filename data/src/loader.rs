@@ -242,6 +242,39 @@ impl Loader {
         self.inner.order(epoch).into_iter().map(|(i, _)| i).collect()
     }
 
+    /// `epoch` in batch order (before `drop_last`): each sample's dataset index and the
+    /// [`SampleKey`] its augmentation is drawn from (repeats drawn by balanced sampling get
+    /// distinct keys). What another consumer of the same samples (the trainer's device path)
+    /// needs to produce the batches this loader would.
+    pub fn plan(&self, epoch: u64) -> Vec<(usize, SampleKey)> {
+        let seed = self.inner.cfg.seed;
+        self.inner
+            .order(epoch)
+            .into_iter()
+            .map(|(i, index)| (i, SampleKey { seed, epoch, index }))
+            .collect()
+    }
+
+    /// The dataset the loader reads.
+    pub fn dataset(&self) -> &Arc<dyn Dataset> {
+        &self.inner.dataset
+    }
+
+    /// The dataset indices the loader draws from.
+    pub fn indices(&self) -> &[usize] {
+        &self.inner.indices
+    }
+
+    /// The preprocessing and augmentation of the batches.
+    pub fn augmenter(&self) -> &Augmenter {
+        &self.inner.augmenter
+    }
+
+    /// The loader's options.
+    pub fn config(&self) -> &LoaderConfig {
+        &self.inner.cfg
+    }
+
     /// Starts the workers of `epoch`; the iterator yields its batches in order. An item error
     /// (without `skip_bad`) is yielded in place of its batch and ends the epoch. Dropping the
     /// iterator stops the workers.

@@ -101,17 +101,35 @@ pub(crate) fn check_out(p: &Preprocess, got: usize) -> Result<()> {
 
 /// A rectangle of the source image, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Crop {
+pub struct Crop {
+    /// Left column.
     pub x: usize,
+    /// Top row.
     pub y: usize,
+    /// Width.
     pub w: usize,
+    /// Height.
     pub h: usize,
 }
 
 impl Crop {
-    pub fn full(p: &Planes<'_>) -> Crop {
+    pub(crate) fn full(p: &Planes<'_>) -> Crop {
         Crop { x: 0, y: 0, w: p.width, h: p.height }
     }
+}
+
+/// A decoded image as the preprocessing sees it before resizing: `planes` planes (1 for a gray
+/// source, 3 for colour under [`ColorMode::Rgb`]) of `height × width` bytes, laid end to end.
+/// This is what the trainer keeps resident on its device.
+pub fn source_planes(
+    img: &DynamicImage,
+    color: ColorMode,
+) -> Result<(Vec<u8>, usize, usize, usize)> {
+    check_size(img.width(), img.height())?;
+    let p = Planes::from_image(img, color);
+    let n = p.planes.len();
+    let data = p.planes.iter().flat_map(|q| q.iter().copied()).collect();
+    Ok((data, n, p.width, p.height))
 }
 
 /// The colour-converted source: one plane (gray, replicated to every output channel) or

@@ -10,8 +10,17 @@
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
 #include <optional>
 #include <string>
+
+// Declared in ATen/cuda/CUDAContextLight.h, whose includes need CUDA's libcu++ headers (not in the
+// wheels this builds against); the definition is libtorch_cuda's.
+namespace at::cuda {
+cudaDeviceProp* getDeviceProperties(c10::DeviceIndex device);
+}
 
 namespace {
 thread_local std::string last_error;
@@ -114,6 +123,16 @@ int fer_graph_capture_end(void* g) {
 int fer_graph_replay(void* g) {
   try {
     static_cast<Graph*>(g)->graph.replay();
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+// Total memory of CUDA device `device`, in bytes, into *total.
+int fer_device_total_memory(int device, uint64_t* total) {
+  try {
+    *total = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(device))->totalGlobalMem;
     return 0;
   } catch (const std::exception& e) {
     return fail(e.what());

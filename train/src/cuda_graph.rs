@@ -20,6 +20,7 @@ type Enter = unsafe extern "C" fn(i32) -> *mut c_void;
 type WithHandle = unsafe extern "C" fn(*mut c_void) -> i32;
 type New = unsafe extern "C" fn() -> *mut c_void;
 type Free = unsafe extern "C" fn(*mut c_void);
+type TotalMemory = unsafe extern "C" fn(i32, *mut u64) -> i32;
 
 /// The shim's entry points.
 struct Api {
@@ -31,6 +32,7 @@ struct Api {
     begin: WithHandle,
     end: WithHandle,
     replay: WithHandle,
+    total_memory: TotalMemory,
 }
 
 fn unavailable(why: String) -> Error {
@@ -90,6 +92,9 @@ fn load() -> std::result::Result<Api, String> {
             begin: std::mem::transmute::<*mut c_void, WithHandle>(sym(c"fer_graph_capture_begin")?),
             end: std::mem::transmute::<*mut c_void, WithHandle>(sym(c"fer_graph_capture_end")?),
             replay: std::mem::transmute::<*mut c_void, WithHandle>(sym(c"fer_graph_replay")?),
+            total_memory: std::mem::transmute::<*mut c_void, TotalMemory>(sym(
+                c"fer_device_total_memory",
+            )?),
         })
     }
 }
@@ -111,6 +116,16 @@ fn check(api: &Api, rc: i32, what: &str) -> Result<()> {
 /// Whether graph capture can be used here (the shim is built and loads).
 pub fn available() -> std::result::Result<(), String> {
     api().map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Total memory of CUDA device `device` in bytes (through the shim, which links libtorch_cuda).
+pub fn device_total_memory(device: usize) -> Result<u64> {
+    let api = api()?;
+    let mut total = 0u64;
+    // SAFETY: a valid out pointer; the shim catches every C++ exception.
+    let rc = unsafe { (api.total_memory)(device as i32, &mut total) };
+    check(api, rc, "reading the device's memory size")?;
+    Ok(total)
 }
 
 /// While alive, a stream from libtorch's pool is the current stream of a CUDA device (capture

@@ -62,7 +62,7 @@ weight = 1.0
 fn untimed(records: &[EpochRecord]) -> Vec<EpochRecord> {
     records
         .iter()
-        .map(|r| EpochRecord { img_per_s: 0.0, epoch_seconds: 0.0, ..r.clone() })
+        .map(|r| EpochRecord { img_per_s: 0.0, epoch_seconds: 0.0, val_seconds: 0.0, ..r.clone() })
         .collect()
 }
 

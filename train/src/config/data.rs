@@ -52,6 +52,31 @@ pub enum Validation {
     },
 }
 
+/// Where training batches are decoded, augmented and resized (`data.device_data`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceData {
+    /// On the training device when it is a CUDA device, every image has the same size, and
+    /// the decoded training and validation images fit in `data.device_data_share` of its
+    /// memory; otherwise the CPU loader, with a log line saying why.
+    #[default]
+    Auto,
+    /// On the training device (CPU or CUDA) whenever the images can be stacked; fails
+    /// otherwise.
+    On,
+    /// Always the CPU loader.
+    Off,
+}
+
+impl DeviceData {
+    /// The names accepted in configs.
+    pub const NAMES: [&'static str; 3] = ["auto", "on", "off"];
+}
+
+fn default_device_share() -> f64 {
+    0.25
+}
+
 fn default_true() -> bool {
     true
 }
@@ -128,6 +153,19 @@ pub struct DataConfig {
     /// `fer-infer` preprocesses. Default true.
     #[serde(default = "default_true")]
     pub pixel_batches: bool,
+    /// Where training batches are augmented: `auto` (default), `on` or `off`
+    /// ([`DeviceData`]). On the device, the decoded 8-bit training images are uploaded once per
+    /// run and each batch is cropped, resized, flipped, rotated, jittered, rounded to bytes,
+    /// normalised and erased there, with the parameters the CPU loader would draw for the same
+    /// (seed, epoch, sample) ([`fer_data::augment::Augmenter::draw`]); the validation images
+    /// are preprocessed once by the loader and stay on the device.
+    #[serde(default)]
+    pub device_data: DeviceData,
+    /// The share of the training device's memory that the resident images (training at their
+    /// decoded size, validation as model input) may take under `device_data = "auto"`, in
+    /// `(0, 1]`. Default 0.25.
+    #[serde(default = "default_device_share")]
+    pub device_data_share: f64,
     /// Class balancing: `none`, `inverse_frequency_weights` or `balanced_sampler`.
     /// Default `none`.
     #[serde(default)]

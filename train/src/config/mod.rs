@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::device::DeviceChoice;
 
-pub use data::{ClassBalance, DataConfig, Validation};
+pub use data::{ClassBalance, DataConfig, DeviceData, Validation};
 pub use error::{ConfigError, ConfigErrors, ConfigIssue};
 pub use fer_data::augment::AugmentConfig;
 pub use model::{InitConfig, ModelConfig, PreprocessOverrides};

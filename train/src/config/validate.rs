@@ -156,6 +156,12 @@ impl ExperimentConfig {
         {
             is.push("data.val_fraction", format!("must be in (0, 1) (got {f})"));
         }
+        if !(d.device_data_share > 0.0 && d.device_data_share <= 1.0) {
+            is.push(
+                "data.device_data_share",
+                format!("must be in (0, 1] (got {})", d.device_data_share),
+            );
+        }
         if let Some(f) = d.calib_fraction
             && !(f > 0.0 && f < 1.0)
         {

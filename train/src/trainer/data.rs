@@ -172,6 +172,25 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
     Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft, skipped })
 }
 
+/// A loader over `data.test_split` (no augmentation, dataset order), when the config names one:
+/// the run scores its chosen checkpoint there once, at the end.
+pub fn open_test(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<Option<Loader>> {
+    let Some(split) = cfg.data.test_split else { return Ok(None) };
+    let ds = open(cfg, Some(split))?;
+    let all = (0..ds.len()).collect();
+    let lc = LoaderConfig {
+        batch_size: cfg.optim.batch_size,
+        workers: cfg.data.workers,
+        shuffle: false,
+        skip_bad: cfg.data.skip_bad,
+        seed: cfg.seed,
+        ..LoaderConfig::default()
+    };
+    Loader::new(ds, all, preprocess.clone(), AugmentConfig::off(), lc)
+        .map(Some)
+        .map_err(data_err("building the test loader"))
+}
+
 /// Takes `data.calib_fraction` of the training part out for calibration, when configured.
 fn hold_out(cfg: &ExperimentConfig, plan: &mut SplitPlan, train: &dyn Dataset) -> Result<()> {
     let Some(f) = cfg.data.calib_fraction else { return Ok(()) };

@@ -10,6 +10,7 @@ use tch::{Device, Kind, Tensor};
 use super::Observer;
 use super::graphed::StepRunner;
 use super::optim::{Optimizer, Progress, lr_at};
+use super::resident::{DeviceBatch, ResidentTrain, ResidentVal};
 use super::teacher::Teacher;
 use crate::amp::autocast;
 use crate::config::{OptimConfig, Precision, StageConfig};
@@ -23,6 +24,8 @@ pub(super) struct EpochCtx<'a> {
     pub student: &'a TchModel,
     pub teachers: Vec<&'a Teacher>,
     pub loader: &'a Loader,
+    /// The training split on the device (`data.device_data`), used instead of `loader`.
+    pub resident: Option<&'a ResidentTrain>,
     pub preprocess: &'a Preprocess,
     pub stage: &'a StageConfig,
     pub optim: &'a OptimConfig,
@@ -60,6 +63,29 @@ fn batch_tensor(
 
 fn data_err(source: fer_data::Error) -> Error {
     Error::Data { context: "loading a batch".into(), source }
+}
+
+/// The training batches of epoch `order` on the device: made there from the resident split,
+/// or built by the loader and uploaded (skipped items are reported to `obs`).
+fn device_batches<'a>(
+    ctx: &'a EpochCtx,
+    order: u64,
+    obs: &'a dyn Observer,
+) -> Box<dyn Iterator<Item = Result<DeviceBatch>> + 'a> {
+    if let Some(r) = ctx.resident {
+        let ep = r.epoch(order);
+        return Box::new((0..ep.len()).map(move |b| r.batch(&ep, b)));
+    }
+    Box::new(ctx.loader.epoch(order).map(move |batch| {
+        let batch = batch.map_err(data_err)?;
+        for s in &batch.skipped {
+            obs.message(&format!("skipped {}: {}", s.source, s.reason));
+        }
+        let t = batch_tensor(&batch, ctx.loader, ctx.device)?;
+        // The tensors hold copies: the host buffer goes back to the loader.
+        ctx.loader.recycle(batch);
+        Ok(t)
+    }))
 }
 
 /// What one training step needs besides the batch.
@@ -132,7 +158,7 @@ pub(super) fn train_epoch(
     obs: &dyn Observer,
 ) -> Result<TrainStats> {
     let start = Instant::now();
-    let batches = ctx.loader.len();
+    let batches = ctx.resident.map_or(ctx.loader.len(), ResidentTrain::batches);
     let base_lr = ctx.stage.lr.unwrap_or(ctx.optim.lr);
     let warmup = ctx.stage.warmup_epochs.unwrap_or(ctx.optim.warmup_epochs);
     let zero = || Tensor::zeros([], (Kind::Float, ctx.device));
@@ -140,15 +166,9 @@ pub(super) fn train_epoch(
     let mut term_sums: BTreeMap<String, Tensor> = BTreeMap::new();
     let (mut images, mut lr) = (0usize, base_lr);
     let note = |m: &str| obs.message(m);
-    for (i, batch) in ctx.loader.epoch(ctx.run_epoch as u64).enumerate() {
-        let batch = batch.map_err(data_err)?;
-        for s in &batch.skipped {
-            obs.message(&format!("skipped {}: {}", s.source, s.reason));
-        }
-        let (x, y, soft) = batch_tensor(&batch, ctx.loader, ctx.device)?;
-        let n = batch.len();
-        // The tensors hold copies: the host buffer goes back to the loader.
-        ctx.loader.recycle(batch);
+    for (i, batch) in device_batches(ctx, ctx.run_epoch as u64, obs).enumerate() {
+        let (x, y, soft) = batch?;
+        let n = x.size()[0] as usize;
         let at =
             Progress { epoch: ctx.epoch_in_stage, batch: i, batches, epochs: ctx.stage.epochs };
         lr = lr_at(ctx.optim, base_lr, warmup, at);
@@ -206,12 +226,7 @@ pub(super) fn precise_bn(ctx: &EpochCtx) -> Result<usize> {
         return Ok(0);
     }
     let order = ctx.run_epoch as u64 | (1 << 40);
-    let batches = ctx.loader.epoch(order).take(n).map(|b| {
-        let b = b.map_err(data_err)?;
-        let (x, _, _) = batch_tensor(&b, ctx.loader, ctx.device)?;
-        ctx.loader.recycle(b);
-        Ok(x)
-    });
+    let batches = device_batches(ctx, order, &super::Silent).take(n).map(|b| b.map(|(x, _, _)| x));
     autocast(ctx.precision, || ctx.student.recalibrate_bn(batches))?
 }
 
@@ -223,28 +238,54 @@ pub(super) struct ValStats {
     pub ece: f64,
 }
 
-/// Runs the model in eval mode over `loader` and scores it.
+/// Where validation batches come from.
+pub(super) enum ValSource<'a> {
+    /// Built by the loader each time (and uploaded).
+    Loader(&'a Loader),
+    /// Preprocessed once, on the device.
+    Resident(&'a ResidentVal),
+}
+
+/// Runs the model in eval mode over the validation batches and scores it.
 pub(super) fn evaluate(
     model: &TchModel,
-    loader: &Loader,
+    val: ValSource,
     device: Device,
     epoch: usize,
     precision: Precision,
 ) -> Result<ValStats> {
     let k = model.graph().num_classes();
-    let mut logits: Vec<f32> = Vec::with_capacity(loader.len() * k);
+    let mut logits: Vec<f32> = Vec::new();
     let mut labels: Vec<usize> = Vec::new();
-    for batch in loader.epoch(epoch as u64) {
-        let batch = batch.map_err(data_err)?;
-        let (x, _, _) = batch_tensor(&batch, loader, device)?;
-        let out = autocast(precision, || tch::no_grad(|| model.forward_t(&x, false)))??;
+    let mut score = |x: &Tensor| -> Result<()> {
+        let out = autocast(precision, || tch::no_grad(|| model.forward_t(x, false)))??;
         let host = out.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1);
         logits.extend(Vec::<f32>::try_from(host).map_err(|source| Error::Torch {
             context: "reading validation logits".into(),
             source,
         })?);
-        labels.extend(batch.labels.iter().map(|&l| l as usize));
-        loader.recycle(batch);
+        Ok(())
+    };
+    match val {
+        ValSource::Loader(loader) => {
+            for batch in loader.epoch(epoch as u64) {
+                let batch = batch.map_err(data_err)?;
+                let (x, _, _) = batch_tensor(&batch, loader, device)?;
+                score(&x)?;
+                labels.extend(batch.labels.iter().map(|&l| l as usize));
+                loader.recycle(batch);
+            }
+        }
+        ValSource::Resident(r) => {
+            let n = r.input.size()[0];
+            let mut start = 0;
+            while start < n {
+                let len = (r.batch as i64).min(n - start);
+                score(&r.input.narrow(0, start, len))?;
+                start += len;
+            }
+            labels.extend_from_slice(&r.labels);
+        }
     }
     let probs = fer_metrics::softmax(&logits, k, 1.0);
     let m = |context: &str| {

@@ -8,6 +8,7 @@ mod epoch;
 mod graphed;
 pub mod optim;
 pub mod pixels;
+pub mod resident;
 pub mod rundir;
 pub mod seeds;
 pub mod teacher;
@@ -19,13 +20,14 @@ use fer_checkpoint::{CheckOptions, Checkpoint, TensorMap};
 use fer_models_spec::{ModelMeta, Preprocess};
 use tch::{Device, Tensor};
 
-use self::data::{RunData, inverse_frequency, open_run_data, save_plan};
-use self::epoch::{EpochCtx, evaluate, precise_bn, train_epoch};
+use self::data::{RunData, inverse_frequency, open_run_data, open_test, save_plan};
+use self::epoch::{EpochCtx, ValSource, evaluate, precise_bn, train_epoch};
 use self::graphed::StepRunner;
 use self::optim::Optimizer;
+use self::resident::{ResidentTrain, ResidentVal};
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
-use crate::config::{ClassBalance, ExperimentConfig, Precision};
+use crate::config::{ClassBalance, DeviceData, ExperimentConfig, Precision};
 use crate::device::{DeviceChoice, load_cuda_backend, resolve};
 use crate::error::{Error, Result};
 use crate::lower::TchModel;
@@ -90,6 +92,22 @@ fn model_meta(cfg: &ExperimentConfig, data: &RunData, preprocess: &Preprocess) -
     }
 }
 
+/// A `curves.png` being drawn: the thread returns its error, if any.
+struct Plotting {
+    handle: std::thread::JoinHandle<Option<String>>,
+    first: bool,
+}
+
+/// Where a run's wall time went, in seconds (written into `outcome.json`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct Timing {
+    setup: f64,
+    train: f64,
+    validation: f64,
+    checkpoints: f64,
+    test: f64,
+}
+
 struct Session<'a> {
     cfg: ExperimentConfig,
     dir: RunDir,
@@ -97,9 +115,13 @@ struct Session<'a> {
     student: TchModel,
     teachers: Vec<Teacher>,
     data: RunData,
+    /// The training and validation splits on the device, when `data.device_data` chose it.
+    resident: Option<(ResidentTrain, ResidentVal)>,
     preprocess: Preprocess,
     meta: ModelMeta,
     class_weights: Option<Tensor>,
+    /// When the session was opened (set-up time is counted from here).
+    opened: std::time::Instant,
     precision: Precision,
     obs: &'a dyn Observer,
 }
@@ -167,6 +189,64 @@ pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> R
     s.run(epoch, Some((split("optim."), step)), records)
 }
 
+/// Chooses where training batches are made (`data.device_data`, see [`resident`]) and, for
+/// the device, uploads both splits. Returns them with the line `env.json` records.
+fn place_data(
+    cfg: &ExperimentConfig,
+    data: &RunData,
+    device: Device,
+    obs: &dyn Observer,
+) -> Result<(Option<(ResidentTrain, ResidentVal)>, String)> {
+    let mode = cfg.data.device_data;
+    let refuse = |why: String| -> Result<(Option<(ResidentTrain, ResidentVal)>, String)> {
+        if mode == DeviceData::On {
+            return Err(Error::Input(format!(
+                "data.device_data = \"on\", but the splits cannot be made on the device: {why}"
+            )));
+        }
+        if mode == DeviceData::Auto && device.is_cuda() {
+            obs.message(&format!("training batches from the CPU loader: {why}"));
+        }
+        Ok((None, format!("loader ({why})")))
+    };
+    match (mode, device) {
+        (DeviceData::Off, _) => return refuse("data.device_data = \"off\"".into()),
+        (DeviceData::Auto, Device::Cpu) => return refuse("the training device is the CPU".into()),
+        _ => {}
+    }
+    let (train_bytes, _) = match resident::check_train(&data.train) {
+        Ok(b) => b,
+        Err(why) => return refuse(why),
+    };
+    let val_bytes = ResidentVal::bytes_for(&data.val);
+    let mb = |b: usize| b as f64 / 1e6;
+    if let (DeviceData::Auto, Device::Cuda(i)) = (mode, device) {
+        let total = crate::cuda_graph::device_total_memory(i)?;
+        let budget = cfg.data.device_data_share * total as f64;
+        if (train_bytes + val_bytes) as f64 > budget {
+            return refuse(format!(
+                "the splits need {:.0} MB on the device, more than data.device_data_share = {} \
+                 of its {:.0} MB",
+                mb(train_bytes + val_bytes),
+                cfg.data.device_data_share,
+                mb(total as usize)
+            ));
+        }
+    }
+    let train = match ResidentTrain::build(&data.train, device, cfg.data.workers.max(1)) {
+        Ok(t) => t,
+        Err(why) => return refuse(why),
+    };
+    let val = ResidentVal::build(&data.val, device)?;
+    let line = format!(
+        "device ({:.1} MB of training images, {:.1} MB of validation input resident)",
+        mb(train.bytes()),
+        mb(val.bytes())
+    );
+    obs.message(&format!("training batches made on the {line}"));
+    Ok((Some((train, val)), line))
+}
+
 impl<'a> Session<'a> {
     fn open(
         cfg: ExperimentConfig,
@@ -174,6 +254,7 @@ impl<'a> Session<'a> {
         device: Option<DeviceChoice>,
         obs: &'a dyn Observer,
     ) -> Result<Self> {
+        let opened = std::time::Instant::now();
         let device = resolve(device.unwrap_or(cfg.device))?;
         tch::manual_seed(cfg.seed as i64);
         let preprocess = cfg.preprocess.resolve(&cfg.model);
@@ -217,6 +298,7 @@ impl<'a> Session<'a> {
                 Precision::Fp32
             }
         };
+        let (resident, data_path) = place_data(&cfg, &data, device, obs)?;
         let env = Environment {
             device: format!("{device:?}"),
             libtorch: env!("FER_LIBTORCH_VERSION").to_string(),
@@ -225,6 +307,7 @@ impl<'a> Session<'a> {
             git_commit: rundir::git_commit(),
             precision: format!("{precision:?}").to_lowercase(),
             toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
+            data_path,
         };
         if device.is_cuda() {
             // cuDNN picks the fastest algorithm per shape (as torch.backends.cudnn.benchmark);
@@ -253,11 +336,13 @@ impl<'a> Session<'a> {
             student,
             teachers,
             data,
+            resident,
             preprocess,
             meta,
             class_weights,
             precision,
             obs,
+            opened,
         })
     }
 
@@ -275,10 +360,12 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Redraws `curves.png` (loss and accuracy per epoch); a plotting failure (for example no
-    /// font) is reported once and does not stop training.
-    fn plot_curves(&self, records: &[EpochRecord]) {
+    /// Redraws `curves.png` (loss and accuracy per epoch) on a thread of its own, so drawing
+    /// never holds up training; the previous drawing is waited for first. A plotting failure
+    /// (for example no font) is reported once and does not stop training.
+    fn plot_curves(&self, records: &[EpochRecord], pending: &mut Option<Plotting>) {
         use fer_metrics::plot::curves::{CurveRow, training_curves};
+        self.finish_plot(pending.take());
         let rows: Vec<CurveRow> = records
             .iter()
             .map(|r| CurveRow {
@@ -290,10 +377,23 @@ impl<'a> Session<'a> {
             })
             .collect();
         let path = self.dir.path.join("curves.png");
-        if let Err(e) = training_curves(&rows, &self.cfg.run_name(), &path)
-            && records.len() == 1
-        {
-            self.obs.message(&format!("curves.png not drawn: {e}"));
+        let name = self.cfg.run_name();
+        let first = records.len() == 1;
+        let handle = std::thread::spawn(move || {
+            training_curves(&rows, &name, &path).err().map(|e| e.to_string())
+        });
+        *pending = Some(Plotting { handle, first });
+    }
+
+    /// Waits for a drawing started by [`Session::plot_curves`] and reports a failure of the
+    /// first one.
+    fn finish_plot(&self, pending: Option<Plotting>) {
+        if let Some(p) = pending {
+            let err =
+                p.handle.join().unwrap_or_else(|_| Some("the drawing thread panicked".into()));
+            if let (Some(e), true) = (err, p.first) {
+                self.obs.message(&format!("curves.png not drawn: {e}"));
+            }
         }
     }
 
@@ -311,6 +411,42 @@ impl<'a> Session<'a> {
         extra.insert("optimizer_step".to_string(), step.to_string());
         fer_checkpoint::write_safetensors(self.dir.state(), &all, &extra)?;
         Ok(())
+    }
+
+    /// Scores the last weights and then `best.safetensors` on `data.test_split` (never used
+    /// to choose anything) into `test.json`.
+    fn test(&mut self, best_epoch: usize, last_epoch: usize) -> Result<()> {
+        let Some(loader) = open_test(&self.cfg, &self.preprocess)? else { return Ok(()) };
+        let (device, precision, obs) = (self.device, self.precision, self.obs);
+        let score = |model: &TchModel, what: &str, epoch: usize| -> Result<serde_json::Value> {
+            let v = evaluate(model, ValSource::Loader(&loader), device, 0, precision)?;
+            obs.message(&format!(
+                "test split ({what}, epoch {epoch}): accuracy {:.2} %, macro-F1 {:.2} %, ECE {:.2} %",
+                100.0 * v.accuracy,
+                100.0 * v.macro_f1,
+                100.0 * v.ece
+            ));
+            Ok(serde_json::json!({
+                "epoch": epoch,
+                "accuracy": v.accuracy,
+                "macro_f1": v.macro_f1,
+                "ece": v.ece,
+                "nll": v.loss,
+            }))
+        };
+        let last = score(&self.student, "last", last_epoch)?;
+        let best_path = self.dir.best();
+        self.student.load_weights_file(&best_path, &CheckOptions::default())?;
+        let best = score(&self.student, "best on validation", best_epoch)?;
+        let json = serde_json::json!({
+            "split": self.cfg.data.test_split.map(|s| s.name().to_string()),
+            "images": loader.dataset().len(),
+            "selection": self.cfg.early_stopping.metric.name(),
+            "best": best,
+            "last": last,
+        });
+        let text = serde_json::to_vec_pretty(&json).map_err(|e| Error::Input(e.to_string()))?;
+        self.dir.write_atomic("test.json", &text)
     }
 
     fn run(
@@ -336,6 +472,8 @@ impl<'a> Session<'a> {
             }
         }
         let total: usize = self.cfg.stages.iter().map(|s| s.epochs).sum();
+        let mut timing = Timing { setup: self.opened.elapsed().as_secs_f64(), ..Timing::default() };
+        let mut plotting = None;
         let mut stage_start = 0;
         let mut stopped_early = false;
         for stage in self.cfg.stages.clone() {
@@ -361,6 +499,7 @@ impl<'a> Session<'a> {
                 }
                 tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
                 self.obs.epoch_start(epoch, total, &stage.name, self.data.train.len());
+                let resident = self.resident.as_ref();
                 let ctx = EpochCtx {
                     student: &self.student,
                     teachers: self
@@ -369,6 +508,7 @@ impl<'a> Session<'a> {
                         .filter(|t| used.contains(&t.name.as_str()))
                         .collect(),
                     loader: &self.data.train,
+                    resident: resident.map(|(t, _)| t),
                     preprocess: &self.preprocess,
                     stage: &stage,
                     optim: &self.cfg.optim,
@@ -379,9 +519,17 @@ impl<'a> Session<'a> {
                     precision: self.precision,
                 };
                 let t = train_epoch(&ctx, &mut opt, &mut runner, self.obs)?;
+                timing.train += t.seconds;
+                let clock = std::time::Instant::now();
                 precise_bn(&ctx)?;
-                let v =
-                    evaluate(&self.student, &self.data.val, self.device, epoch, self.precision)?;
+                let val = match resident {
+                    Some((_, v)) => ValSource::Resident(v),
+                    None => ValSource::Loader(&self.data.val),
+                };
+                let v = evaluate(&self.student, val, self.device, epoch, self.precision)?;
+                let val_seconds = clock.elapsed().as_secs_f64();
+                timing.validation += val_seconds;
+                let clock = std::time::Instant::now();
                 let rec = EpochRecord {
                     epoch,
                     stage: stage.name.clone(),
@@ -396,6 +544,7 @@ impl<'a> Session<'a> {
                     images: t.images,
                     img_per_s: t.images as f64 / t.seconds,
                     epoch_seconds: t.seconds,
+                    val_seconds,
                 };
                 let value = rec.metric(metric.name()).unwrap_or(f64::NAN);
                 let improved = best.is_none_or(|(_, b)| better(value, b));
@@ -411,7 +560,8 @@ impl<'a> Session<'a> {
                 self.save_state(epoch, &opt)?;
                 self.obs.epoch_end(&rec, improved);
                 records.push(rec);
-                self.plot_curves(&records);
+                self.plot_curves(&records, &mut plotting);
+                timing.checkpoints += clock.elapsed().as_secs_f64();
                 if self.cfg.early_stopping.patience.is_some_and(|p| stale >= p) {
                     self.obs.message(&format!(
                         "early stop: {} did not improve for {stale} epochs",
@@ -423,11 +573,26 @@ impl<'a> Session<'a> {
             }
             stage_start += stage.epochs;
         }
+        self.finish_plot(plotting.take());
         let best_epoch = best.map_or(0, |(e, _)| e);
+        let clock = std::time::Instant::now();
+        self.test(best_epoch, records.last().map_or(0, |r| r.epoch))?;
+        timing.test = clock.elapsed().as_secs_f64();
+        self.obs.message(&format!(
+            "wall {:.1} s: set-up {:.1} s, training {:.1} s, validation {:.1} s, checkpoints and \
+             curves {:.1} s, test split {:.1} s",
+            self.opened.elapsed().as_secs_f64(),
+            timing.setup,
+            timing.train,
+            timing.validation,
+            timing.checkpoints,
+            timing.test
+        ));
         let done = serde_json::json!({
             "best_epoch": best_epoch,
             "epochs": records.len(),
             "stopped_early": stopped_early,
+            "seconds": timing,
         });
         self.dir.write_atomic("outcome.json", done.to_string().as_bytes())?;
         Ok(RunOutcome { dir: self.dir.path.clone(), best_epoch, records, stopped_early })

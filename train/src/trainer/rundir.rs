@@ -34,8 +34,12 @@ pub struct EpochRecord {
     pub images: usize,
     /// Training throughput, images per second (timing: varies between identical runs).
     pub img_per_s: f64,
-    /// Wall time of the epoch in seconds, validation included (timing).
+    /// Wall time of the epoch's training in seconds (timing).
     pub epoch_seconds: f64,
+    /// Wall time of the epoch's validation (precise BatchNorm included) in seconds (timing;
+    /// 0 in records written before it existed).
+    #[serde(default)]
+    pub val_seconds: f64,
 }
 
 impl EpochRecord {
@@ -165,6 +169,9 @@ pub struct Environment {
     pub toolkit_version: String,
     /// The precision training runs in: `fp32`, or `bf16`/`fp16` autocast on CUDA.
     pub precision: String,
+    /// Where training batches were made (`data.device_data`): `device (…MB resident)` or
+    /// `loader (why)`.
+    pub data_path: String,
 }
 
 /// The current git commit of the working directory, `unknown` outside a repository.
