@@ -29,6 +29,18 @@ fn synth(dir: &Path) {
 /// MobileNetV3-Small at half width, 48 px, SGD with a per-step warm-up and cosine schedule (a
 /// graph that baked the learning rate in would train differently).
 fn config(dir: &Path, name: &str, graphs: bool, precision: &str, extra: &str) -> ExperimentConfig {
+    config_on(dir, name, graphs, precision, extra, "auto")
+}
+
+/// [`config`] with `data.device_data` set.
+fn config_on(
+    dir: &Path,
+    name: &str,
+    graphs: bool,
+    precision: &str,
+    extra: &str,
+    device_data: &str,
+) -> ExperimentConfig {
     let text = format!(
         r#"
 version = 1
@@ -42,6 +54,7 @@ root = "data"
 train_split = "train"
 val_split = "val"
 workers = 2
+device_data = "{device_data}"
 [model]
 arch = "mobilenet_v3_small"
 num_classes = 7
@@ -133,6 +146,31 @@ fn a_graphed_run_trains_the_same_model_as_an_eager_one() {
     let (graphed, notes) = run(&config(tmp.path(), "graphed", true, "fp32", CE_STAGE));
     // Only cuDNN's choice of algorithms differs between the runs (rounding, ~1e-6 per step).
     compare(&eager, &graphed, &notes, 2e-3);
+}
+
+/// The same with batches from the CPU loader (`data.device_data = "off"`), to tell the data
+/// path apart from the step.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn a_graphed_run_on_the_cpu_loader_trains_the_same_model_as_an_eager_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let (eager, _) = run(&config_on(tmp.path(), "eager", false, "fp32", CE_STAGE, "off"));
+    let (graphed, notes) = run(&config_on(tmp.path(), "graphed", true, "fp32", CE_STAGE, "off"));
+    compare(&eager, &graphed, &notes, 2e-3);
+}
+
+/// Two eager runs on the device data path: what the data path alone leaves between two runs
+/// of the same seed on a GPU.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn two_eager_runs_on_the_device_path_train_the_same_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let (a, _) = run(&config_on(tmp.path(), "a", false, "fp32", CE_STAGE, "on"));
+    let (b, _) = run(&config_on(tmp.path(), "b", false, "fp32", CE_STAGE, "on"));
+    let d = weight_diff(&a.dir.join("last.safetensors"), &b.dir.join("last.safetensors"));
+    assert!(d < 2e-3, "weights differ by {d:e} (relative) between two eager runs");
 }
 
 #[test]
