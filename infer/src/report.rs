@@ -192,9 +192,9 @@ fn from_eval(dir: &Path) -> Result<Entry> {
         }
     };
     let (mut experiment, name_seed) = strip_repetition(&name);
-    if r.settings.tta == Tta::Flip {
+    if r.settings.tta != Tta::None {
         // Never averaged with the same model's plain evaluation.
-        experiment.push_str(" + flip TTA");
+        experiment.push_str(&format!(" + {} TTA", r.settings.tta.name()));
     }
     Ok(Entry {
         experiment,

@@ -1,6 +1,5 @@
-//! `fer-infer eval --tta flip`: each image's probabilities are those of the average of its
-//! logits and of its mirror's, checked against two plain evaluations, of the images and of the
-//! same images mirrored on disk.
+//! `fer-infer eval --tta flip|ten-crop`: each image's probabilities are those of the average of
+//! the logits of its views, checked against plain evaluations of the views made on disk.
 
 mod eval_support;
 
@@ -92,5 +91,59 @@ fn flip_tta_averages_the_logits_of_each_image_and_its_mirror() {
         "rotate",
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--tta") && err.contains("none or flip"), "{err}");
+    assert!(err.contains("--tta") && err.contains("none, flip or ten-crop"), "{err}");
+}
+
+/// The four corner and the centre crops of 11/12 of each side (44 of 48 pixels), each also
+/// mirrored: ten-crop TTA equals the renormalised geometric mean of ten plain evaluations of
+/// those views written to disk.
+#[test]
+fn ten_crop_tta_averages_the_logits_of_ten_views_made_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = image_folder(&tmp.path().join("fer"), &FOLDERS, 2);
+    let model = export(tmp.path(), "m", &FER7, 20.0, 1.0);
+    let run = |data: &Path, out: &str, extra: &[&str]| {
+        let mut args = vec!["--bootstrap", "0"];
+        args.extend_from_slice(extra);
+        eval(&model, data, "image-folder", &tmp.path().join(out), &args)
+    };
+    // The views by hand: crops of 11/12 of each side (44 of 48 pixels) at the four corners and
+    // the centre, then mirrored or not. The images are 40–63 pixels wide and high.
+    let crop = |img: &image::DynamicImage, k: usize| {
+        let (w, h) = (img.width(), img.height());
+        let (cw, ch) = ((w as f64 * 11.0 / 12.0).round() as u32, (h as f64 * 11.0 / 12.0).round() as u32);
+        let (x, y) = [(0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch), ((w - cw) / 2, (h - ch) / 2)][k];
+        img.crop_imm(x, y, cw, ch)
+    };
+    let mut views = Vec::new();
+    for k in 0..5 {
+        for flip in [false, true] {
+            let dir = tmp.path().join(format!("view{k}{flip}"));
+            for class in FOLDERS {
+                std::fs::create_dir_all(dir.join(class)).unwrap();
+                for e in std::fs::read_dir(data.join(class)).unwrap() {
+                    let path = e.unwrap().path();
+                    let img = crop(&image::open(&path).unwrap(), k);
+                    let img = if flip { img.fliph() } else { img };
+                    img.save(dir.join(class).join(path.file_name().unwrap())).unwrap();
+                }
+            }
+            let out = format!("out{k}{flip}");
+            run(&dir, &out, &[]);
+            views.push(probabilities(&tmp.path().join(out)));
+        }
+    }
+    let (m, _) = run(&data, "tta", &["--tta", "ten-crop"]);
+    let tta = probabilities(&tmp.path().join("tta"));
+    assert_eq!(tta.len(), 14);
+    for (i, t) in tta.iter().enumerate() {
+        let g: Vec<f64> = (0..t.len())
+            .map(|k| views.iter().map(|v| v[i][k].ln()).sum::<f64>() / views.len() as f64)
+            .collect();
+        let z: f64 = g.iter().map(|v| v.exp()).sum();
+        for (k, (v, want)) in t.iter().zip(g.iter().map(|v| v.exp() / z)).enumerate() {
+            assert!((v - want).abs() < 1e-5, "sample {i} class {k}: {v} with tta, {want} from the views");
+        }
+    }
+    assert_eq!(m["settings"]["tta"], "ten_crop");
 }

@@ -356,3 +356,39 @@ fn a_calibration_hold_out_is_kept_out_of_training_and_recorded() {
     let e = cfg.validate().unwrap_err().to_string();
     assert!(e.contains("data.calib_fraction"), "{e}");
 }
+
+#[test]
+fn a_test_split_is_scored_once_at_the_end_and_never_chooses_the_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    config(tmp.path(), "tested", CE_STAGE);
+    let path = tmp.path().join("tested.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("val_split = \"val\"", "val_fraction = 0.25\ntest_split = \"val\"");
+    std::fs::write(&path, text).unwrap();
+    let cfg = ExperimentConfig::load(&path).unwrap();
+    cfg.validate().unwrap();
+    let out = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap();
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.dir.join("test.json")).unwrap()).unwrap();
+    // The synthetic set has 4 validation images per class: 28 PublicTest-like images.
+    assert_eq!(t["images"], 28);
+    assert_eq!(t["split"], "val");
+    assert_eq!(t["best"]["epoch"], out.best_epoch);
+    assert_eq!(t["last"]["epoch"], out.records.last().unwrap().epoch);
+    for k in ["best", "last"] {
+        let acc = t[k]["accuracy"].as_f64().unwrap();
+        // A whole number of the 28 images.
+        assert!((acc * 28.0 - (acc * 28.0).round()).abs() < 1e-9, "{acc}");
+    }
+    // Validation came from train: 3 of each class's 12 training images, drawn from the
+    // training pool (the plan is stratified, not official), and the last epoch's validation
+    // was on those 21 images, not on the 28 of the test split.
+    let plan = fer_data::split::SplitPlan::load(&out.dir.join("split.json")).unwrap();
+    assert!(!matches!(plan.strategy, fer_data::split::Strategy::Official));
+    let val = plan.part(fer_data::SplitName::Val).unwrap();
+    assert_eq!(val.indices.len(), 21);
+    let last = out.records.last().unwrap().val_accuracy;
+    assert!((last * 21.0 - (last * 21.0).round()).abs() < 1e-9, "{last}");
+}

@@ -113,6 +113,95 @@ pub enum Tta {
     /// usual); their logits are averaged, so the probabilities are the renormalised geometric
     /// mean of the two views' (at any temperature).
     Flip,
+    /// Ten views, as FER-2013 papers evaluate (44-pixel crops of the 48-pixel images): the four
+    /// corner crops and the centre crop of [`TEN_CROP_FRACTION`] of each side, each as it is
+    /// and mirrored, then preprocessed as usual; the ten views' logits are averaged.
+    TenCrop,
+}
+
+/// The side of a ten-crop view as a fraction of the image's side: 44 of 48 pixels.
+pub const TEN_CROP_FRACTION: f64 = 11.0 / 12.0;
+
+impl Tta {
+    /// The views whose logits are averaged, the first one batched as the reference.
+    pub fn views(self) -> Vec<View> {
+        match self {
+            Tta::None => vec![View { crop: None, flip: false }],
+            Tta::Flip => vec![View { crop: None, flip: false }, View { crop: None, flip: true }],
+            Tta::TenCrop => Corner::ALL
+                .iter()
+                .flat_map(|&c| [false, true].map(|flip| View { crop: Some(c), flip }))
+                .collect(),
+        }
+    }
+
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tta::None => "none",
+            Tta::Flip => "flip",
+            Tta::TenCrop => "ten-crop",
+        }
+    }
+}
+
+/// Where a [`Tta::TenCrop`] view is cut from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corner {
+    /// Top left.
+    TopLeft,
+    /// Top right.
+    TopRight,
+    /// Bottom left.
+    BottomLeft,
+    /// Bottom right.
+    BottomRight,
+    /// The centre.
+    Centre,
+}
+
+impl Corner {
+    /// The five crops of ten-crop.
+    pub const ALL: [Corner; 5] =
+        [Corner::TopLeft, Corner::TopRight, Corner::BottomLeft, Corner::BottomRight, Corner::Centre];
+
+    /// `(x, y, w, h)` of the crop of [`TEN_CROP_FRACTION`] of a `width × height` image.
+    pub fn rect(self, width: u32, height: u32) -> (u32, u32, u32, u32) {
+        let side = |v: u32| ((v as f64 * TEN_CROP_FRACTION).round() as u32).clamp(1, v);
+        let (w, h) = (side(width), side(height));
+        let (x, y) = match self {
+            Corner::TopLeft => (0, 0),
+            Corner::TopRight => (width - w, 0),
+            Corner::BottomLeft => (0, height - h),
+            Corner::BottomRight => (width - w, height - h),
+            Corner::Centre => ((width - w) / 2, (height - h) / 2),
+        };
+        (x, y, w, h)
+    }
+}
+
+/// One test-time view of each image: an optional crop, then an optional mirror, before the
+/// model's usual preprocessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// The crop, if any.
+    pub crop: Option<Corner>,
+    /// Mirrored left to right (after the crop).
+    pub flip: bool,
+}
+
+impl View {
+    /// The view of `img`.
+    pub fn apply(self, img: &image::DynamicImage) -> image::DynamicImage {
+        let img = match self.crop {
+            Some(c) => {
+                let (x, y, w, h) = c.rect(img.width(), img.height());
+                img.crop_imm(x, y, w, h)
+            }
+            None => img.clone(),
+        };
+        if self.flip { img.fliph() } else { img }
+    }
 }
 
 impl std::str::FromStr for Tta {
@@ -122,7 +211,11 @@ impl std::str::FromStr for Tta {
         match s {
             "none" => Ok(Tta::None),
             "flip" => Ok(Tta::Flip),
-            other => Err(Error::invalid("--tta", format!("`{other}` (expected none or flip)"))),
+            "ten-crop" => Ok(Tta::TenCrop),
+            other => Err(Error::invalid(
+                "--tta",
+                format!("`{other}` (expected none, flip or ten-crop)"),
+            )),
         }
     }
 }
@@ -199,30 +292,26 @@ pub fn collect(
         ..LoaderConfig::default()
     };
     let data_err = |source| Error::Data { path: data_path.to_path_buf(), source };
-    let loader = Loader::new(
-        data.clone(),
-        indices.clone(),
-        model.meta().preprocess.clone(),
-        fer_data::augment::AugmentConfig::off(),
-        cfg.clone(),
-    )
-    .map_err(data_err)?;
-    // The mirrored view: the same samples, each image flipped before the usual preprocessing,
-    // batched in the same order.
-    let mirror = match opts.tta {
-        Tta::Flip => Some(
+    // One loader per view: the same samples in the same order, each image transformed by its
+    // view before the usual preprocessing; the first view's batches lead.
+    let loaders = opts
+        .tta
+        .views()
+        .into_iter()
+        .map(|view| {
             Loader::new(
-                Arc::new(Mirrored(data.clone())),
+                Arc::new(Viewed { inner: data.clone(), view }),
                 indices.clone(),
                 model.meta().preprocess.clone(),
                 fer_data::augment::AugmentConfig::off(),
-                cfg,
+                cfg.clone(),
             )
-            .map_err(data_err)?,
-        ),
-        Tta::None => None,
-    };
-    let mut mirrored = mirror.as_ref().map(|l| l.epoch(0));
+            .map_err(data_err)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (loader, others) = loaders.split_first().expect("every TTA has a view");
+    let mut other_epochs: Vec<_> = others.iter().map(|l| l.epoch(0)).collect();
+    let flag = format!("--tta {}", opts.tta.name());
     let total = indices.len();
     let km = model.meta().labels.len();
     let mut out = Collected {
@@ -244,17 +333,15 @@ pub fn collect(
                 .map_err(|e| Error::invalid("batch", e.to_string()))?;
             let start = Instant::now();
             let mut logits = model.run(view)?.logits;
-            if let Some(epoch) = mirrored.as_mut() {
+            for epoch in other_epochs.iter_mut() {
                 let twin = match epoch.next() {
                     Some(b) => b.map_err(data_err)?,
-                    None => {
-                        return Err(Error::invalid("--tta flip", "the mirrored pass ended early"));
-                    }
+                    None => return Err(Error::invalid(&flag, "a view's pass ended early")),
                 };
                 if twin.indices != batch.indices {
                     return Err(Error::invalid(
-                        "--tta flip",
-                        "the mirrored pass read other samples (an image failed in one pass only)",
+                        &flag,
+                        "a view's pass read other samples (an image failed in one pass only)",
                     ));
                 }
                 let input = twin.images.to_input(loader.preprocess()).map_err(data_err)?;
@@ -265,13 +352,16 @@ pub fn collect(
                     return Err(Error::Output {
                         name: "logits".into(),
                         msg: format!(
-                            "{:?} for the mirrored batch, {:?} for the batch",
+                            "{:?} for a view's batch, {:?} for the batch",
                             other.dim(),
                             logits.dim()
                         ),
                     });
                 }
-                logits = (logits + other) * 0.5;
+                logits = logits + other;
+            }
+            if !other_epochs.is_empty() {
+                logits /= (other_epochs.len() + 1) as f32;
             }
             out.forward_seconds += start.elapsed().as_secs_f64();
             if logits.ncols() != km {
@@ -300,36 +390,40 @@ pub fn collect(
     Ok(out)
 }
 
-/// A dataset whose images are mirrored left to right (labels and sources unchanged): the second
-/// view of [`Tta::Flip`].
-struct Mirrored(Arc<dyn Dataset>);
+/// A dataset whose images are seen through a [`View`] (labels and sources unchanged).
+struct Viewed {
+    inner: Arc<dyn Dataset>,
+    view: View,
+}
 
-impl Dataset for Mirrored {
+impl Dataset for Viewed {
     fn classes(&self) -> &[fer_data::Emotion] {
-        self.0.classes()
+        self.inner.classes()
     }
     fn len(&self) -> usize {
-        self.0.len()
+        self.inner.len()
     }
     fn label(&self, i: usize) -> usize {
-        self.0.label(i)
+        self.inner.label(i)
     }
     fn group(&self, i: usize) -> Option<&str> {
-        self.0.group(i)
+        self.inner.group(i)
     }
     fn source(&self, i: usize) -> String {
-        self.0.source(i)
+        self.inner.source(i)
     }
     fn load(&self, i: usize) -> fer_data::Result<fer_data::Sample> {
-        let mut s = self.0.load(i)?;
-        s.image = s.image.fliph();
+        let mut s = self.inner.load(i)?;
+        if self.view != (View { crop: None, flip: false }) {
+            s.image = self.view.apply(&s.image);
+        }
         Ok(s)
     }
     fn skipped(&self) -> &[SkippedItem] {
-        self.0.skipped()
+        self.inner.skipped()
     }
     fn excluded(&self) -> &[Exclusion] {
-        self.0.excluded()
+        self.inner.excluded()
     }
 }
 

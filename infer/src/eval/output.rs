@@ -132,6 +132,10 @@ fn tta_text(t: Tta) -> &'static str {
     match t {
         Tta::None => "none",
         Tta::Flip => "horizontal flip (logits of the image and its mirror averaged)",
+        Tta::TenCrop => {
+            "ten-crop (logits of the four corner and the centre crops of 11/12 of each side, \
+             each also mirrored, averaged)"
+        }
     }
 }
 

@@ -418,8 +418,10 @@ impl<'a> Session<'a> {
     fn test(&mut self, best_epoch: usize, last_epoch: usize) -> Result<()> {
         let Some(loader) = open_test(&self.cfg, &self.preprocess)? else { return Ok(()) };
         let (device, precision, obs) = (self.device, self.precision, self.obs);
+        // Preprocessed once, scored twice.
+        let input = ResidentVal::build(&loader, device)?;
         let score = |model: &TchModel, what: &str, epoch: usize| -> Result<serde_json::Value> {
-            let v = evaluate(model, ValSource::Loader(&loader), device, 0, precision)?;
+            let v = evaluate(model, ValSource::Resident(&input), device, 0, precision)?;
             obs.message(&format!(
                 "test split ({what}, epoch {epoch}): accuracy {:.2} %, macro-F1 {:.2} %, ECE {:.2} %",
                 100.0 * v.accuracy,

@@ -83,15 +83,18 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         c.labels.len(),
         a.data.data.display(),
         r.spec.split_name(),
-        if a.data.tta == Tta::Flip {
-            ", logits averaged over each image and its mirror"
-        } else {
-            ""
+        match a.data.tta {
+            Tta::None => "",
+            Tta::Flip => ", logits averaged over each image and its mirror",
+            Tta::TenCrop => ", logits averaged over each image's ten crops",
         },
         fit.iterations
     );
-    if a.data.tta == Tta::Flip {
-        println!("this temperature fits `fer-infer eval --tta flip`: evaluate with the same flag");
+    if a.data.tta != Tta::None {
+        println!(
+            "this temperature fits `fer-infer eval --tta {}`: evaluate with the same flag",
+            a.data.tta.name()
+        );
     }
     println!("\n{:<22} {:>10} {:>9} {:>9} {:>9} {:>9}", "", "T", "accuracy", "ECE", "NLL", "Brier");
     for (name, m) in &rows {

@@ -44,8 +44,9 @@ pub struct DataArgs {
     /// Image decoding threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
-    /// Test-time augmentation: `none`, or `flip` (the logits of each image and of its mirror
-    /// are averaged; twice the forward passes).
+    /// Test-time augmentation: `none`; `flip` (the logits of each image and of its mirror
+    /// are averaged; twice the forward passes); or `ten-crop` (the four corner and the centre
+    /// crops of 11/12 of each side, each also mirrored: ten forward passes).
     #[arg(long, default_value = "none", value_parser = parse_tta)]
     pub tta: Tta,
 }
