@@ -129,6 +129,7 @@ struct Session<'a> {
 /// Trains `cfg` in a new run directory.
 pub fn train(cfg: &ExperimentConfig, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
     cfg.validate().map_err(crate::config::ConfigError::from)?;
+    cfg.check_files().map_err(crate::config::ConfigError::from)?;
     let dir =
         RunDir::create(opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir()), opts.overwrite)?;
     let mut s = Session::open(cfg.clone(), dir, opts.device, obs)?;

@@ -173,6 +173,7 @@ fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConf
     let mut cfg = ExperimentConfig::load(path)?;
     cfg.apply_overrides(sets)?;
     cfg.validate().map_err(fer_train::config::ConfigError::from)?;
+    cfg.check_files().map_err(fer_train::config::ConfigError::from)?;
     Ok(cfg)
 }
 
