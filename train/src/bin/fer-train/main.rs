@@ -119,10 +119,10 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', required = true)]
         arch: Vec<fer_models_spec::Arch>,
         /// Input sides in pixels (comma-separated).
-        #[arg(long, value_delimiter = ',', default_values_t = [112])]
+        #[arg(long, value_delimiter = ',', default_values_t = [112], value_parser = at_least_one)]
         size: Vec<usize>,
         /// Images per step.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = at_least_one)]
         batch: usize,
         /// Precisions (comma-separated): fp32, bf16, fp16.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "fp32")]
@@ -131,8 +131,8 @@ enum Cmd {
         #[arg(long)]
         channels_last: bool,
         /// Add a frozen teacher, `ARCH@SIZE` (the exp5 step: CE + Hinton KD + RKD distance).
-        #[arg(long)]
-        teacher: Option<String>,
+        #[arg(long, value_parser = parse_arch_at)]
+        teacher: Option<(fer_models_spec::Arch, usize)>,
         /// Capture the step as a CUDA graph and replay it (as training does by default on
         /// CUDA); without it every step is launched eagerly.
         #[arg(long)]
@@ -141,7 +141,7 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         warmup: usize,
         /// Timed steps.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = at_least_one)]
         steps: usize,
         /// Device.
         #[arg(long, value_enum, default_value = "auto")]
@@ -177,9 +177,21 @@ fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConf
     Ok(cfg)
 }
 
-fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize)> {
-    let (a, size) = s.split_once('@').context("--teacher wants ARCH@SIZE, e.g. resnet50@112")?;
-    Ok((a.parse()?, size.parse().with_context(|| format!("--teacher: size `{size}`"))?))
+/// A count that must be at least 1 (`fer-train bench --batch 0` would fail inside the loss);
+/// clap reports the flag and this sentence, exit 2.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// `--teacher ARCH@SIZE`; a bad value is a usage error (exit 2) naming what is wrong.
+fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize), String> {
+    let (a, size) = s.split_once('@').ok_or("wants ARCH@SIZE, e.g. resnet50@112")?;
+    let arch = a.parse().map_err(|e| format!("{e}"))?;
+    Ok((arch, at_least_one(size).map_err(|e| format!("size `{size}`: {e}"))?))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -242,7 +254,6 @@ fn run(cli: Cli) -> Result<()> {
             device,
         } => {
             let device = fer_train::device::resolve(device.into())?;
-            let teacher = teacher.map(|t| parse_arch_at(&t)).transpose()?;
             for &a in &arch {
                 for &s in &size {
                     for &precision in &precision {
