@@ -1,5 +1,7 @@
 //! `fer-train`: trains FER students and teachers from TOML experiment configs.
 
+#[macro_use]
+mod out;
 mod progress;
 
 use std::path::PathBuf;
@@ -204,28 +206,28 @@ fn run(cli: Cli) -> Result<()> {
             let opts = RunOptions { overwrite, device: device.map(Into::into), run_dir: None };
             if seeds.is_empty() {
                 let out = trainer::train(&cfg, &opts, &obs)?;
-                println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+                outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
             } else {
                 let s = trainer::seeds::train_seeds(&cfg, &seeds, &opts, &obs)?;
-                println!("{}", s.markdown());
+                outln!("{}", s.markdown());
             }
         }
         Cmd::Check { config, config_flag, sets } => {
             let config = config.or(config_flag).unwrap_or_default();
             let cfg = load_config(&config, &sets)
                 .with_context(|| format!("checking config {}", config.display()))?;
-            print!("{}", cfg.resolved_toml()?);
+            out!("{}", cfg.resolved_toml()?);
         }
         Cmd::Resume { run_dir, device } => {
             let out = trainer::resume(&run_dir, device.map(Into::into), &obs)
                 .with_context(|| format!("resuming {}", run_dir.display()))?;
-            println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+            outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
         }
         Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
             let cfg = fer_data::synth::SynthConfig { seed, train_per_class, val_per_class, size };
             let n = fer_data::synth::write_fer_folder(&out, &cfg)
                 .with_context(|| format!("writing the synthetic set into {}", out.display()))?;
-            println!("wrote {n} images into {}", out.display());
+            outln!("wrote {n} images into {}", out.display());
         }
         Cmd::Data { cmd: DataCmd::Inspect { format, root, decode, json } } => {
             let opts = OpenOptions::default();
@@ -236,9 +238,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             .with_context(|| format!("inspecting {} as {format}", root.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{report}");
+                out!("{report}");
             }
         }
         Cmd::Bench {
@@ -271,33 +273,33 @@ fn run(cli: Cli) -> Result<()> {
                         };
                         let r = fer_train::trainer::bench::train_throughput(&o)
                             .with_context(|| format!("benchmarking {a}@{s} {precision:?}"))?;
-                        println!("{}", serde_json::to_string(&r)?);
+                        outln!("{}", serde_json::to_string(&r)?);
                     }
                 }
             }
         }
         Cmd::Env => {
             let loaded = fer_train::device::load_cuda_backend();
-            println!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
-            println!("libtorch_cuda loaded: {loaded}");
-            println!(
+            outln!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
+            outln!("libtorch_cuda loaded: {loaded}");
+            outln!(
                 "CUDA available: {} ({} device(s))",
                 tch::Cuda::is_available(),
                 tch::Cuda::device_count()
             );
-            println!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
+            outln!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
             match fer_train::cuda_graph::available() {
-                Ok(()) => println!("CUDA graph capture: available"),
-                Err(why) => println!("CUDA graph capture: {why}"),
+                Ok(()) => outln!("CUDA graph capture: available"),
+                Err(why) => outln!("CUDA graph capture: {why}"),
             }
-            println!("threads: {}", tch::get_num_threads());
+            outln!("threads: {}", tch::get_num_threads());
             if tch::Cuda::is_available() {
                 use fer_train::amp::autocast;
                 use fer_train::config::Precision;
                 let a = tch::Tensor::ones([8, 8], (tch::Kind::Float, tch::Device::Cuda(0)));
                 for p in [Precision::Bf16, Precision::Fp16] {
                     let kind = autocast(p, || a.matmul(&a).kind())?;
-                    println!("CUDA autocast {p:?}: a float32 matmul runs in {kind:?}");
+                    outln!("CUDA autocast {p:?}: a float32 matmul runs in {kind:?}");
                 }
             }
         }
@@ -315,6 +317,7 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", chain(&e));
             let usage =
