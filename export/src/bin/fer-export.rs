@@ -196,6 +196,12 @@ fn run(a: &Args) -> Result<()> {
         )));
     }
     let (weights, meta, source) = load(a)?;
+    if let Some((name, count)) = fer_checkpoint::first_non_finite(&weights) {
+        let e = fer_export::Error::NonFinite { name: name.to_string(), count };
+        return Err(
+            anyhow::Error::from(e).context(format!("{} cannot be exported", source.display()))
+        );
+    }
     let graph = spec(&meta.arch).map_err(|e| usage(e.to_string()))?;
     let checked = match check_against(&graph, &weights, &CheckOptions::default()) {
         Err(fer_checkpoint::Error::Mismatch(m)) => Err(anyhow::Error::msg(full_listing(&m))),
