@@ -24,7 +24,7 @@ pub use checkpoint::{Checkpoint, sha256_of_tensors};
 pub use error::{Error, Result};
 pub use pth::read_pth;
 pub use safetensors_file::{read_safetensors, write_safetensors};
-pub use tensor::{HostTensor, TensorData, TensorMap};
+pub use tensor::{HostTensor, TensorData, TensorMap, first_non_finite};
 
 /// Reads weights from a PyTorch `.pth` (zip) or a `.safetensors` file, recognised by content,
 /// not by extension.

@@ -39,6 +39,14 @@ impl HostTensor {
         self.shape.iter().product()
     }
 
+    /// How many values are NaN or infinite (integer tensors have none).
+    pub fn non_finite_count(&self) -> usize {
+        match &self.data {
+            TensorData::F32(v) => v.iter().filter(|x| !x.is_finite()).count(),
+            TensorData::I64(_) => 0,
+        }
+    }
+
     /// The values as f32 (integers converted), borrowed when already f32.
     pub fn to_f32(&self) -> std::borrow::Cow<'_, [f32]> {
         match &self.data {
@@ -51,3 +59,12 @@ impl HostTensor {
 /// Named tensors, as a `state_dict`. Sorted by name; use the graph's
 /// [`params`](fer_models_spec::Graph::params) for module order.
 pub type TensorMap = BTreeMap<String, HostTensor>;
+
+/// The first tensor of `map` (by name) holding a NaN or an infinity, with how many such values
+/// it holds; `None` when every value is finite. A diverged training run leaves such weights.
+pub fn first_non_finite(map: &TensorMap) -> Option<(&str, usize)> {
+    map.iter().find_map(|(name, t)| {
+        let n = t.non_finite_count();
+        (n > 0).then_some((name.as_str(), n))
+    })
+}

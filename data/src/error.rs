@@ -28,6 +28,14 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// An image file that is cut short (for example a JPEG without its end-of-image marker).
+    #[error("{}: truncated image: {why}", path.display())]
+    Truncated {
+        /// The image file.
+        path: PathBuf,
+        /// What shows the truncation.
+        why: String,
+    },
     /// A malformed row of a CSV or text label file.
     #[error("{}:{line}: {msg}", path.display())]
     Csv {

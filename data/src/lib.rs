@@ -10,6 +10,7 @@ pub mod cache;
 pub mod dataset;
 pub mod error;
 pub mod formats;
+pub mod image_file;
 pub mod inspect;
 pub mod labels;
 pub mod loader;
@@ -20,4 +21,5 @@ pub mod synth;
 
 pub use dataset::{Dataset, Sample, SplitName, Target};
 pub use error::{Error, Result};
+pub use image_file::decode_image;
 pub use labels::Emotion;

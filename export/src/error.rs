@@ -33,6 +33,17 @@ pub enum Error {
         /// The stored element type.
         got: &'static str,
     },
+    /// A weight holds NaN or infinite values (the weights of a diverged training run).
+    #[error(
+        "weights: tensor `{name}` holds {count} non-finite value(s) (NaN or infinity); the \
+         training run that wrote it diverged, so there is nothing to export"
+    )]
+    NonFinite {
+        /// The parameter's state_dict name.
+        name: String,
+        /// How many of its values are not finite.
+        count: usize,
+    },
     /// The options cannot be honoured.
     #[error("export option `{field}`: {msg}")]
     BadOption {

@@ -107,6 +107,9 @@ pub fn export_model(
     meta: &ModelMeta,
     opts: &ExportOptions,
 ) -> Result<ModelProto> {
+    if let Some((name, count)) = fer_checkpoint::first_non_finite(weights) {
+        return Err(Error::NonFinite { name: name.to_string(), count });
+    }
     let ir_version = ir_version_for_opset(opts.opset).ok_or_else(|| Error::BadOption {
         field: "opset",
         msg: format!("{} is not supported ({MIN_OPSET} to {MAX_OPSET})", opts.opset),

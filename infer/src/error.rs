@@ -99,6 +99,13 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// An image file the data crate refuses (for example a truncated JPEG); its message names
+    /// the file.
+    #[error(transparent)]
+    BadImage {
+        /// The data crate's error.
+        source: fer_data::Error,
+    },
     /// An image that cannot be preprocessed.
     #[error("{}: {source}", path.display())]
     Image {

@@ -30,12 +30,14 @@ pub struct Prediction {
     pub probs: Vec<f32>,
 }
 
-/// Decodes an image file (format guessed from the content, not the extension).
+/// Decodes an image file (format guessed from the content, not the extension) with
+/// [`fer_data::decode_image`], which also refuses a truncated JPEG.
 pub fn load_image(path: &Path) -> Result<DynamicImage> {
-    let reader = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| Error::Io { path: path.into(), source })?;
-    reader.decode().map_err(|source| Error::Decode { path: path.into(), source })
+    fer_data::decode_image(path).map_err(|source| match source {
+        fer_data::Error::Io { source, .. } => Error::Io { path: path.into(), source },
+        fer_data::Error::Image { source, .. } => Error::Decode { path: path.into(), source },
+        source => Error::BadImage { source },
+    })
 }
 
 /// Preprocesses `images` with `fer_data::preprocess` into one contiguous `[N, C, H, W]` batch.

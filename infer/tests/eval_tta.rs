@@ -111,8 +111,10 @@ fn ten_crop_tta_averages_the_logits_of_ten_views_made_on_disk() {
     // the centre, then mirrored or not. The images are 40–63 pixels wide and high.
     let crop = |img: &image::DynamicImage, k: usize| {
         let (w, h) = (img.width(), img.height());
-        let (cw, ch) = ((w as f64 * 11.0 / 12.0).round() as u32, (h as f64 * 11.0 / 12.0).round() as u32);
-        let (x, y) = [(0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch), ((w - cw) / 2, (h - ch) / 2)][k];
+        let (cw, ch) =
+            ((w as f64 * 11.0 / 12.0).round() as u32, (h as f64 * 11.0 / 12.0).round() as u32);
+        let (x, y) =
+            [(0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch), ((w - cw) / 2, (h - ch) / 2)][k];
         img.crop_imm(x, y, cw, ch)
     };
     let mut views = Vec::new();
@@ -142,7 +144,10 @@ fn ten_crop_tta_averages_the_logits_of_ten_views_made_on_disk() {
             .collect();
         let z: f64 = g.iter().map(|v| v.exp()).sum();
         for (k, (v, want)) in t.iter().zip(g.iter().map(|v| v.exp() / z)).enumerate() {
-            assert!((v - want).abs() < 1e-5, "sample {i} class {k}: {v} with tta, {want} from the views");
+            assert!(
+                (v - want).abs() < 1e-5,
+                "sample {i} class {k}: {v} with tta, {want} from the views"
+            );
         }
     }
     assert_eq!(m["settings"]["tta"], "ten_crop");

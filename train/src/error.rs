@@ -50,6 +50,37 @@ pub enum Error {
     /// A tensor given to the model does not fit it (shape, tap name).
     #[error("{0}")]
     Input(String),
+    /// The training loss became NaN or infinite: the run diverged, and stopped before saving
+    /// anything of that epoch.
+    #[error(
+        "training diverged at epoch {epoch}, step {step} of {steps}: the loss is not finite (NaN \
+         or infinity){}; no checkpoint of this epoch was saved; lower optim.lr or set \
+         optim.grad_clip_norm",
+        non_finite_terms(terms)
+    )]
+    Diverged {
+        /// The run's epoch (1-based).
+        epoch: usize,
+        /// The first step whose loss was not finite (1-based, within the epoch).
+        step: usize,
+        /// Steps in the epoch.
+        steps: usize,
+        /// The weighted loss terms that were not finite at that step.
+        terms: Vec<String>,
+    },
+    /// A weight is NaN or infinite after an epoch whose loss stayed finite; nothing is saved.
+    #[error(
+        "after epoch {epoch} the weight `{tensor}` holds {count} non-finite value(s) (NaN or \
+         infinity): the run diverged; no checkpoint of this epoch was saved"
+    )]
+    NonFiniteWeights {
+        /// The run's epoch (1-based).
+        epoch: usize,
+        /// The parameter or buffer name.
+        tensor: String,
+        /// How many of its values are not finite.
+        count: usize,
+    },
     /// `--device cuda` on a machine where libtorch sees no GPU.
     #[error(
         "CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto"
@@ -64,6 +95,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn non_finite_terms(terms: &[String]) -> String {
+    match terms {
+        [] => String::new(),
+        [t] => format!(" (term {t})"),
+        ts => format!(" (terms {})", ts.join(", ")),
+    }
 }
 
 /// Result alias of this crate.

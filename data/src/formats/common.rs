@@ -156,12 +156,9 @@ pub(crate) fn clamp_box(
     Ok((x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32))
 }
 
-/// Decodes an image file, guessing the format from its content.
+/// Decodes an image file, guessing the format from its content (see [`crate::image_file`]).
 pub(crate) fn decode(path: &Path) -> Result<DynamicImage> {
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| Error::io(path, e))?;
-    reader.decode().map_err(|source| Error::Image { path: path.to_path_buf(), source })
+    crate::image_file::decode_image(path)
 }
 
 /// Reads only an image file's header and returns its size.

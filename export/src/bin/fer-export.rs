@@ -196,6 +196,12 @@ fn run(a: &Args) -> Result<()> {
         )));
     }
     let (weights, meta, source) = load(a)?;
+    if let Some((name, count)) = fer_checkpoint::first_non_finite(&weights) {
+        let e = fer_export::Error::NonFinite { name: name.to_string(), count };
+        return Err(
+            anyhow::Error::from(e).context(format!("{} cannot be exported", source.display()))
+        );
+    }
     let graph = spec(&meta.arch).map_err(|e| usage(e.to_string()))?;
     let checked = match check_against(&graph, &weights, &CheckOptions::default()) {
         Err(fer_checkpoint::Error::Mismatch(m)) => Err(anyhow::Error::msg(full_listing(&m))),
@@ -210,7 +216,7 @@ fn run(a: &Args) -> Result<()> {
         .with_context(|| format!("exporting {} to ONNX", meta.arch.arch))?;
     write_onnx(&a.out, &bytes)?;
     let outputs = if a.embedding { "logits, embedding" } else { "logits" };
-    println!(
+    print_line(format!(
         "wrote {} ({:.1} MB, {} {}x{}x{}, opset {}, outputs: {outputs}, BatchNorm {})",
         a.out.display(),
         bytes.len() as f64 / 1e6,
@@ -220,7 +226,22 @@ fn run(a: &Args) -> Result<()> {
         meta.arch.input_size(),
         a.opset,
         if opts.fold_bn { "folded" } else { "kept" },
-    );
+    ))?;
+    Ok(())
+}
+
+/// Writing to stdout failed (`println!` would panic instead).
+#[derive(Debug, thiserror::Error)]
+#[error("writing to stdout: {0}")]
+struct StdoutError(#[from] std::io::Error);
+
+/// Prints `line` and a newline, flushed, returning a failure instead of panicking; a closed
+/// pipe is recognised by `main` and ends the program quietly.
+fn print_line(line: String) -> Result<(), StdoutError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
     Ok(())
 }
 
@@ -234,10 +255,19 @@ fn main() -> ExitCode {
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fer-export: error: {e:#}");
             let is_usage = e.chain().any(|c| c.is::<UsageError>());
             ExitCode::from(if is_usage { 2 } else { 1 })
         }
     }
+}
+
+/// Whether `e` comes from a closed stdout pipe (the reader went away): not an error to report.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StdoutError>()
+            .is_some_and(|s| s.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

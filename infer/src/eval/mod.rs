@@ -162,8 +162,13 @@ pub enum Corner {
 
 impl Corner {
     /// The five crops of ten-crop.
-    pub const ALL: [Corner; 5] =
-        [Corner::TopLeft, Corner::TopRight, Corner::BottomLeft, Corner::BottomRight, Corner::Centre];
+    pub const ALL: [Corner; 5] = [
+        Corner::TopLeft,
+        Corner::TopRight,
+        Corner::BottomLeft,
+        Corner::BottomRight,
+        Corner::Centre,
+    ];
 
     /// `(x, y, w, h)` of the crop of [`TEN_CROP_FRACTION`] of a `width × height` image.
     pub fn rect(self, width: u32, height: u32) -> (u32, u32, u32, u32) {
@@ -212,10 +217,9 @@ impl std::str::FromStr for Tta {
             "none" => Ok(Tta::None),
             "flip" => Ok(Tta::Flip),
             "ten-crop" => Ok(Tta::TenCrop),
-            other => Err(Error::invalid(
-                "--tta",
-                format!("`{other}` (expected none, flip or ten-crop)"),
-            )),
+            other => {
+                Err(Error::invalid("--tta", format!("`{other}` (expected none, flip or ten-crop)")))
+            }
         }
     }
 }

@@ -18,11 +18,13 @@
 //!   `config.resolved.toml`, `metrics.jsonl`, `last.safetensors` and `best.safetensors`, so a
 //!   teacher trained by config `T` is referenced as `<output_dir>/<T's name>/best.safetensors`.
 //!
-//! Missing data or teacher files are not validation errors: an earlier step (a teacher run)
-//! may produce them; the trainer reports them when it opens them.
+//! Missing data or teacher files are not validation errors (an earlier step, a teacher run,
+//! may produce them); `fer-train check` and `run` test them separately with
+//! [`ExperimentConfig::check_files`], before a run directory is created.
 
 mod data;
 mod error;
+mod files;
 mod model;
 mod optim;
 mod overrides;

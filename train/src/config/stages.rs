@@ -16,8 +16,10 @@ pub struct TeacherConfig {
     pub name: String,
     /// The teacher run's checkpoint, usually `<output_dir>/<teacher run name>/best.safetensors`
     /// (required). It carries the architecture and preprocessing. Relative to the config
-    /// file's folder; `{fold}` is replaced by `data.fold`. A missing file is reported when the
-    /// run starts, not by validation (an earlier step may produce it).
+    /// file's folder; `{fold}` is replaced by `data.fold`. A missing file is reported by
+    /// `fer-train check` and before `run` creates its directory
+    /// ([`ExperimentConfig::check_files`](super::ExperimentConfig::check_files)), not by
+    /// validation (an earlier step may produce it).
     pub checkpoint: PathBuf,
     /// Input side in pixels the teacher is fed at (each batch is resized for it). Default: the
     /// input size stored in its checkpoint.

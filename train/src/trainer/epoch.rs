@@ -8,6 +8,7 @@ use fer_models_spec::{EMBEDDING_TAP, Preprocess};
 use tch::{Device, Kind, Tensor};
 
 use super::Observer;
+use super::finite::NonFiniteWatch;
 use super::graphed::StepRunner;
 use super::optim::{Optimizer, Progress, lr_at};
 use super::resident::{DeviceBatch, ResidentTrain, ResidentVal};
@@ -151,6 +152,8 @@ pub(crate) fn train_step(
 }
 
 /// Trains one epoch; loss values are read back every 20 batches for the progress display.
+/// Stops with [`Error::Diverged`] at a non-finite loss (see [`super::finite`]): on the CPU
+/// at that step, on CUDA at the next sampled loss or at the end of the epoch.
 pub(super) fn train_epoch(
     ctx: &EpochCtx,
     opt: &mut Optimizer,
@@ -166,6 +169,7 @@ pub(super) fn train_epoch(
     let mut term_sums: BTreeMap<String, Tensor> = BTreeMap::new();
     let (mut images, mut lr) = (0usize, base_lr);
     let note = |m: &str| obs.message(m);
+    let mut watch = NonFiniteWatch::new();
     for (i, batch) in device_batches(ctx, ctx.run_epoch as u64, obs).enumerate() {
         let (x, y, soft) = batch?;
         let n = x.size()[0] as usize;
@@ -186,6 +190,7 @@ pub(super) fn train_epoch(
             None => Target::Hard(&y),
         };
         let (out, loss, terms) = runner.step(&parts, opt, &x, target, lr, &note)?;
+        watch.observe(i, &loss, &terms)?;
         tch::no_grad(|| {
             loss_sum += loss.detach().to_kind(Kind::Float) * n as f64;
             correct += out.logits.argmax(1, false).eq_tensor(&y).sum(Kind::Float);
@@ -201,11 +206,15 @@ pub(super) fn train_epoch(
         });
         images += n;
         let shown = (i % 20 == 0).then(|| loss.double_value(&[]));
+        if !ctx.device.is_cuda() || shown.is_some_and(|l| !l.is_finite()) {
+            watch.check(ctx.run_epoch, batches)?;
+        }
         obs.batch(i + 1, batches, shown);
     }
     if images == 0 {
         return Err(Error::Input("the training split yielded no batch".into()));
     }
+    watch.check(ctx.run_epoch, batches)?;
     let per = |t: &Tensor| t.double_value(&[]) / images as f64;
     Ok(TrainStats {
         loss: per(&loss_sum),

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod data;
 mod epoch;
+mod finite;
 mod graphed;
 pub mod optim;
 pub mod pixels;
@@ -129,6 +130,7 @@ struct Session<'a> {
 /// Trains `cfg` in a new run directory.
 pub fn train(cfg: &ExperimentConfig, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
     cfg.validate().map_err(crate::config::ConfigError::from)?;
+    cfg.check_files().map_err(crate::config::ConfigError::from)?;
     let dir =
         RunDir::create(opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir()), opts.overwrite)?;
     let mut s = Session::open(cfg.clone(), dir, opts.device, obs)?;
@@ -354,8 +356,12 @@ impl<'a> Session<'a> {
         extra.insert("config_hash".into(), self.cfg.config_hash()?);
         extra.insert("val_accuracy".into(), rec.val_accuracy.to_string());
         extra.insert("val_macro_f1".into(), rec.val_macro_f1.to_string());
-        let ck =
-            Checkpoint { meta: self.meta.clone(), tensors: self.student.to_tensor_map()?, extra };
+        let tensors = self.student.to_tensor_map()?;
+        if let Some((name, count)) = fer_checkpoint::first_non_finite(&tensors) {
+            let tensor = name.to_string();
+            return Err(Error::NonFiniteWeights { epoch: rec.epoch, tensor, count });
+        }
+        let ck = Checkpoint { meta: self.meta.clone(), tensors, extra };
         ck.save(path)?;
         Ok(())
     }
@@ -549,7 +555,8 @@ impl<'a> Session<'a> {
                     val_seconds,
                 };
                 let value = rec.metric(metric.name()).unwrap_or(f64::NAN);
-                let improved = best.is_none_or(|(_, b)| better(value, b));
+                // A non-finite metric never selects an epoch (not even the first).
+                let improved = value.is_finite() && best.is_none_or(|(_, b)| better(value, b));
                 self.dir.append_metrics(&rec)?;
                 if improved {
                     best = Some((epoch, value));

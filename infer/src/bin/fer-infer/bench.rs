@@ -121,13 +121,13 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
     }
     match a.format {
-        Format::Markdown => print!("{}{profiles}", bench::markdown(&results)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Format::Markdown => out!("{}{profiles}", bench::markdown(&results)),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
     }
     if let Some(j) = &a.json {
         let text = serde_json::to_string_pretty(&results)?;
         match out_path(j) {
-            None => println!("{text}"),
+            None => outln!("{text}"),
             Some(p) => std::fs::write(&p, text + "\n")
                 .with_context(|| format!("writing {}", p.display()))?,
         }

@@ -77,7 +77,7 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
     let out = with_temperature(&a.model, &bytes, fit.temperature)?;
     std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
-    println!(
+    outln!(
         "fitted T = {} on {} samples of {} ({} split{}), golden-section on log T, {} iterations",
         fit.temperature,
         c.labels.len(),
@@ -91,19 +91,23 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         fit.iterations
     );
     if a.data.tta != Tta::None {
-        println!(
+        outln!(
             "this temperature fits `fer-infer eval --tta {}`: evaluate with the same flag",
             a.data.tta.name()
         );
     }
-    println!("\n{:<22} {:>10} {:>9} {:>9} {:>9} {:>9}", "", "T", "accuracy", "ECE", "NLL", "Brier");
+    outln!("\n{:<22} {:>10} {:>9} {:>9} {:>9} {:>9}", "", "T", "accuracy", "ECE", "NLL", "Brier");
     for (name, m) in &rows {
-        println!(
+        outln!(
             "{name:<22} {:>10.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
-            m.temperature, m.accuracy, m.ece, m.nll, m.brier
+            m.temperature,
+            m.accuracy,
+            m.ece,
+            m.nll,
+            m.brier
         );
     }
-    println!(
+    outln!(
         "\nwrote {} (fer.temperature = {}; the graph and its raw `logits` output are unchanged)",
         a.out.display(),
         fit.temperature

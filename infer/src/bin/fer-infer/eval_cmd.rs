@@ -185,7 +185,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.model));
     let written = fer_infer::eval::output::write_all(&report, &r.collected, &out)
         .with_context(|| format!("writing the evaluation into {}", out.display()))?;
-    print!("{}", fer_infer::eval::output::summary(&report));
-    println!("\nwrote {} files into {}", written.len(), out.display());
+    out!("{}", fer_infer::eval::output::summary(&report));
+    outln!("\nwrote {} files into {}", written.len(), out.display());
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! Subcommands live in their own files (`predict.rs`, `parity.rs`, `bench.rs`; `eval`,
 //! `calibrate` and `webcam` join them), sharing the flags of `args.rs`.
 
+#[macro_use]
+mod out;
 mod args;
 mod bench;
 mod calibrate_cmd;
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_code(&e))

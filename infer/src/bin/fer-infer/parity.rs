@@ -43,11 +43,11 @@ pub fn run(a: ParityArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading images from {}", a.data.display()))?;
     let report = parity::run(&file, &data, a.batch, a.tolerance, a.threads)
         .with_context(|| format!("comparing runtimes on {}", a.model.display()))?;
-    print!("{}", report.table());
+    out!("{}", report.table());
     if let Some(j) = &a.json {
         let text = serde_json::to_string_pretty(&report)?;
         match out_path(j) {
-            None => println!("{text}"),
+            None => outln!("{text}"),
             Some(p) => std::fs::write(&p, text + "\n")
                 .with_context(|| format!("writing {}", p.display()))?,
         }

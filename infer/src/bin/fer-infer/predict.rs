@@ -66,8 +66,8 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     if paths.is_empty() {
         return Err(UsageError("no images found in the inputs".into()).into());
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Lines are gathered per batch and printed with `out::print_bytes` (errors name stdout).
+    let mut out = Vec::new();
     if matches!(a.format, OutFormat::Csv) {
         let mut header = vec!["path".to_string()];
         for i in 1..=top_k {
@@ -97,9 +97,11 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         for (p, pred) in names.iter().zip(&preds) {
             write_one(&mut out, a.format, p, pred)?;
         }
+        crate::out::print_bytes(&out)?;
+        out.clear();
         done += preds.len();
     }
-    out.flush()?;
+    crate::out::print_bytes(&out)?;
     tracing::info!(images = done, skipped, backend = model.backend_name(), "done");
     if skipped > 0 {
         eprintln!("{skipped} unreadable image(s) skipped");

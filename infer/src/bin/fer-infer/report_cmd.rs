@@ -58,8 +58,8 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
             fer_metrics::plot::training_curves(&e.curves, &title, &file)?;
         }
     }
-    print!("{md}");
-    println!(
+    out!("{md}");
+    outln!(
         "\n{} entries in {} rows; wrote report.md, report.csv, report.png{} into {}",
         entries.len(),
         rows.len(),

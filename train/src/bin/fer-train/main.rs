@@ -1,5 +1,7 @@
 //! `fer-train`: trains FER students and teachers from TOML experiment configs.
 
+#[macro_use]
+mod out;
 mod progress;
 
 use std::path::PathBuf;
@@ -119,10 +121,10 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', required = true)]
         arch: Vec<fer_models_spec::Arch>,
         /// Input sides in pixels (comma-separated).
-        #[arg(long, value_delimiter = ',', default_values_t = [112])]
+        #[arg(long, value_delimiter = ',', default_values_t = [112], value_parser = at_least_one)]
         size: Vec<usize>,
         /// Images per step.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = at_least_one)]
         batch: usize,
         /// Precisions (comma-separated): fp32, bf16, fp16.
         #[arg(long, value_enum, value_delimiter = ',', default_value = "fp32")]
@@ -131,8 +133,8 @@ enum Cmd {
         #[arg(long)]
         channels_last: bool,
         /// Add a frozen teacher, `ARCH@SIZE` (the exp5 step: CE + Hinton KD + RKD distance).
-        #[arg(long)]
-        teacher: Option<String>,
+        #[arg(long, value_parser = parse_arch_at)]
+        teacher: Option<(fer_models_spec::Arch, usize)>,
         /// Capture the step as a CUDA graph and replay it (as training does by default on
         /// CUDA); without it every step is launched eagerly.
         #[arg(long)]
@@ -141,7 +143,7 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         warmup: usize,
         /// Timed steps.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = at_least_one)]
         steps: usize,
         /// Device.
         #[arg(long, value_enum, default_value = "auto")]
@@ -173,12 +175,25 @@ fn load_config(path: &std::path::Path, sets: &[String]) -> Result<ExperimentConf
     let mut cfg = ExperimentConfig::load(path)?;
     cfg.apply_overrides(sets)?;
     cfg.validate().map_err(fer_train::config::ConfigError::from)?;
+    cfg.check_files().map_err(fer_train::config::ConfigError::from)?;
     Ok(cfg)
 }
 
-fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize)> {
-    let (a, size) = s.split_once('@').context("--teacher wants ARCH@SIZE, e.g. resnet50@112")?;
-    Ok((a.parse()?, size.parse().with_context(|| format!("--teacher: size `{size}`"))?))
+/// A count that must be at least 1 (`fer-train bench --batch 0` would fail inside the loss);
+/// clap reports the flag and this sentence, exit 2.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// `--teacher ARCH@SIZE`; a bad value is a usage error (exit 2) naming what is wrong.
+fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize), String> {
+    let (a, size) = s.split_once('@').ok_or("wants ARCH@SIZE, e.g. resnet50@112")?;
+    let arch = a.parse().map_err(|e| format!("{e}"))?;
+    Ok((arch, at_least_one(size).map_err(|e| format!("size `{size}`: {e}"))?))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -191,28 +206,28 @@ fn run(cli: Cli) -> Result<()> {
             let opts = RunOptions { overwrite, device: device.map(Into::into), run_dir: None };
             if seeds.is_empty() {
                 let out = trainer::train(&cfg, &opts, &obs)?;
-                println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+                outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
             } else {
                 let s = trainer::seeds::train_seeds(&cfg, &seeds, &opts, &obs)?;
-                println!("{}", s.markdown());
+                outln!("{}", s.markdown());
             }
         }
         Cmd::Check { config, config_flag, sets } => {
             let config = config.or(config_flag).unwrap_or_default();
             let cfg = load_config(&config, &sets)
                 .with_context(|| format!("checking config {}", config.display()))?;
-            print!("{}", cfg.resolved_toml()?);
+            out!("{}", cfg.resolved_toml()?);
         }
         Cmd::Resume { run_dir, device } => {
             let out = trainer::resume(&run_dir, device.map(Into::into), &obs)
                 .with_context(|| format!("resuming {}", run_dir.display()))?;
-            println!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+            outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
         }
         Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
             let cfg = fer_data::synth::SynthConfig { seed, train_per_class, val_per_class, size };
             let n = fer_data::synth::write_fer_folder(&out, &cfg)
                 .with_context(|| format!("writing the synthetic set into {}", out.display()))?;
-            println!("wrote {n} images into {}", out.display());
+            outln!("wrote {n} images into {}", out.display());
         }
         Cmd::Data { cmd: DataCmd::Inspect { format, root, decode, json } } => {
             let opts = OpenOptions::default();
@@ -223,9 +238,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             .with_context(|| format!("inspecting {} as {format}", root.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{report}");
+                out!("{report}");
             }
         }
         Cmd::Bench {
@@ -241,7 +256,6 @@ fn run(cli: Cli) -> Result<()> {
             device,
         } => {
             let device = fer_train::device::resolve(device.into())?;
-            let teacher = teacher.map(|t| parse_arch_at(&t)).transpose()?;
             for &a in &arch {
                 for &s in &size {
                     for &precision in &precision {
@@ -259,33 +273,33 @@ fn run(cli: Cli) -> Result<()> {
                         };
                         let r = fer_train::trainer::bench::train_throughput(&o)
                             .with_context(|| format!("benchmarking {a}@{s} {precision:?}"))?;
-                        println!("{}", serde_json::to_string(&r)?);
+                        outln!("{}", serde_json::to_string(&r)?);
                     }
                 }
             }
         }
         Cmd::Env => {
             let loaded = fer_train::device::load_cuda_backend();
-            println!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
-            println!("libtorch_cuda loaded: {loaded}");
-            println!(
+            outln!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
+            outln!("libtorch_cuda loaded: {loaded}");
+            outln!(
                 "CUDA available: {} ({} device(s))",
                 tch::Cuda::is_available(),
                 tch::Cuda::device_count()
             );
-            println!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
+            outln!("cuDNN available: {}", tch::Cuda::cudnn_is_available());
             match fer_train::cuda_graph::available() {
-                Ok(()) => println!("CUDA graph capture: available"),
-                Err(why) => println!("CUDA graph capture: {why}"),
+                Ok(()) => outln!("CUDA graph capture: available"),
+                Err(why) => outln!("CUDA graph capture: {why}"),
             }
-            println!("threads: {}", tch::get_num_threads());
+            outln!("threads: {}", tch::get_num_threads());
             if tch::Cuda::is_available() {
                 use fer_train::amp::autocast;
                 use fer_train::config::Precision;
                 let a = tch::Tensor::ones([8, 8], (tch::Kind::Float, tch::Device::Cuda(0)));
                 for p in [Precision::Bf16, Precision::Fp16] {
                     let kind = autocast(p, || a.matmul(&a).kind())?;
-                    println!("CUDA autocast {p:?}: a float32 matmul runs in {kind:?}");
+                    outln!("CUDA autocast {p:?}: a float32 matmul runs in {kind:?}");
                 }
             }
         }
@@ -303,6 +317,7 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", chain(&e));
             let usage =
