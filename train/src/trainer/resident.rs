@@ -62,7 +62,7 @@ pub struct ResidentEpoch {
     indices: Tensor,
     /// `[M, 12]` drawn parameters ([`param_row`]).
     params: Tensor,
-    len: usize,
+    samples: usize,
     batches: usize,
 }
 
@@ -232,7 +232,7 @@ impl ResidentTrain {
         ResidentEpoch {
             indices: upload(&indices, &[m as i64], self.device),
             params: upload(&params, &[m as i64, PARAMS as i64], self.device),
-            len: m,
+            samples: m,
             batches: self.loader.len(),
         }
     }
@@ -241,7 +241,7 @@ impl ResidentTrain {
     pub fn batch(&self, epoch: &ResidentEpoch, b: usize) -> Result<DeviceBatch> {
         let bs = self.loader.config().batch_size;
         let start = b * bs;
-        let n = bs.min(epoch.len - start) as i64;
+        let n = bs.min(epoch.samples - start) as i64;
         let idx = epoch.indices.narrow(0, start as i64, n);
         let params = epoch.params.narrow(0, start as i64, n);
         let src = self.images.index_select(0, &idx);
