@@ -53,6 +53,35 @@ pub struct AugmentConfig {
     pub erase_scale: [f32; 2],
     /// Erased rectangle aspect ratio range (height / width). Default `[0.3, 3.3]`.
     pub erase_ratio: [f32; 2],
+    /// Mixup (Zhang et al. 2018), applied by the trainer to whole batches after the per-image
+    /// operations above: the batch is blended with a permutation of itself by
+    /// `λ ~ Beta(α, α)`, and so are the targets. `α ≥ 0`; 0 disables. Default 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mixup_alpha: f32,
+    /// CutMix (Yun et al. 2019), per batch like mixup: a rectangle of area `1 − λ`,
+    /// `λ ~ Beta(α, α)`, is pasted from a permutation of the batch and the targets are mixed by
+    /// the pasted area. `α ≥ 0`; 0 disables. Default 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cutmix_alpha: f32,
+    /// Probability that a batch is mixed at all (when mixup or CutMix is on). Default 1.0.
+    #[serde(skip_serializing_if = "is_one")]
+    pub mix_prob: f32,
+    /// With both mixup and CutMix on, the probability that a mixed batch uses CutMix rather
+    /// than mixup. Default 0.5.
+    #[serde(skip_serializing_if = "is_half")]
+    pub mix_switch_prob: f32,
+}
+
+// Mixing options at their defaults are left out of a resolved config, so that configs
+// without mixing serialise (and hash) as before the options existed.
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
+}
+fn is_one(v: &f32) -> bool {
+    *v == 1.0
+}
+fn is_half(v: &f32) -> bool {
+    *v == 0.5
 }
 
 impl Default for AugmentConfig {
@@ -70,6 +99,10 @@ impl Default for AugmentConfig {
             erase_prob: 0.25,
             erase_scale: [0.02, 0.2],
             erase_ratio: [0.3, 3.3],
+            mixup_alpha: 0.0,
+            cutmix_alpha: 0.0,
+            mix_prob: 1.0,
+            mix_switch_prob: 0.5,
         }
     }
 }
@@ -101,6 +134,12 @@ impl AugmentConfig {
         prob("augment.crop_prob", self.crop_prob)?;
         prob("augment.hflip_prob", self.hflip_prob)?;
         prob("augment.erase_prob", self.erase_prob)?;
+        prob("augment.mix_prob", self.mix_prob)?;
+        prob("augment.mix_switch_prob", self.mix_switch_prob)?;
+        let alpha =
+            |name: &str, v: f32| check(name, v, v.is_finite() && v >= 0.0, "finite and >= 0");
+        alpha("augment.mixup_alpha", self.mixup_alpha)?;
+        alpha("augment.cutmix_alpha", self.cutmix_alpha)?;
         let range = |name: &str, r: [f32; 2], hi: f32| {
             let ok = r[0] > 0.0 && r[0] <= r[1] && r[1] <= hi && r.iter().all(|v| v.is_finite());
             check(name, r, ok, &format!("[min, max] with 0 < min <= max <= {hi}"))

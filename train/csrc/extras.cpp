@@ -107,6 +107,18 @@ int fer_fused_sgd_tensor_lr(void** params, void** grads, void** bufs, int n, dou
   }
 }
 
+// self[i] += weight * (end[i] - self[i]) for n pairs (torch._foreach_lerp_): the weight EMA's
+// update, a few multi-tensor kernel launches for the whole model on CUDA.
+int fer_foreach_lerp_(void** self, void** ends, int n, double weight) {
+  try {
+    auto a = tensors(self, n);
+    at::_foreach_lerp_(a, tensors(ends, n), weight);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
 // Re-lays a 4-d tensor out as channels-last, in place (its data; the handle stays valid, and so
 // does a variable's autograd identity).
 int fer_channels_last_(void* t) {

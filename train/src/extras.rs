@@ -35,6 +35,12 @@ unsafe extern "C" {
         nesterov: i32,
         first: i32,
     ) -> i32;
+    fn fer_foreach_lerp_(
+        self_: *mut *mut c_void,
+        ends: *mut *mut c_void,
+        n: i32,
+        weight: f64,
+    ) -> i32;
     fn fer_channels_last_(t: *mut c_void) -> i32;
     fn fer_is_channels_last(t: *mut c_void) -> i32;
     fn fer_empty_pinned(dims: *const i64, ndim: i32, kind: i32) -> *mut c_void;
@@ -98,6 +104,20 @@ pub fn fused_sgd(
         }
     };
     check(rc, "fused SGD step")
+}
+
+/// `targets[i] += weight · (sources[i] − targets[i])` in place for every pair (libtorch's
+/// `_foreach_lerp_`: a few multi-tensor kernel launches on CUDA, whatever the number of tensors).
+/// The pairs must match in shape, dtype and device.
+pub fn foreach_lerp_(targets: &[Tensor], sources: &[Tensor], weight: f64) -> Result<()> {
+    assert_eq!(targets.len(), sources.len(), "foreach_lerp_: unpaired tensors");
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let (mut t, mut s) = (handles(targets), handles(sources));
+    // SAFETY: arrays of live tch handles of the stated length, kept alive by the slices.
+    let rc = unsafe { fer_foreach_lerp_(t.as_mut_ptr(), s.as_mut_ptr(), t.len() as i32, weight) };
+    check(rc, "weight average update")
 }
 
 /// Re-lays `t` (4-d) out as channels-last in place; the handle, and a variable's identity for

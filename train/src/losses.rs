@@ -22,7 +22,7 @@ mod rkd;
 mod term;
 
 pub use ce::{Target, cross_entropy};
-pub use kd::kd_loss;
+pub use kd::{kd_ensemble_loss, kd_loss};
 pub use rkd::{rkd_angle, rkd_distance};
 pub use term::{LossInputs, LossTerm, TeacherOutputs, total_loss};
 

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use fer_train::losses::{Target, cross_entropy, kd_loss, rkd_angle, rkd_distance};
+use fer_train::losses::{
+    Target, cross_entropy, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
+};
 use tch::{Kind, Tensor};
 
 /// The second implementation, written from the papers' definitions.
@@ -89,6 +91,17 @@ fn cases() -> Vec<Case> {
         ce("ce_soft_smoothing_weights", soft, 0.2, Some(&weights)),
         kd("kd_t1", 1.0),
         kd("kd_t4", 4.0),
+        Case {
+            name: "kd_ensemble_t4",
+            loss: "kd_ensemble",
+            x: randn(22, &[n, k]) * 3.0,
+            other: vec![
+                ("teacher0", randn(23, &[n, k]) * 4.0),
+                ("teacher1", randn(24, &[n, k]) * 2.0),
+                ("teacher2", randn(25, &[n, k]) * 6.0),
+            ],
+            params: serde_json::json!({ "temperature": 4.0 }),
+        },
         rkd("rkd_distance", "rkd_distance", randn(30, &[9, 6]), randn(33, &[9, 13]) * 3.0),
         rkd("rkd_angle", "rkd_angle", randn(34, &[9, 6]), randn(35, &[9, 13]) * 3.0),
         rkd("rkd_distance_duplicates", "rkd_distance", dup_s.copy(), dup_t.copy()),
@@ -115,6 +128,10 @@ fn rust_loss(case: &Case, x: &Tensor, kind: Kind) -> Tensor {
             cross_entropy(x, target, param("label_smoothing"), weight.as_ref())
         }
         "kd" => kd_loss(x, &other("teacher"), param("temperature")),
+        "kd_ensemble" => {
+            let ts = ["teacher0", "teacher1", "teacher2"].map(other);
+            kd_ensemble_loss(x, &ts.iter().collect::<Vec<_>>(), param("temperature"))
+        }
         "rkd_distance" => rkd_distance(x, &other("teacher")),
         "rkd_angle" => rkd_angle(x, &other("teacher")),
         other => panic!("unknown loss {other}"),
@@ -236,6 +253,11 @@ fn cross_entropy_soft_targets_matches_torch() {
 fn kd_loss_matches_hinton_formula_at_t1_and_t4() {
     check_case("kd_t1");
     check_case("kd_t4");
+}
+
+#[test]
+fn kd_towards_a_teacher_ensemble_matches_the_mean_of_their_distributions() {
+    check_case("kd_ensemble_t4");
 }
 
 #[test]

@@ -126,6 +126,13 @@ pub struct OptimConfig {
     /// otherwise, and on the CPU, training runs eagerly with a note. Default true.
     #[serde(default = "default_true")]
     pub cuda_graphs: bool,
+    /// Keep an exponential moving average of the weights (and BatchNorm statistics), moved
+    /// towards the trained weights by `1 − decay` after every step, and validate, checkpoint and
+    /// test the average instead of the raw weights (timm's model EMA). In `(0, 1)`; with `S`
+    /// steps per epoch the average spans about `1 / ((1 − decay)·S)` epochs (0.999 at 100
+    /// steps per epoch: 10). Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
 }
 
 /// A validation metric, computed after every epoch.

@@ -43,7 +43,7 @@ pub struct StageConfig {
     #[serde(default)]
     pub warmup_epochs: Option<usize>,
     /// The stage's loss, `Σ weight · term` (`[[stages.loss]]`, at least one term):
-    /// `kind = "cross_entropy" | "kd" | "rkd_distance" | "rkd_angle"`; see [`LossTerm`].
+    /// `kind = "cross_entropy" | "kd" | "kd_ensemble" | "rkd_distance" | "rkd_angle"`; see [`LossTerm`].
     pub loss: Vec<LossTerm>,
 }
 
@@ -63,13 +63,17 @@ impl StageConfig {
     pub fn teachers_used<'a>(&'a self, teachers: &'a [TeacherConfig]) -> Vec<&'a str> {
         let mut used: Vec<&str> = Vec::new();
         for term in self.loss.iter().filter(|t| t.needs_teacher()) {
-            let name = match (term.teacher_opt(), teachers) {
-                (Some(n), _) => n,
-                (None, [only]) => only.name.as_str(),
-                (None, _) => continue,
-            };
-            if !used.contains(&name) {
-                used.push(name);
+            let mut names = term.teacher_names();
+            if names.is_empty() {
+                match teachers {
+                    [only] => names.push(only.name.as_str()),
+                    _ => continue,
+                }
+            }
+            for name in names {
+                if !used.contains(&name) {
+                    used.push(name);
+                }
             }
         }
         used

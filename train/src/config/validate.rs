@@ -4,6 +4,7 @@ use fer_models_spec::{ColorMode, SpecError};
 
 use super::error::{ConfigErrors, ConfigIssue};
 use super::{CONFIG_VERSION, ExperimentConfig, FOLD_PLACEHOLDER, OptimizerKind, Schedule};
+use crate::losses::LossTerm;
 
 /// Collects issues with field paths.
 #[derive(Default)]
@@ -238,6 +239,11 @@ impl ExperimentConfig {
         if o.batch_size == 0 {
             is.push("optim.batch_size", "must be >= 1");
         }
+        if let Some(d) = o.ema_decay {
+            if !(d > 0.0 && d < 1.0) {
+                is.push("optim.ema_decay", format!("must be in (0, 1) (got {d})"));
+            }
+        }
         if let Some(c) = o.grad_clip_norm {
             is.positive("optim.grad_clip_norm", c);
         }
@@ -345,6 +351,19 @@ impl ExperimentConfig {
                     continue;
                 }
                 let kind = term.kind_name();
+                if let LossTerm::KdEnsemble { teachers, .. } = term {
+                    for (k, t) in teachers.iter().enumerate() {
+                        if !t.trim().is_empty() && !names.contains(&t.as_str()) {
+                            is.push(
+                                format!("{term_at}.teachers[{k}]"),
+                                format!(
+                                    "{t:?} is not a teacher of this config (teachers: {known})"
+                                ),
+                            );
+                        }
+                    }
+                    continue;
+                }
                 match term.teacher_opt() {
                     Some(t) if !names.contains(&t) => is.push(
                         format!("{term_at}.teacher"),

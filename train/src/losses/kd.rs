@@ -46,3 +46,59 @@ pub fn kd_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<T
         Ok(kl * (temperature * temperature / n))
     })
 }
+
+/// Hinton KD against the mean of several teachers' softened distributions:
+/// `T² · KL(p̄ ‖ softmax(student/T))`, `p̄ = (1/M) Σ_m softmax(teacher_m/T)`, summed over classes
+/// and averaged over the batch. With one teacher it equals [`kd_loss`].
+///
+/// Every teacher's logits must have the student's shape `[N, K]`; they are detached. Computes
+/// in `f32` (`f64` for `f64` student logits).
+pub fn kd_ensemble_loss(
+    student: &Tensor,
+    teachers: &[&Tensor],
+    temperature: f64,
+) -> Result<Tensor> {
+    let s_size = check_float(student, "kd student logits", 2)?;
+    if teachers.is_empty() {
+        return Err(Error::Input("kd ensemble: no teacher logits".into()));
+    }
+    for (m, t) in teachers.iter().enumerate() {
+        let t_size = check_float(t, "kd teacher logits", 2)?;
+        if s_size != t_size {
+            return Err(Error::Input(format!(
+                "kd ensemble: student logits {s_size:?} and teacher {m}'s logits {t_size:?} differ in shape"
+            )));
+        }
+    }
+    if s_size[0] == 0 || s_size[1] == 0 {
+        return Err(Error::Input(format!("kd logits: empty shape {s_size:?}")));
+    }
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::Input(format!("kd: temperature must be > 0, got {temperature}")));
+    }
+    let kind = compute_kind(student);
+    let device = student.device();
+    let n = s_size[0] as f64;
+    let m = teachers.len() as f64;
+    full_precision(|| {
+        // log p̄ as a log-sum-exp of the teachers' log-probabilities: no probability that
+        // underflows to 0 turns into log 0.
+        let log_p_t = tch::no_grad(|| -> Result<Tensor> {
+            let logs = teachers
+                .iter()
+                .map(|t| {
+                    let t = upcast(&t.detach(), kind, device, "kd teacher logits")?;
+                    (t / temperature)
+                        .f_log_softmax(-1, kind)
+                        .map_err(torch("kd teacher log_softmax"))
+                })
+                .collect::<Result<Vec<Tensor>>>()?;
+            Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - m.ln())
+        })?;
+        let s = upcast(student, kind, device, "kd student logits")?;
+        let log_p_s =
+            (s / temperature).f_log_softmax(-1, kind).map_err(torch("kd student log_softmax"))?;
+        let kl = (log_p_t.exp() * (&log_p_t - log_p_s)).sum(kind);
+        Ok(kl * (temperature * temperature / n))
+    })
+}

@@ -2,7 +2,7 @@
 
 use tch::Tensor;
 
-use super::{Target, cross_entropy, kd_loss, rkd_angle, rkd_distance};
+use super::{Target, cross_entropy, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance};
 use crate::{Error, Result};
 
 /// One term of a stage's loss; the stage's loss is `Σ weight · term`.
@@ -37,6 +37,16 @@ pub enum LossTerm {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         teacher: Option<String>,
     },
+    /// Hinton KD against an ensemble: `T² · KL(p̄ ‖ softmax(student/T))` with `p̄` the mean of
+    /// the named teachers' `softmax(teacher/T)`, batch mean.
+    KdEnsemble {
+        /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required).
+        weight: f64,
+        /// Softmax temperature `T`, finite and `> 0` (required), applied to every teacher.
+        temperature: f64,
+        /// Names of the stage's teachers averaged, at least two, without repeats (required).
+        teachers: Vec<String>,
+    },
     /// RKD distance loss on the embeddings (penultimate features), Park et al. 2019.
     RkdDistance {
         /// Multiplier of the term in the stage's loss, finite and `≥ 0` (required; the paper
@@ -60,12 +70,13 @@ pub enum LossTerm {
 }
 
 impl LossTerm {
-    /// The `kind` tag as written in configs (`cross_entropy`, `kd`, `rkd_distance`,
-    /// `rkd_angle`).
+    /// The `kind` tag as written in configs (`cross_entropy`, `kd`, `kd_ensemble`,
+    /// `rkd_distance`, `rkd_angle`).
     pub fn kind_name(&self) -> &'static str {
         match self {
             LossTerm::CrossEntropy { .. } => "cross_entropy",
             LossTerm::Kd { .. } => "kd",
+            LossTerm::KdEnsemble { .. } => "kd_ensemble",
             LossTerm::RkdDistance { .. } => "rkd_distance",
             LossTerm::RkdAngle { .. } => "rkd_angle",
         }
@@ -76,18 +87,28 @@ impl LossTerm {
         match self {
             LossTerm::CrossEntropy { weight, .. }
             | LossTerm::Kd { weight, .. }
+            | LossTerm::KdEnsemble { weight, .. }
             | LossTerm::RkdDistance { weight, .. }
             | LossTerm::RkdAngle { weight, .. } => *weight,
         }
     }
 
-    /// The teacher the term names, if any (`None` for cross-entropy).
+    /// The one teacher the term names, if any (`None` for cross-entropy and for the
+    /// ensemble, which names several: [`LossTerm::teacher_names`]).
     pub fn teacher_opt(&self) -> Option<&str> {
         match self {
-            LossTerm::CrossEntropy { .. } => None,
+            LossTerm::CrossEntropy { .. } | LossTerm::KdEnsemble { .. } => None,
             LossTerm::Kd { teacher, .. }
             | LossTerm::RkdDistance { teacher, .. }
             | LossTerm::RkdAngle { teacher, .. } => teacher.as_deref(),
+        }
+    }
+
+    /// Every teacher the term names (empty when it names none and reads the only teacher).
+    pub fn teacher_names(&self) -> Vec<&str> {
+        match self {
+            LossTerm::KdEnsemble { teachers, .. } => teachers.iter().map(String::as_str).collect(),
+            _ => self.teacher_opt().into_iter().collect(),
         }
     }
 
@@ -118,7 +139,7 @@ impl LossTerm {
                     ));
                 }
             }
-            LossTerm::Kd { temperature, .. } => {
+            LossTerm::Kd { temperature, .. } | LossTerm::KdEnsemble { temperature, .. } => {
                 if !(temperature.is_finite() && *temperature > 0.0) {
                     problems.push(format!(
                         "temperature: must be a finite number > 0 (got {temperature})"
@@ -126,6 +147,21 @@ impl LossTerm {
                 }
             }
             LossTerm::RkdDistance { .. } | LossTerm::RkdAngle { .. } => {}
+        }
+        if let LossTerm::KdEnsemble { teachers, .. } = self {
+            if teachers.len() < 2 {
+                problems.push(format!(
+                    "teachers: an ensemble needs at least two teachers (got {}); use kind = \"kd\" for one",
+                    teachers.len()
+                ));
+            }
+            for (i, t) in teachers.iter().enumerate() {
+                if t.trim().is_empty() {
+                    problems.push(format!("teachers[{i}]: must not be empty"));
+                } else if teachers[..i].contains(t) {
+                    problems.push(format!("teachers[{i}]: {t:?} is listed twice"));
+                }
+            }
         }
         if self.teacher_opt().is_some_and(|t| t.trim().is_empty()) {
             problems.push("teacher: must not be empty (omit it to use the only teacher)".into());
@@ -186,9 +222,11 @@ pub fn total_loss(
             Some(t) => t + weighted,
             None => weighted,
         });
-        let mut label = match term.teacher_opt() {
-            Some(t) => format!("{}[{t}]", term.kind_name()),
-            None => term.kind_name().to_owned(),
+        let named = term.teacher_names();
+        let mut label = if named.is_empty() {
+            term.kind_name().to_owned()
+        } else {
+            format!("{}[{}]", term.kind_name(), named.join("+"))
         };
         if logs.iter().any(|(l, _)| *l == label) {
             label = format!("{label}#{i}");
@@ -219,6 +257,21 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
                 Error::Input(format!("loss[{i}] (kd): teacher `{}` gives no logits", t.name))
             })?;
             kd_loss(inputs.student_logits, logits, *temperature).map_err(at)
+        }
+        LossTerm::KdEnsemble { temperature, teachers, .. } => {
+            let logits = teachers
+                .iter()
+                .map(|name| {
+                    let t = find_teacher(i, term, Some(name), inputs.teachers)?;
+                    t.logits.ok_or_else(|| {
+                        Error::Input(format!(
+                            "loss[{i}] (kd_ensemble): teacher `{}` gives no logits",
+                            t.name
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<&Tensor>>>()?;
+            kd_ensemble_loss(inputs.student_logits, &logits, *temperature).map_err(at)
         }
         LossTerm::RkdDistance { teacher, .. } | LossTerm::RkdAngle { teacher, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;

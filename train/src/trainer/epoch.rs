@@ -8,8 +8,10 @@ use fer_models_spec::{EMBEDDING_TAP, Preprocess};
 use tch::{Device, Kind, Tensor};
 
 use super::Observer;
+use super::ema::Ema;
 use super::finite::NonFiniteWatch;
 use super::graphed::StepRunner;
+use super::mix::Mixer;
 use super::optim::{Optimizer, Progress, lr_at};
 use super::resident::{DeviceBatch, ResidentTrain, ResidentVal};
 use super::teacher::Teacher;
@@ -36,6 +38,8 @@ pub(super) struct EpochCtx<'a> {
     pub run_epoch: usize,
     /// The precision in effect (fp32 on the CPU whatever the config says).
     pub precision: Precision,
+    /// Mixup/CutMix of whole batches, when the config asks for it.
+    pub mixer: Option<&'a Mixer>,
 }
 
 /// What a training epoch measured (host values, read once at the end of the epoch).
@@ -154,10 +158,12 @@ pub(crate) fn train_step(
 /// Trains one epoch; loss values are read back every 20 batches for the progress display.
 /// Stops with [`Error::Diverged`] at a non-finite loss (see [`super::finite`]): on the CPU
 /// at that step, on CUDA at the next sampled loss or at the end of the epoch.
+/// With `ema`, the weight average is updated after every step.
 pub(super) fn train_epoch(
     ctx: &EpochCtx,
     opt: &mut Optimizer,
     runner: &mut StepRunner,
+    mut ema: Option<&mut Ema>,
     obs: &dyn Observer,
 ) -> Result<TrainStats> {
     let start = Instant::now();
@@ -185,11 +191,19 @@ pub(super) fn train_epoch(
             precision: ctx.precision,
             grad_clip_norm: ctx.optim.grad_clip_norm,
         };
-        let target = match &soft {
-            Some(s) => Target::Soft(s),
-            None => Target::Hard(&y),
+        let mixed = match ctx.mixer {
+            Some(m) => Some(m.mix(ctx.run_epoch, i, &x, &y, soft.as_ref())?),
+            None => None,
         };
-        let (out, loss, terms) = runner.step(&parts, opt, &x, target, lr, &note)?;
+        let (x, target) = match (&mixed, &soft) {
+            (Some((mx, t)), _) => (mx, Target::Soft(t)),
+            (None, Some(s)) => (&x, Target::Soft(s)),
+            (None, None) => (&x, Target::Hard(&y)),
+        };
+        let (out, loss, terms) = runner.step(&parts, opt, x, target, lr, &note)?;
+        if let Some(e) = ema.as_deref_mut() {
+            e.update()?;
+        }
         watch.observe(i, &loss, &terms)?;
         tch::no_grad(|| {
             loss_sum += loss.detach().to_kind(Kind::Float) * n as f64;
@@ -226,17 +240,17 @@ pub(super) fn train_epoch(
     })
 }
 
-/// Precise BatchNorm before validation: recomputes the student's running statistics from the
+/// Precise BatchNorm before validation: recomputes `model`'s running statistics from the
 /// first `ctx.optim.precise_bn_batches` training batches of a shuffle of their own (so the
 /// epoch's order is not reused). Returns the number of batches used.
-pub(super) fn precise_bn(ctx: &EpochCtx) -> Result<usize> {
+pub(super) fn precise_bn(ctx: &EpochCtx, model: &TchModel) -> Result<usize> {
     let n = ctx.optim.precise_bn_batches;
     if n == 0 {
         return Ok(0);
     }
     let order = ctx.run_epoch as u64 | (1 << 40);
     let batches = device_batches(ctx, order, &super::Silent).take(n).map(|b| b.map(|(x, _, _)| x));
-    autocast(ctx.precision, || ctx.student.recalibrate_bn(batches))?
+    autocast(ctx.precision, || model.recalibrate_bn(batches))?
 }
 
 /// Validation metrics of one pass.

@@ -4,9 +4,11 @@
 
 pub mod bench;
 pub mod data;
+mod ema;
 mod epoch;
 mod finite;
 mod graphed;
+pub mod mix;
 pub mod optim;
 pub mod pixels;
 pub mod resident;
@@ -22,8 +24,10 @@ use fer_models_spec::{ModelMeta, Preprocess};
 use tch::{Device, Tensor};
 
 use self::data::{RunData, inverse_frequency, open_run_data, open_test, save_plan};
+use self::ema::Ema;
 use self::epoch::{EpochCtx, ValSource, evaluate, precise_bn, train_epoch};
 use self::graphed::StepRunner;
+use self::mix::Mixer;
 use self::optim::Optimizer;
 use self::resident::{ResidentTrain, ResidentVal};
 use self::rundir::{Environment, EpochRecord, RunDir};
@@ -121,6 +125,10 @@ struct Session<'a> {
     preprocess: Preprocess,
     meta: ModelMeta,
     class_weights: Option<Tensor>,
+    /// The weight average (`optim.ema_decay`): validated, checkpointed and tested.
+    ema: Option<Ema>,
+    /// Mixup/CutMix (`augment.mixup_alpha`, `augment.cutmix_alpha`).
+    mixer: Option<Mixer>,
     /// When the session was opened (set-up time is counted from here).
     opened: std::time::Instant,
     precision: Precision,
@@ -184,6 +192,17 @@ pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> R
             .collect()
     };
     s.student.load_tensor_map(&split("model."), &CheckOptions::default())?;
+    if let Some(ema) = s.ema.as_mut() {
+        let averaged = split("ema.");
+        if averaged.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: optim.ema_decay is set but the training state holds no weight average",
+                state_path.display()
+            )));
+        }
+        let updates = extra.get("ema_updates").and_then(|e| e.parse().ok()).unwrap_or(0);
+        ema.load(&averaged, updates)?;
+    }
     let records: Vec<EpochRecord> =
         s.dir.read_metrics()?.into_iter().filter(|r| r.epoch <= epoch).collect();
     s.dir.rewrite_metrics(&records)?;
@@ -322,6 +341,11 @@ impl<'a> Session<'a> {
                 t.model.to_channels_last()?;
             }
         }
+        let ema = match cfg.optim.ema_decay {
+            Some(d) => Some(Ema::new(&student, student.graph().clone(), d)?),
+            None => None,
+        };
+        let mixer = Mixer::new(&cfg.augment, cfg.seed, data.classes.len())?;
         let env = serde_json::to_vec_pretty(&env).map_err(|e| Error::Input(e.to_string()))?;
         dir.write_atomic("env.json", &env)?;
         obs.message(&format!(
@@ -342,10 +366,18 @@ impl<'a> Session<'a> {
             preprocess,
             meta,
             class_weights,
+            ema,
+            mixer,
             precision,
             obs,
             opened,
         })
+    }
+
+    /// The weights that are validated, checkpointed and tested: the average when
+    /// `optim.ema_decay` is set, else the student's.
+    fn evaluated(&self) -> &TchModel {
+        self.ema.as_ref().map_or(&self.student, |e| &e.model)
     }
 
     fn save_checkpoint(&self, path: &Path, rec: &EpochRecord) -> Result<()> {
@@ -356,7 +388,10 @@ impl<'a> Session<'a> {
         extra.insert("config_hash".into(), self.cfg.config_hash()?);
         extra.insert("val_accuracy".into(), rec.val_accuracy.to_string());
         extra.insert("val_macro_f1".into(), rec.val_macro_f1.to_string());
-        let tensors = self.student.to_tensor_map()?;
+        if let Some(d) = self.cfg.optim.ema_decay {
+            extra.insert("ema_decay".into(), d.to_string());
+        }
+        let tensors = self.evaluated().to_tensor_map()?;
         if let Some((name, count)) = fer_checkpoint::first_non_finite(&tensors) {
             let tensor = name.to_string();
             return Err(Error::NonFiniteWeights { epoch: rec.epoch, tensor, count });
@@ -413,6 +448,12 @@ impl<'a> Session<'a> {
             all.insert(format!("optim.{k}"), v);
         }
         let mut extra = BTreeMap::new();
+        if let Some(ema) = &self.ema {
+            for (k, v) in ema.state()? {
+                all.insert(format!("ema.{k}"), v);
+            }
+            extra.insert("ema_updates".to_string(), ema.updates().to_string());
+        }
         extra.insert("epoch".to_string(), epoch.to_string());
         extra.insert("optimizer_step".to_string(), step.to_string());
         fer_checkpoint::write_safetensors(self.dir.state(), &all, &extra)?;
@@ -442,7 +483,7 @@ impl<'a> Session<'a> {
                 "nll": v.loss,
             }))
         };
-        let last = score(&self.student, "last", last_epoch)?;
+        let last = score(self.evaluated(), "last", last_epoch)?;
         let best_path = self.dir.best();
         self.student.load_weights_file(&best_path, &CheckOptions::default())?;
         let best = score(&self.student, "best on validation", best_epoch)?;
@@ -525,16 +566,18 @@ impl<'a> Session<'a> {
                     epoch_in_stage: e,
                     run_epoch: epoch,
                     precision: self.precision,
+                    mixer: self.mixer.as_ref(),
                 };
-                let t = train_epoch(&ctx, &mut opt, &mut runner, self.obs)?;
+                let t = train_epoch(&ctx, &mut opt, &mut runner, self.ema.as_mut(), self.obs)?;
                 timing.train += t.seconds;
                 let clock = std::time::Instant::now();
-                precise_bn(&ctx)?;
+                let evaluated = self.ema.as_ref().map_or(&self.student, |e| &e.model);
+                precise_bn(&ctx, evaluated)?;
                 let val = match resident {
                     Some((_, v)) => ValSource::Resident(v),
                     None => ValSource::Loader(&self.data.val),
                 };
-                let v = evaluate(&self.student, val, self.device, epoch, self.precision)?;
+                let v = evaluate(evaluated, val, self.device, epoch, self.precision)?;
                 let val_seconds = clock.elapsed().as_secs_f64();
                 timing.validation += val_seconds;
                 let clock = std::time::Instant::now();

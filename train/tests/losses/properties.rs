@@ -1,8 +1,8 @@
 //! Properties of the losses (no reference implementation needed) and of `total_loss`.
 
 use fer_train::losses::{
-    LossInputs, LossTerm, Target, TeacherOutputs, cross_entropy, kd_loss, rkd_angle, rkd_distance,
-    total_loss,
+    LossInputs, LossTerm, Target, TeacherOutputs, cross_entropy, kd_ensemble_loss, kd_loss,
+    rkd_angle, rkd_distance, total_loss,
 };
 use tch::{Kind, Tensor};
 
@@ -18,6 +18,21 @@ fn value_grad(x: &Tensor, f: impl FnOnce(&Tensor) -> Tensor) -> (f64, Tensor) {
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn an_ensemble_of_one_teacher_or_of_copies_is_plain_kd() {
+    let (s, t) = (randn(40, &[6, 7]) * 3.0, randn(41, &[6, 7]) * 5.0);
+    let plain = kd_loss(&s, &t, 4.0).unwrap().double_value(&[]);
+    for copies in [1, 3] {
+        let ts: Vec<&Tensor> = std::iter::repeat_n(&t, copies).collect();
+        let ens = kd_ensemble_loss(&s, &ts, 4.0).unwrap().double_value(&[]);
+        assert!(rel(ens, plain) < 1e-5, "{copies} copies: {ens} vs {plain}");
+    }
+    // A teacher far more confident than float32's softmax can represent stays finite.
+    let sharp = randn(42, &[6, 7]) * 1e4;
+    let v = kd_ensemble_loss(&s, &[&sharp, &t], 1.0).unwrap().double_value(&[]);
+    assert!(v.is_finite() && v > 0.0, "{v}");
 }
 
 #[test]

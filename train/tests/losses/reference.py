@@ -42,6 +42,15 @@ def kd(s, t, temperature):
     return temperature**2 * kl_per_sample.mean()
 
 
+def kd_ensemble(s, teachers, temperature):
+    """KD towards the mean of the teachers' softened distributions: T^2 * KL(mean_m p_m || p_s)."""
+    zs = s / temperature
+    log_ps = zs - torch.logsumexp(zs, dim=1, keepdim=True)
+    p_mean = torch.stack([F.softmax(t.detach() / temperature, dim=1) for t in teachers]).mean(0)
+    kl_per_sample = (p_mean * (p_mean.log() - log_ps)).sum(dim=1)
+    return temperature**2 * kl_per_sample.mean()
+
+
 def normalised_distances(e):
     """Park et al. 2019, psi_D: pairwise distances over their mean on the pairs i != j."""
     n = e.shape[0]
@@ -95,6 +104,9 @@ def evaluate(case, tensors):
         )
     elif loss_name == "kd":
         loss = kd(x, tensors["teacher"], params["temperature"])
+    elif loss_name == "kd_ensemble":
+        teachers = [tensors[k] for k in sorted(tensors) if k.startswith("teacher")]
+        loss = kd_ensemble(x, teachers, params["temperature"])
     elif loss_name == "rkd_distance":
         loss = rkd_distance(x, tensors["teacher"])
     elif loss_name == "rkd_angle":

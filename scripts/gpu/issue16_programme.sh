@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Issue 16's FER-2013 programme on one GPU, in phases that each fit one device call; every run
+# of a phase trains at once (under CUDA MPS where the machine allows it).
+#
+#   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
+#     PHASE=teachers|kd|extra [EPOCHS=60] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     bash scripts/gpu/issue16_programme.sh
+#
+# teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
+#           over SEEDS, and single-seed ablations of the recipe (no weight EMA; CutMix).
+# kd:       MobileNetV3-Large exp5 (Hinton KD towards the mean of both teachers + RKD distance
+#           against ResNet-50) over SEEDS, and exp5 with the ResNet-50 teacher alone (seed 1).
+# extra:    MobileNetV3-Small and EfficientNet-B0, exp3 and exp5-ensemble over SEEDS.
+# Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
+# chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
+# scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
+# unfinished. Writes OUT/<phase>.md (a table) and OUT/<phase>.tgz (every run's directory
+# without weights). Resumable: a finished run (outcome.json) is not trained again.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bin="${FER_TRAIN:?}"; data="${DATA:?}"; runs="${RUNS:?}"; out="${OUT:?}"; phase="${PHASE:?}"
+epochs="${EPOCHS:-60}"; tepochs="${TEACHER_EPOCHS:-80}"; seeds="${SEEDS:-1 2 3}"
+limit="${LIMIT:-560}"; ema="${EMA:-0.999}"
+mkdir -p "$runs" "$out"
+start=$(date +%s)
+
+if [ -z "${NO_MPS:-}" ] && command -v nvidia-cuda-mps-control >/dev/null; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if { pgrep -f nvidia-cuda-mps-control >/dev/null || nvidia-cuda-mps-control -d; } &&
+     timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()" 2>/dev/null; then
+    echo "CUDA MPS on"
+  else
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+    echo "CUDA MPS could not start; runs share the GPU by time slicing"
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  fi
+fi
+
+t50="$runs/teacher_resnet50/best.safetensors"
+t18="$runs/teacher_resnet18/best.safetensors"
+
+launch() { # name config arch seed epochs extra...
+  local name="$1" cfg="$2" arch="$3" seed="$4" ep="$5"; shift 5
+  [ -f "$runs/$name/outcome.json" ] && return
+  local left=$(( limit - ($(date +%s) - start) ))
+  timeout "$left" "$bin" -q run --config "$cfg" --overwrite --set name="$name" \
+    --set data.root="$data/fer2013" --set output_dir="$runs" --set model.arch="$arch" \
+    --set data.workers=2 --set seed="$seed" --set "stages.0.epochs=$ep" "$@" \
+    > "$runs/$name.log" 2>&1 &
+}
+
+students() { # prefix config arch seeds extra...
+  local prefix="$1" cfg="$2" arch="$3" ss="$4"; shift 4
+  for s in $ss; do
+    launch "${prefix}_s$s" "$cfg" "$arch" "$s" "$epochs" --set optim.ema_decay="$ema" "$@"
+  done
+}
+
+ens=(--set "teachers.0.checkpoint=$t50" --set "teachers.1.checkpoint=$t18")
+case "$phase" in
+  teachers)
+    for a in resnet50 resnet18; do
+      launch "teacher_$a" "configs/fer2013/teacher_$a.toml" "$a" 0 "$tepochs" \
+        --set optim.ema_decay="$ema"
+    done
+    students L_exp3 configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
+    launch L_exp3_noema_s1 configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 "$epochs"
+    students L_exp3_cutmix configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 \
+      --set augment.cutmix_alpha=1.0 --set augment.mix_prob=0.5
+    ;;
+  kd)
+    students L_exp5ens configs/fer2013/exp5_hybrid_kd_ensemble.toml mobilenet_v3_large "$seeds" "${ens[@]}"
+    students L_exp5r50 configs/fer2013/exp5_hybrid_kd.toml mobilenet_v3_large 1 \
+      --set "teachers.0.checkpoint=$t50"
+    ;;
+  extra)
+    for a in mobilenet_v3_small efficientnet_b0; do
+      students "${a}_exp3" configs/fer2013/exp3_baseline.toml "$a" "$seeds"
+      students "${a}_exp5ens" configs/fer2013/exp5_hybrid_kd_ensemble.toml "$a" "$seeds" "${ens[@]}"
+    done
+    ;;
+  *) echo "PHASE must be teachers, kd or extra"; exit 2 ;;
+esac
+wait
+echo "phase $phase: $(( $(date +%s) - start )) s"
+
+python3 - "$runs" > "$out/$phase.md" <<'PY'
+import json, os, re, statistics as st, sys
+runs = sys.argv[1]
+rows = {}
+for name in sorted(os.listdir(runs)):
+    d = os.path.join(runs, name)
+    if not os.path.isdir(d):
+        continue
+    group = re.sub(r"_s\d+$", "", name)
+    try:
+        t = json.load(open(os.path.join(d, "test.json")))
+        o = json.load(open(os.path.join(d, "outcome.json")))
+    except OSError:
+        rows.setdefault(group, []).append(None)
+        continue
+    recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+    steady = [r["img_per_s"] for r in recs[1:]] or [recs[0]["img_per_s"]]
+    rows.setdefault(group, []).append(dict(
+        best=100 * t["best"]["accuracy"], last=100 * t["last"]["accuracy"],
+        f1=100 * t["best"]["macro_f1"], ece=100 * t["best"]["ece"], epoch=t["best"]["epoch"],
+        epochs=len(recs), wall=sum(o["seconds"].values()), ips=st.mean(steady)))
+def ms(v):
+    return f"{st.mean(v):.2f} ± {st.stdev(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
+print("| run | seeds done | PublicTest acc % (epoch chosen on val) | per seed | last epoch | macro-F1 % | ECE % (T=1) | chosen epoch / epochs | wall s | img/s after epoch 1 |")
+print("|---|---:|---:|---|---:|---:|---:|---|---:|---:|")
+for g, rs in rows.items():
+    done = [r for r in rs if r]
+    if not done:
+        print(f"| {g} | 0 of {len(rs)} | unfinished | | | | | | | |")
+        continue
+    c = lambda k: [r[k] for r in done]
+    print(f"| {g} | {len(done)} of {len(rs)} | {ms(c('best'))} | {' / '.join(f'{b:.2f}' for b in c('best'))} | "
+          f"{ms(c('last'))} | {ms(c('f1'))} | {ms(c('ece'))} | {'/'.join(str(e) for e in c('epoch'))} of {done[0]['epochs']} | "
+          f"{st.mean(c('wall')):.0f} | {st.mean(c('ips')):,.0f} |")
+PY
+cat "$out/$phase.md"
+tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' .
+# SHIP=prefix: of the finished runs named prefix_s<seed>, the one whose chosen epoch has the best
+# validation accuracy (validation share of train, never PublicTest) comes back as
+# ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have).
+if [ -n "${SHIP:-}" ]; then
+  pick=$(python3 - "$runs" "$SHIP" <<'PY'
+import json, os, re, sys
+runs, prefix = sys.argv[1], sys.argv[2]
+best = None
+for name in os.listdir(runs):
+    d = os.path.join(runs, name)
+    if not re.fullmatch(re.escape(prefix) + r"_s\d+", name) or not os.path.exists(os.path.join(d, "outcome.json")):
+        continue
+    recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+    o = json.load(open(os.path.join(d, "outcome.json")))
+    v = recs[o["best_epoch"] - 1]["val_accuracy"]
+    if best is None or v > best[0]:
+        best = (v, name)
+print(best[1] if best else "")
+PY
+)
+  [ -n "$pick" ] && split -b 15M "$runs/$pick/best.safetensors" "$out/ship_$pick.part-" && echo "shipping $pick"
+fi
