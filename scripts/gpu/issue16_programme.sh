@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra [EPOCHS=60] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -75,7 +75,7 @@ case "$phase" in
       --set "teachers.0.checkpoint=$t50"
     ;;
   extra)
-    for a in mobilenet_v3_small efficientnet_b0; do
+    for a in ${EXTRA_ARCHS:-mobilenet_v3_small efficientnet_b0}; do
       students "${a}_exp3" configs/fer2013/exp3_baseline.toml "$a" "$seeds"
       students "${a}_exp5ens" configs/fer2013/exp5_hybrid_kd_ensemble.toml "$a" "$seeds" "${ens[@]}"
     done
