@@ -2,14 +2,15 @@
 # Export FER-2013 student checkpoints to ONNX, calibrate and evaluate them (issue 9): the
 # temperature is fitted on the run's calibration hold-out (split.json beside the checkpoint,
 # from data.calib_fraction), then PublicTest is evaluated with ONNX Runtime and tract (every
-# metric at the fitted T and at T = 1), once more with flip test-time augmentation (ONNX Runtime),
+# metric at the fitted T and at T = 1), once more with flip and with ten-crop test-time
+# augmentation (ONNX Runtime),
 # and CK+48 cross-dataset (the six shared classes).
 #
 #   bash scripts/fer2013_eval.sh OUT_DIR NAME=CHECKPOINT [NAME=CHECKPOINT ...]
 #   e.g. bash scripts/fer2013_eval.sh runs/fer2013-eval exp3_s1=runs/fer2013_exp3_baseline/seed1/best.safetensors
 #
 # Writes OUT_DIR/<name>.onnx (raw), OUT_DIR/<name>.cal.onnx (calibrated, when the run has a
-# hold-out) and OUT_DIR/<name>-{calib,ort,tract,flip,ckplus}.txt plus the eval folders; prints one
+# hold-out) and OUT_DIR/<name>-{calib,ort,tract,flip,tencrop,ckplus}.txt plus the eval folders; prints one
 # line per step. Data: ../shared/data (override with DATA=...). BIN=folder with fer-export and
 # fer-infer skips the build; PARALLEL=N evaluates N checkpoints at once.
 set -euo pipefail
@@ -38,6 +39,9 @@ one() {
   "$BIN/fer-infer" eval --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
     --split val --backend ort --tta flip --out "$OUT/$name-flip" > "$OUT/$name-flip.txt" 2>&1
   echo "$name fer2013/val ort, flip TTA: $(grep -E '^accuracy' "$OUT/$name-flip.txt")"
+  "$BIN/fer-infer" eval --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
+    --split val --backend ort --tta ten-crop --out "$OUT/$name-tencrop" > "$OUT/$name-tencrop.txt" 2>&1
+  echo "$name fer2013/val ort, ten-crop TTA: $(grep -E '^accuracy' "$OUT/$name-tencrop.txt")"
   "$BIN/fer-infer" eval --model "$model" --data "$DATA/ckplus48" --format ckplus \
     --backend ort --out "$OUT/$name-ckplus" > "$OUT/$name-ckplus.txt" 2>&1
   echo "$name ckplus48 ort: $(grep -E '^accuracy' "$OUT/$name-ckplus.txt")"

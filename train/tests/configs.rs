@@ -141,7 +141,8 @@ fn a_typo_in_a_field_names_its_path_and_line() {
              expected one of \
              `optimizer`, `lr`, `momentum`, `nesterov`, `betas`, `eps`, `weight_decay`, \
              `batch_size`, `grad_clip_norm`, `precision`, `schedule`, `warmup_epochs`, \
-             `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, `channels_last`, `cuda_graphs`"
+             `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, `channels_last`, `cuda_graphs`, \
+             `ema_decay`"
         )
     );
 
@@ -157,8 +158,8 @@ fn an_unknown_loss_kind_lists_the_known_ones() {
     let e = parse(&BASE.replace("kind = \"kd\"", "kind = \"kdd\"")).unwrap_err().to_string();
     assert!(
         e.contains(
-            "unknown variant `kdd`, expected one of `cross_entropy`, `kd`, `rkd_distance`, \
-             `rkd_angle`"
+            "unknown variant `kdd`, expected one of `cross_entropy`, `kd`, `kd_ensemble`, \
+             `rkd_distance`, `rkd_angle`"
         ),
         "{e}"
     );

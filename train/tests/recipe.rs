@@ -88,7 +88,11 @@ fn the_weight_average_is_what_is_validated_and_checkpointed() {
     assert_eq!(ck.extra.get("ema_decay").map(String::as_str), Some("0.9"));
     let (state, extra) = fer_checkpoint::read_safetensors(&ema.join("state.safetensors")).unwrap();
     assert!(state.keys().any(|k| k.starts_with("ema.")));
-    assert_eq!(extra.get("ema_updates").map(String::as_str), Some("12"), "6 batches × 2 epochs");
+    assert_eq!(
+        extra.get("ema_updates").map(String::as_str),
+        Some("10"),
+        "5 full batches of 16 of the 84 images × 2 epochs"
+    );
 }
 
 #[test]

@@ -35,8 +35,9 @@ pub enum Format {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The exported model (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Runtimes to time.
     #[arg(long, value_enum, default_value = "all")]
     backend: Which,
@@ -70,10 +71,11 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
     if a.batch.contains(&0) || a.iters == 0 {
         return Err(UsageError("--batch values and --iters must be at least 1".into()).into());
     }
-    let (file, meta) = read_model(&a.model, &a.meta)?;
+    let (file, meta) = read_model(&model_path, &a.meta)?;
     let chw = [meta.preprocess.channels(), meta.preprocess.input_size, meta.preprocess.input_size];
     let kinds = match a.backend {
         Which::Ort => vec![BackendKind::Ort],
@@ -85,7 +87,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     for kind in kinds {
         let opts = BackendOptions { kind, ep: a.device.ep, threads: a.device.threads };
         let mut model = Model::from_parts(file.clone(), meta.clone(), &opts)
-            .with_context(|| format!("loading {} with {kind:?}", a.model.display()))?;
+            .with_context(|| format!("loading {} with {kind:?}", model_path.display()))?;
         if kind == BackendKind::Tract && a.tract_batch_plans {
             let t = TractBackend::new(&file, a.device.threads)?.with_batch_plans(true);
             model = Model::with_backend(file.clone(), meta.clone(), Box::new(t));

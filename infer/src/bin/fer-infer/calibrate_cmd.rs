@@ -16,8 +16,9 @@ use crate::eval_cmd::{DataArgs, collect};
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// The exported model (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -30,8 +31,9 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
-    let same = std::fs::canonicalize(&a.model).ok().zip(std::path::absolute(&a.out).ok());
-    if a.model == a.out || same.is_some_and(|(m, o)| m == o) {
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
+    let same = std::fs::canonicalize(&model_path).ok().zip(std::path::absolute(&a.out).ok());
+    if model_path == a.out || same.is_some_and(|(m, o)| m == o) {
         return Err(UsageError(
             "--out must differ from --model (the model is not modified in \
                                place)"
@@ -39,7 +41,7 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let r = collect(&a.model, &a.meta, &a.backend, &a.data)?;
+    let r = collect(&model_path, &a.meta, &a.backend, &a.data)?;
     let c = &r.collected;
     let k = r.classes.k();
     let km = r.classes.model_labels.len();
@@ -74,8 +76,8 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     }
     rows.push(("fitted temperature", score(fit.temperature)?));
     let bytes =
-        std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
-    let out = with_temperature(&a.model, &bytes, fit.temperature)?;
+        std::fs::read(&model_path).with_context(|| format!("reading {}", model_path.display()))?;
+    let out = with_temperature(&model_path, &bytes, fit.temperature)?;
     std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
     outln!(
         "fitted T = {} on {} samples of {} ({} split{}), golden-section on log T, {} iterations",

@@ -67,8 +67,9 @@ fn parse_split(s: &str) -> Result<SplitName, String> {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The exported model (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -171,8 +172,9 @@ pub fn default_out(model: &Path) -> PathBuf {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
     fer_metrics::plot::ensure_font().context("the plots need a font")?;
-    let r = collect(&a.model, &a.meta, &a.backend, &a.data)?;
+    let r = collect(&model_path, &a.meta, &a.backend, &a.data)?;
     let settings = Settings {
         ece_bins: ECE_BINS,
         bootstrap: a.bootstrap,
@@ -182,7 +184,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     };
     let report =
         EvalReport::build(r.info, &r.spec, r.data.as_ref(), r.classes, &r.collected, settings)?;
-    let out = a.out.clone().unwrap_or_else(|| default_out(&a.model));
+    // Beside the model, or in the working directory for the built-in one.
+    let out = a.out.clone().unwrap_or_else(|| match &a.model {
+        Some(m) => default_out(m),
+        None => default_out(Path::new(crate::builtin::NAME)),
+    });
     let written = fer_infer::eval::output::write_all(&report, &r.collected, &out)
         .with_context(|| format!("writing the evaluation into {}", out.display()))?;
     out!("{}", fer_infer::eval::output::summary(&report));

@@ -19,8 +19,9 @@ use crate::window;
 #[derive(Args, Debug)]
 pub struct LiveArgs {
     /// The exported classifier (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Frames: `camera` (or `camera:N`, the video device /dev/videoN), `synthetic` (a face
     /// moving over a background), an MJPEG video (`.mjpeg`/`.mjpg`, or MJPEG in `.avi`), or an
     /// image file or folder (frames in name order).
@@ -127,6 +128,7 @@ fn open_source(a: &LiveArgs) -> anyhow::Result<(Box<dyn FrameSource>, Option<f64
 }
 
 pub fn run(a: LiveArgs) -> anyhow::Result<()> {
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
     let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     if !a.headless && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
         return Err(UsageError(
@@ -140,9 +142,9 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         return Err(UsageError("--out-video is written by --headless runs".into()).into());
     }
     let (mut source, pace) = open_source(&a)?;
-    let (file, meta) = read_model(&a.model, &a.meta)?;
+    let (file, meta) = read_model(&model_path, &a.meta)?;
     let model = Model::from_parts(file, meta, &a.backend.options())
-        .with_context(|| format!("loading {}", a.model.display()))?;
+        .with_context(|| format!("loading {}", model_path.display()))?;
     let det_path = a.detector_file.clone().unwrap_or_else(|| a.detector.default_path());
     let mut detector =
         BlazeFace::open(&det_path, a.detector, a.backend.backend, a.backend.device.threads)

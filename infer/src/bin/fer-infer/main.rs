@@ -7,6 +7,7 @@
 mod out;
 mod args;
 mod bench;
+mod builtin;
 mod calibrate_cmd;
 mod eval_cmd;
 mod live_cmd;

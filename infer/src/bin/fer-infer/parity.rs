@@ -12,8 +12,9 @@ use crate::args::{MetaArgs, out_path, read_model};
 #[derive(Args, Debug)]
 pub struct ParityArgs {
     /// The exported model (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// An image folder with one subfolder per class (class names as in the model's labels,
     /// any spelling `fer_data` knows).
     #[arg(long)]
@@ -38,11 +39,12 @@ pub struct ParityArgs {
 }
 
 pub fn run(a: ParityArgs) -> anyhow::Result<()> {
-    let (file, meta) = read_model(&a.model, &a.meta)?;
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
+    let (file, meta) = read_model(&model_path, &a.meta)?;
     let data = parity::load_image_folder(&a.data, a.max_images, &meta)
         .with_context(|| format!("reading images from {}", a.data.display()))?;
     let report = parity::run(&file, &data, a.batch, a.tolerance, a.threads)
-        .with_context(|| format!("comparing runtimes on {}", a.model.display()))?;
+        .with_context(|| format!("comparing runtimes on {}", model_path.display()))?;
     out!("{}", report.table());
     if let Some(j) = &a.json {
         let text = serde_json::to_string_pretty(&report)?;

@@ -25,8 +25,9 @@ pub enum OutFormat {
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// The exported model (`.onnx`).
+    /// Default: the built-in FER-2013 student (docs/models.md).
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     #[command(flatten)]
     backend: BackendArgs,
     #[command(flatten)]
@@ -55,13 +56,14 @@ struct Line<'a> {
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
+    let model_path = crate::builtin::model_path(a.model.as_deref())?;
     if a.top_k == 0 || a.batch == 0 {
         return Err(UsageError("--top-k and --batch must be at least 1".into()).into());
     }
-    let (file, meta) = read_model(&a.model, &a.meta)?;
+    let (file, meta) = read_model(&model_path, &a.meta)?;
     let top_k = a.top_k.min(meta.labels.len());
     let mut model = Model::from_parts(file, meta, &a.backend.options())
-        .with_context(|| format!("loading {}", a.model.display()))?;
+        .with_context(|| format!("loading {}", model_path.display()))?;
     let paths = collect_images(&a.inputs).context("listing the inputs")?;
     if paths.is_empty() {
         return Err(UsageError("no images found in the inputs".into()).into());
