@@ -35,7 +35,8 @@ fn a_huge_declared_input_side_is_refused_by_predict_and_eval_in_both_runtimes() 
     let dir = tempfile::tempdir().unwrap();
     let cfg = ArchConfig::new(Arch::MobilenetV3Small, 7).with_input_size(48).with_width(0.25);
     let model = common::export(dir.path(), "m", &cfg, 1.0, false, 5);
-    let data = dir.path().join("data/happy");
+    let data_root = dir.path().join("data");
+    let data = data_root.join("happy");
     std::fs::create_dir_all(&data).unwrap();
     let img = data.join("a.png");
     image::RgbImage::from_pixel(40, 40, image::Rgb([90, 120, 200])).save(&img).unwrap();
@@ -54,7 +55,7 @@ fn a_huge_declared_input_side_is_refused_by_predict_and_eval_in_both_runtimes() 
             let eval = [
                 &["eval", "--model", h, "--backend", backend][..],
                 &meta,
-                &["--data", dir.path().join("data").to_str().unwrap()],
+                &["--data", data_root.to_str().unwrap()],
                 &["--format", "image-folder", "--out", out.to_str().unwrap()],
             ]
             .concat();
