@@ -56,6 +56,9 @@ pub enum Error {
     /// Weights do not fit a model spec: missing, unexpected or wrong-shaped tensors.
     #[error("{0}")]
     Mismatch(Box<Mismatch>),
+    /// Writing a file failed, or its path is not one to write over (see [`crate::atomic`]).
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
 }
 
 impl Error {

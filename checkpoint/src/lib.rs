@@ -6,6 +6,7 @@
 //! - [`check_against`] compares weights with a model spec and lists every difference;
 //! - [`Checkpoint`] is the trainer's output: tensors plus [`fer_models_spec::ModelMeta`].
 
+pub mod atomic;
 pub mod check;
 pub mod checkpoint;
 pub mod dtype;
@@ -19,6 +20,7 @@ pub mod tensor;
 use std::io::Read;
 use std::path::Path;
 
+pub use atomic::{WriteError, write_atomic};
 pub use check::{CheckOptions, Mismatch, WrongShape, check_against, classifier_params};
 pub use checkpoint::{Checkpoint, sha256_of_tensors};
 pub use error::{Error, Result};

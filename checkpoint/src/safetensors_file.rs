@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::SafeTensors;
@@ -112,23 +111,5 @@ pub fn write_safetensors(
         if metadata.is_empty() { None } else { Some(metadata.clone().into_iter().collect()) };
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k, AsView(v))), &info)
         .map_err(|source| Error::SafeTensors { path: path.to_path_buf(), source })?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file next to `path`, syncs it and renames it over `path`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    Ok(crate::atomic::write_atomic(path, &bytes)?)
 }

@@ -75,6 +75,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The output path is not one to write over (a FIFO, a device, a directory, a link cycle).
+    #[error(transparent)]
+    OutPath(fer_checkpoint::WriteError),
 }
 
 /// Result alias of this crate.

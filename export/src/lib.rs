@@ -15,7 +15,6 @@ mod lower;
 pub mod props;
 mod proto;
 
-use std::io::Write;
 use std::path::Path;
 
 use fer_checkpoint::TensorMap;
@@ -176,30 +175,14 @@ pub fn export_model(
     })
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over `path`.
+/// Writes `bytes` to `path` with [`fer_checkpoint::write_atomic`]: atomically over a regular
+/// file or a new path, through a symbolic link to its target, and never over a FIFO, device,
+/// socket or directory.
 pub fn write_onnx(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".fer-export-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    #[cfg(unix)]
-    {
-        // tempfile creates 0600; an exported model is an ordinary, readable file.
-        use std::os::unix::fs::PermissionsExt;
-        let perms = std::fs::Permissions::from_mode(0o644);
-        tmp.as_file().set_permissions(perms).map_err(io)?;
-    }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    fer_checkpoint::write_atomic(path, bytes).map_err(|e| match e {
+        fer_checkpoint::WriteError::Io { path, source } => Error::Io { path, source },
+        other => Error::OutPath(other),
+    })
 }
 
 /// Reads the `metadata_props` of an encoded model (for checks and tools).

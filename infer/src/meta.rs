@@ -11,7 +11,7 @@ use fer_models_spec::{ArchConfig, ColorMode, MetaError, Preprocess, ResizeMethod
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::onnx_file::OnnxFile;
+use crate::onnx_file::{MAX_INPUT_SIDE, OnnxFile};
 
 /// Values given by the user; each replaces the file's value (or supplies a missing one).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -159,6 +159,12 @@ impl InferMeta {
         }
         if self.preprocess.input_size == 0 {
             return Err(bad("input size 0".into()));
+        }
+        if self.preprocess.input_size > MAX_INPUT_SIDE {
+            return Err(bad(format!(
+                "input size {} is larger than this toolkit runs (at most {MAX_INPUT_SIDE} pixels)",
+                self.preprocess.input_size
+            )));
         }
         for axis in [2, 3] {
             if let Some(n) = file.input.fixed(axis)

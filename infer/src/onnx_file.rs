@@ -78,6 +78,11 @@ pub struct OnnxFile {
     pub outputs: Vec<TensorDecl>,
 }
 
+/// The largest input side (and channel count) a file may declare, in pixels. Preprocessing
+/// allocates `channels × side × side` floats per image from it, so a file declaring 100000 or
+/// 2^31 is refused up front instead of exhausting memory.
+pub const MAX_INPUT_SIDE: usize = 4096;
+
 /// Name of the logits output our exporter writes.
 pub const LOGITS: &str = "logits";
 /// Name of the optional embedding output.
@@ -113,6 +118,14 @@ impl OnnxFile {
         {
             return Err(bad(format!(
                 "input `{}` has shape {}, expected an image batch [batch, channels, height, width]",
+                input.name,
+                input.shape_text()
+            )));
+        }
+        if (1..4).any(|i| input.fixed(i).is_some_and(|n| n > MAX_INPUT_SIDE)) {
+            return Err(bad(format!(
+                "input `{}` declares the shape {}, larger than this toolkit runs (at most \
+                 {MAX_INPUT_SIDE} channels and {MAX_INPUT_SIDE}×{MAX_INPUT_SIDE} pixels)",
                 input.name,
                 input.shape_text()
             )));

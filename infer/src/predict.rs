@@ -110,20 +110,49 @@ pub fn predictions(
 pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "pgm"];
 
 /// Expands files and folders (recursed, sorted, images by extension) into image paths.
+///
+/// Each real file is listed once: a folder reached again through a symbolic link (a link to
+/// itself, to an ancestor, or a second link to the same folder) is not walked again, and a file
+/// reached again (a link to a file already listed, or the same file named twice) is not listed
+/// again. Paths keep the spelling under which they were first reached.
 pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut seen = Seen::default();
     let mut out = Vec::new();
     for p in inputs {
         let meta = std::fs::metadata(p).map_err(|source| Error::Io { path: p.clone(), source })?;
         if meta.is_dir() {
-            walk(p, &mut out)?;
-        } else {
+            walk(p, &mut seen, &mut out)?;
+        } else if seen.first_file(p) {
             out.push(p.clone());
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Canonical paths of the folders walked and the files listed so far.
+#[derive(Default)]
+struct Seen {
+    dirs: std::collections::HashSet<PathBuf>,
+    files: std::collections::HashSet<PathBuf>,
+}
+
+impl Seen {
+    /// Whether the folder `p` is walked for the first time (and marks it walked).
+    fn first_dir(&mut self, p: &Path) -> bool {
+        self.dirs.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+    }
+    /// Whether the file `p` is listed for the first time (and marks it listed). A path that
+    /// cannot be resolved (a dangling link) is listed, so that reading it reports the problem.
+    fn first_file(&mut self, p: &Path) -> bool {
+        std::fs::canonicalize(p).map_or(true, |c| self.files.insert(c))
+    }
+}
+
+fn walk(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<()> {
+    if !seen.first_dir(dir) {
+        tracing::debug!(dir = %dir.display(), "folder already walked (symbolic link); skipped");
+        return Ok(());
+    }
     let io = |source| Error::Io { path: dir.into(), source };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
@@ -133,11 +162,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, seen, out)?;
         } else if p
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            && seen.first_file(&p)
         {
             out.push(p);
         }

@@ -159,3 +159,60 @@ fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     assert!(err.contains("--holdout") && err.contains("different listing"), "{err}");
     assert!(!t.join("x.onnx").exists(), "nothing written on error");
 }
+
+/// `fer-infer calibrate` with `args`, killed after two minutes (writing into a FIFO without a
+/// reader would block for ever).
+fn calibrate_with_deadline(args: &[&str]) -> (String, i32) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fer-infer"))
+        .arg("calibrate")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("fer-infer calibrate {args:?} did not finish (blocked writing into a FIFO?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (err, status.code().unwrap_or(-1))
+}
+
+#[test]
+fn calibrate_refuses_a_fifo_as_out_and_writes_through_a_symlink() {
+    use std::os::unix::fs::FileTypeExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let model = export(t, "m", &FER7, 1.0, 1.0);
+    let data = eval_support::image_folder(&t.join("val"), &FOLDERS, 2);
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let fifo = t.join("pipe.onnx");
+    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let base = ["--model", m, "--data", d, "--format", "image-folder", "--out"];
+    let (err, code) = calibrate_with_deadline(&[&base[..], &[fifo.to_str().unwrap()]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pipe.onnx is a FIFO (named pipe), not a regular file"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // A symbolic link stays a link; the calibrated model replaces its target.
+    let (target, link) = (t.join("real.onnx"), t.join("link.onnx"));
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink("real.onnx", &link).unwrap();
+    let (err, code) = calibrate_with_deadline(&[&base[..], &[link.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    let after = pb::ModelProto::decode(std::fs::read(&target).unwrap().as_slice()).unwrap();
+    assert!(props(&after).contains_key("fer.temperature"));
+}

@@ -8,7 +8,7 @@ pub enum Error {
     /// The network description is invalid.
     #[error(transparent)]
     Spec(#[from] fer_models_spec::SpecError),
-    /// Reading or checking weights failed.
+    /// Reading or checking weights failed, or writing a run file failed.
     #[error(transparent)]
     Checkpoint(#[from] fer_checkpoint::Error),
     /// libtorch refused an operation (shape, dtype or device problem).

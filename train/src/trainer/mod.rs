@@ -170,8 +170,13 @@ pub fn finished(dir: &Path) -> Result<Option<RunOutcome>> {
     }))
 }
 
-/// Continues the run in `dir` from its last completed epoch.
+/// Continues the run in `dir` from its last completed epoch. A finished run (see [`finished`])
+/// is read back and returned untouched: no file of it is written.
 pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> Result<RunOutcome> {
+    if let Some(done) = finished(dir)? {
+        obs.message(&format!("{} is finished (outcome.json): nothing to resume", dir.display()));
+        return Ok(done);
+    }
     let rd = RunDir { path: dir.to_path_buf() };
     let cfg = ExperimentConfig::load(&rd.config())?;
     let state_path = rd.state();

@@ -106,12 +106,12 @@ impl RunDir {
         Ok(dir)
     }
 
-    /// Writes `name` atomically (temporary file + rename).
+    /// Writes `name` with [`fer_checkpoint::write_atomic`]: temporary file + rename over a
+    /// regular file, through a symbolic link to its target, never over a FIFO or device.
     pub fn write_atomic(&self, name: &str, content: &[u8]) -> Result<()> {
         let path = self.path.join(name);
-        let tmp = self.path.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, content).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        fer_checkpoint::write_atomic(&path, content)
+            .map_err(|e| Error::Checkpoint(fer_checkpoint::Error::from(e)))
     }
 
     /// Appends one record to `metrics.jsonl`.

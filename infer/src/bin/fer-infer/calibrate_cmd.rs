@@ -78,7 +78,8 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&model_path).with_context(|| format!("reading {}", model_path.display()))?;
     let out = with_temperature(&model_path, &bytes, fit.temperature)?;
-    std::fs::write(&a.out, out).with_context(|| format!("writing {}", a.out.display()))?;
+    // Atomic, and never over a FIFO, device or directory; the error names the path.
+    fer_checkpoint::write_atomic(&a.out, &out)?;
     outln!(
         "fitted T = {} on {} samples of {} ({} split{}), golden-section on log T, {} iterations",
         fit.temperature,

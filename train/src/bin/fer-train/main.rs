@@ -219,8 +219,19 @@ fn run(cli: Cli) -> Result<()> {
             out!("{}", cfg.resolved_toml()?);
         }
         Cmd::Resume { run_dir, device } => {
-            let out = trainer::resume(&run_dir, device.map(Into::into), &obs)
-                .with_context(|| format!("resuming {}", run_dir.display()))?;
+            let context = || format!("resuming {}", run_dir.display());
+            // A finished run is read back, never written (`trainer::resume` checks it too).
+            if let Some(done) = trainer::finished(&run_dir).with_context(context)? {
+                outln!(
+                    "run directory: {} is finished (best epoch {}); nothing to resume, no file \
+                     changed",
+                    done.dir.display(),
+                    done.best_epoch
+                );
+                return Ok(());
+            }
+            let out =
+                trainer::resume(&run_dir, device.map(Into::into), &obs).with_context(context)?;
             outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
         }
         Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
