@@ -86,7 +86,7 @@ fn the_weight_average_is_what_is_validated_and_checkpointed() {
     // The averaged weights reach the checkpoint's metadata and the training state.
     let ck = fer_checkpoint::Checkpoint::load(ema.join("last.safetensors")).unwrap();
     assert_eq!(ck.extra.get("ema_decay").map(String::as_str), Some("0.9"));
-    let (state, extra) = fer_checkpoint::read_safetensors(&ema.join("state.safetensors")).unwrap();
+    let (state, extra) = fer_checkpoint::read_safetensors(ema.join("state.safetensors")).unwrap();
     assert!(state.keys().any(|k| k.starts_with("ema.")));
     assert_eq!(
         extra.get("ema_updates").map(String::as_str),

@@ -239,10 +239,10 @@ impl ExperimentConfig {
         if o.batch_size == 0 {
             is.push("optim.batch_size", "must be >= 1");
         }
-        if let Some(d) = o.ema_decay {
-            if !(d > 0.0 && d < 1.0) {
-                is.push("optim.ema_decay", format!("must be in (0, 1) (got {d})"));
-            }
+        if let Some(d) = o.ema_decay
+            && !(d > 0.0 && d < 1.0)
+        {
+            is.push("optim.ema_decay", format!("must be in (0, 1) (got {d})"));
         }
         if let Some(c) = o.grad_clip_norm {
             is.positive("optim.grad_clip_norm", c);
