@@ -18,33 +18,7 @@ use crate::{Error, Result};
 /// it) and moved to the student's device. `temperature` must be finite and `> 0`. Computes in
 /// `f32` (`f64` for `f64` student logits).
 pub fn kd_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
-    let s_size = check_float(student, "kd student logits", 2)?;
-    let t_size = check_float(teacher, "kd teacher logits", 2)?;
-    if s_size != t_size {
-        return Err(Error::Input(format!(
-            "kd: student logits {s_size:?} and teacher logits {t_size:?} differ in shape"
-        )));
-    }
-    if s_size[0] == 0 || s_size[1] == 0 {
-        return Err(Error::Input(format!("kd logits: empty shape {s_size:?}")));
-    }
-    if !(temperature.is_finite() && temperature > 0.0) {
-        return Err(Error::Input(format!("kd: temperature must be > 0, got {temperature}")));
-    }
-    let kind = compute_kind(student);
-    let device = student.device();
-    let n = s_size[0] as f64;
-    full_precision(|| {
-        let log_p_t = tch::no_grad(|| -> Result<Tensor> {
-            let t = upcast(&teacher.detach(), kind, device, "kd teacher logits")?;
-            (t / temperature).f_log_softmax(-1, kind).map_err(torch("kd teacher log_softmax"))
-        })?;
-        let s = upcast(student, kind, device, "kd student logits")?;
-        let log_p_s =
-            (s / temperature).f_log_softmax(-1, kind).map_err(torch("kd student log_softmax"))?;
-        let kl = (log_p_t.exp() * (&log_p_t - log_p_s)).sum(kind);
-        Ok(kl * (temperature * temperature / n))
-    })
+    kd_ensemble_loss(student, &[teacher], temperature)
 }
 
 /// Hinton KD against the mean of several teachers' softened distributions:
@@ -65,8 +39,9 @@ pub fn kd_ensemble_loss(
     for (m, t) in teachers.iter().enumerate() {
         let t_size = check_float(t, "kd teacher logits", 2)?;
         if s_size != t_size {
+            let which = if teachers.len() == 1 { String::new() } else { format!(" {m}") };
             return Err(Error::Input(format!(
-                "kd ensemble: student logits {s_size:?} and teacher {m}'s logits {t_size:?} differ in shape"
+                "kd: student logits {s_size:?} and teacher{which} logits {t_size:?} differ in shape"
             )));
         }
     }
@@ -79,12 +54,11 @@ pub fn kd_ensemble_loss(
     let kind = compute_kind(student);
     let device = student.device();
     let n = s_size[0] as f64;
-    let m = teachers.len() as f64;
     full_precision(|| {
-        // log p̄ as a log-sum-exp of the teachers' log-probabilities: no probability that
-        // underflows to 0 turns into log 0.
+        // log p̄ as a log-sum-exp of the teachers' log-probabilities (no probability that
+        // underflows to 0 turns into log 0); one teacher's is its log-softmax itself.
         let log_p_t = tch::no_grad(|| -> Result<Tensor> {
-            let logs = teachers
+            let mut logs = teachers
                 .iter()
                 .map(|t| {
                     let t = upcast(&t.detach(), kind, device, "kd teacher logits")?;
@@ -93,7 +67,10 @@ pub fn kd_ensemble_loss(
                         .map_err(torch("kd teacher log_softmax"))
                 })
                 .collect::<Result<Vec<Tensor>>>()?;
-            Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - m.ln())
+            if logs.len() == 1 {
+                return Ok(logs.pop().expect("one teacher"));
+            }
+            Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln())
         })?;
         let s = upcast(student, kind, device, "kd student logits")?;
         let log_p_s =

@@ -5,9 +5,10 @@
 //! After every optimisation step each floating tensor of the average (parameters and
 //! BatchNorm running statistics alike, as timm's `ModelEmaV2`) moves towards the student's by
 //! `1 − d`, with `d = min(decay, (1 + t) / (10 + t))` at update `t`: the short warm-up keeps
-//! the average from dwelling on the random initialisation. Integer buffers (BatchNorm's batch
-//! counter) are copied. The update is one multi-tensor lerp outside the captured CUDA graph,
-//! reading the parameters the replay has just written in place.
+//! the average from dwelling on the random initialisation. The update is one multi-tensor lerp
+//! outside the captured CUDA graph, reading the parameters the replay has just written in
+//! place. Integer buffers (BatchNorm's batch counters) are not averaged: [`Ema::sync_counters`]
+//! copies them before the average is used, not at every step.
 
 use fer_checkpoint::{CheckOptions, TensorMap};
 use fer_models_spec::Graph;
@@ -24,7 +25,7 @@ pub(super) struct Ema {
     updates: u64,
     /// Floating tensors: (average, student), lerped.
     floats: (Vec<Tensor>, Vec<Tensor>),
-    /// Other tensors: (average, student), copied.
+    /// Other tensors: (average, student), copied by [`Ema::sync_counters`].
     others: Vec<(Tensor, Tensor)>,
 }
 
@@ -61,16 +62,19 @@ impl Ema {
     /// Moves the average one step towards the student's current weights.
     pub fn update(&mut self) -> Result<()> {
         let d = self.decay_at(self.updates);
-        tch::no_grad(|| -> Result<()> {
-            crate::extras::foreach_lerp_(&self.floats.0, &self.floats.1, 1.0 - d)?;
-            for (mine, theirs) in &self.others {
-                let mut m = mine.shallow_clone();
-                m.copy_(theirs);
-            }
-            Ok(())
-        })?;
+        tch::no_grad(|| crate::extras::foreach_lerp_(&self.floats.0, &self.floats.1, 1.0 - d))?;
         self.updates += 1;
         Ok(())
+    }
+
+    /// Copies the student's integer buffers (BatchNorm's batch counters) into the average:
+    /// call before validating, saving or testing it.
+    pub fn sync_counters(&self) {
+        tch::no_grad(|| {
+            for (mine, theirs) in &self.others {
+                mine.shallow_clone().copy_(theirs);
+            }
+        });
     }
 
     /// Updates made so far (saved with the training state so that `resume` continues the

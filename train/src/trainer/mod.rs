@@ -576,6 +576,9 @@ impl<'a> Session<'a> {
                 let t = train_epoch(&ctx, &mut opt, &mut runner, self.ema.as_mut(), self.obs)?;
                 timing.train += t.seconds;
                 let clock = std::time::Instant::now();
+                if let Some(e) = &self.ema {
+                    e.sync_counters();
+                }
                 let evaluated = self.ema.as_ref().map_or(&self.student, |e| &e.model);
                 precise_bn(&ctx, evaluated)?;
                 let val = match resident {
