@@ -66,7 +66,11 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", model_path.display()))?;
     let paths = collect_images(&a.inputs).context("listing the inputs")?;
     if paths.is_empty() {
-        return Err(UsageError("no images found in the inputs".into()).into());
+        let shown: Vec<String> = a.inputs.iter().take(3).map(|p| p.display().to_string()).collect();
+        let more = a.inputs.len().saturating_sub(3);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let msg = format!("no image files in {}{more}", shown.join(", "));
+        return Err(UsageError(msg).into());
     }
     // Lines are gathered per batch and printed with `out::print_bytes` (errors name stdout).
     let mut out = Vec::new();
