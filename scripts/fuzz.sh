@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of untrusted bytes (fuzz/fuzz_targets/, cargo-fuzz + libFuzzer, nightly):
+#
+#   bash scripts/fuzz.sh [SECONDS per target, default 600] [target ...]
+#
+# Installs cargo-fuzz if missing (crates.io), builds the targets without a sanitizer (the code
+# under test is safe Rust: what fuzzing looks for is panics, aborts, hangs and runaway memory,
+# which libFuzzer reports as crashes, timeouts and OOMs), then runs JOBS targets at a time
+# (default 2), each from the committed seeds (fuzz/corpus/<target>) plus a working corpus kept
+# in target/fuzz-corpus/<target> between runs. Failing inputs land in fuzz/artifacts/<target>/.
+# Prints, and writes to target/fuzz-report.md, one row per target: runs, seconds, corpus,
+# coverage, and what was found.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+secs="${1:-600}"; shift || true
+jobs="${JOBS:-2}"
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+bash scripts/setup.sh >/dev/null   # libtorch (fer-train's config parser links it)
+cargo +nightly fuzz build --sanitizer none || exit 1
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
+logs=target/fuzz-logs; mkdir -p "$logs"
+run_one() {
+  local t="$1" work="target/fuzz-corpus/$1"
+  mkdir -p "$work" "fuzz/artifacts/$t"
+  cargo +nightly fuzz run --sanitizer none "$t" "$work" "fuzz/corpus/$t" -- \
+    -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -max_len=1048576 \
+    -print_final_stats=1 > "$logs/$t.log" 2>&1
+  echo $? > "$logs/$t.rc"
+}
+export -f run_one; export secs logs
+printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}'
+{
+  echo "| target | runs | seconds | corpus (inputs) | coverage (edges) | result |"
+  echo "|---|---:|---:|---:|---:|---|"
+  for t in "${targets[@]}"; do
+    log="$logs/$t.log"; rc=$(cat "$logs/$t.rc" 2>/dev/null || echo "?")
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    took=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+    corpus=$(ls "target/fuzz-corpus/$t" | wc -l)
+    found=$(grep -m1 -oE 'deadly signal|panicked at [^ ]*|ERROR: libFuzzer: [a-z-]*' "$log")
+    if [ "$rc" = 0 ]; then res="nothing found"; else res="exit $rc: ${found:-see $log}; input in fuzz/artifacts/$t/"; fi
+    echo "| $t | ${runs:-?} | ${took:-?} | $corpus | ${cov:-?} | $res |"
+  done
+} | tee target/fuzz-report.md
