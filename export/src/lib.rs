@@ -35,7 +35,7 @@ pub const MIN_OPSET: i64 = 17;
 pub const MAX_OPSET: i64 = 22;
 
 /// Options of [`export_onnx`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExportOptions {
     /// ONNX opset of the default domain, [`MIN_OPSET`]..=[`MAX_OPSET`]; default 17.
     pub opset: i64,

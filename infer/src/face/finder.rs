@@ -2,11 +2,17 @@
 //! ([`RangeChoice::Auto`]).
 //!
 //! The short-range model (128 px input) is fast and sure of faces that fill a good part of the
-//! picture, but misses faces 60–75 px wide in a 640×480 frame (about a tenth of the letterboxed
-//! side), which the full-range model (256 px) finds. `Auto` runs the short-range model and, when
-//! it finds nothing or its smallest face is narrower than [`SMALL_FACE`] of the letterboxed side,
-//! the full-range model too; faces of the second run that overlap none of the first (IoU below
-//! [`MERGE_IOU`]) are added. `docs/benchmarks.md` has the measurements behind the rule.
+//! picture, but misses or misplaces faces 30–100 px wide in a 640×480 frame, which the
+//! full-range model (256 px, about three times the cost) finds; the full-range model in turn
+//! weakens on faces filling most of the picture, and its false detections on photos without a
+//! face score up to 0.74. `Auto` therefore runs the short-range model and keeps its faces when
+//! every one is *sure* (score at least [`SURE_SCORE`], width at least [`SMALL_FACE`] of the
+//! longer image side); otherwise it also runs the full-range model and answers with the sure
+//! short-range faces plus the full-range faces scoring at least [`FULL_SCORE`] (or the minimum
+//! score, if higher) that overlap none of them (IoU below [`MERGE_IOU`]). `Both` always runs
+//! the two (group photos: small faces beside a large one). The measurements behind the rule
+//! (scikit-image's photos, faces from 30 to 200 px) are in `docs/benchmarks.md`, section
+//! "Face detection on photos"; the thresholds were chosen on those images.
 
 use std::path::PathBuf;
 
@@ -27,13 +33,20 @@ pub enum RangeChoice {
     Short,
     /// The full-range model only (256 px; small and distant faces).
     Full,
+    /// Both models on every image, combined as in `Auto` (slower; for group photos).
+    Both,
 }
 
-/// `Auto` also runs the full-range model when the short-range model's smallest face is
-/// narrower than this fraction of the letterboxed (longer) image side.
+/// A short-range face narrower than this fraction of the longer image side is not sure.
 pub const SMALL_FACE: f32 = 0.2;
 
-/// A full-range face overlapping a short-range one by at least this IoU is the same face.
+/// Score a short-range face needs (with [`SMALL_FACE`]) to be sure.
+pub const SURE_SCORE: f32 = 0.75;
+
+/// Score a full-range face needs in `Auto` and `Both`.
+pub const FULL_SCORE: f32 = 0.7;
+
+/// A full-range face overlapping a kept short-range one by at least this IoU is the same face.
 pub const MERGE_IOU: f32 = 0.3;
 
 /// A face and the model that found it.
@@ -67,6 +80,7 @@ pub struct FinderOptions {
 pub struct FaceFinder {
     short: Option<BlazeFace>,
     full: Option<BlazeFace>,
+    always_both: bool,
 }
 
 impl FaceFinder {
@@ -81,24 +95,30 @@ impl FaceFinder {
         let short = (o.choice != RangeChoice::Full)
             .then(|| load(Range::Short, &o.short_file))
             .transpose()?;
-        let full = (o.choice != RangeChoice::Short)
+        let mut full = (o.choice != RangeChoice::Short)
             .then(|| load(Range::Full, &o.full_file))
             .transpose()?;
-        Ok(FaceFinder { short, full })
+        if let (Some(_), Some(f)) = (&short, &mut full) {
+            f.score_threshold = o.min_score.max(FULL_SCORE);
+        }
+        Ok(FaceFinder { short, full, always_both: o.choice == RangeChoice::Both })
     }
 
-    /// The faces of `img`: best first for one model; with both, the short-range faces (best
-    /// first) and then the full-range faces they do not cover (best first).
+    /// The faces of `img`: best first for one model; in `Auto`, the sure short-range faces
+    /// (best first) and then the full-range faces they do not cover (best first).
     pub fn find(&mut self, img: &RgbImage) -> Result<Vec<Found>> {
         let tag = |faces: Vec<Face>, range| faces.into_iter().map(move |face| Found { face, range });
-        let mut out: Vec<Found> = match &mut self.short {
+        let short: Vec<Found> = match &mut self.short {
             Some(d) => tag(d.detect(img)?, Range::Short).collect(),
             None => Vec::new(),
         };
-        let Some(full) = &mut self.full else { return Ok(out) };
-        if self.short.is_some() && !needs_full_range(&out, img.width().max(img.height())) {
-            return Ok(out);
+        let Some(full) = &mut self.full else { return Ok(short) };
+        let side = img.width().max(img.height());
+        let all_sure = !short.is_empty() && short.iter().all(|f| sure(f, side));
+        if self.short.is_some() && all_sure && !self.always_both {
+            return Ok(short);
         }
+        let mut out: Vec<Found> = short.into_iter().filter(|f| sure(f, side)).collect();
         for f in tag(full.detect(img)?, Range::Full) {
             if out.iter().all(|g| iou(&g.face.bbox, &f.face.bbox) < MERGE_IOU) {
                 out.push(f);
@@ -108,11 +128,9 @@ impl FaceFinder {
     }
 }
 
-/// Whether `Auto` runs the full-range model after the short-range one found `faces` in an
-/// image whose longer side is `side`.
-pub fn needs_full_range(faces: &[Found], side: u32) -> bool {
-    let small = SMALL_FACE * side as f32;
-    faces.is_empty() || faces.iter().any(|f| f.face.bbox[2] - f.face.bbox[0] < small)
+/// Whether a short-range face is sure in an image whose longer side is `side`.
+pub fn sure(f: &Found, side: u32) -> bool {
+    f.face.score >= SURE_SCORE && f.face.bbox[2] - f.face.bbox[0] >= SMALL_FACE * side as f32
 }
 
 /// Intersection over union of two `[x0, y0, x1, y1]` boxes.
@@ -129,18 +147,19 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 mod tests {
     use super::*;
 
-    fn found(x0: f32, w: f32) -> Found {
+    fn found(x0: f32, w: f32, score: f32) -> Found {
         Found {
-            face: Face { score: 0.9, bbox: [x0, 0.0, x0 + w, w], keypoints: [[0.0; 2]; 6] },
+            face: Face { score, bbox: [x0, 0.0, x0 + w, w], keypoints: [[0.0; 2]; 6] },
             range: Range::Short,
         }
     }
 
     #[test]
-    fn the_full_range_model_runs_when_nothing_or_a_small_face_was_found() {
-        assert!(needs_full_range(&[], 640));
-        assert!(!needs_full_range(&[found(0.0, 200.0)], 640));
-        assert!(needs_full_range(&[found(0.0, 200.0), found(300.0, 100.0)], 640));
+    fn a_short_range_face_is_sure_when_large_and_confident() {
+        assert!(sure(&found(0.0, 200.0, 0.9), 640));
+        assert!(!sure(&found(0.0, 120.0, 0.9), 640), "under a fifth of the side: small");
+        assert!(!sure(&found(0.0, 200.0, 0.6), 640), "not confident");
+        assert!(sure(&found(0.0, 128.0, 0.75), 640));
     }
 
     #[test]
