@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use fer_models_spec::meta::{META_PREFIX, META_SCHEMA_VERSION};
 use fer_models_spec::crop::KEY_CROP;
+use fer_models_spec::meta::{META_PREFIX, META_SCHEMA_VERSION};
 use fer_models_spec::{ArchConfig, ColorMode, FaceCrop, MetaError, Preprocess, ResizeMethod};
 use serde::de::DeserializeOwned;
 

@@ -58,7 +58,10 @@ fn data_faces_writes_aligned_crops_and_lists_the_photos_it_left_out() {
     let m: Value = serde_json::from_slice(&std::fs::read(out.join("faces.json")).unwrap()).unwrap();
     assert_eq!(m["crop"]["kind"], "aligned");
     assert_eq!(m["side"], 96);
-    assert_eq!((m["summary"]["no_face"].as_u64(), m["summary"]["several"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (m["summary"]["no_face"].as_u64(), m["summary"]["several"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert!(m["left_out"][0]["source"].as_str().unwrap().ends_with("coffee.png"));
     // The largest of the two faces is the full-size astronaut, not her smaller mirror image.
     let one = image::open(out.join("happiness/astronaut.png")).unwrap().to_rgb8();
@@ -71,13 +74,25 @@ fn data_faces_writes_aligned_crops_and_lists_the_photos_it_left_out() {
     // --multi skip leaves the two-face photo out, and says so; a second run refuses to overwrite.
     let out2 = dir.path().join("crops2");
     let (_, err, code) = fer_infer(&[
-        "data", "faces", "--in", photos.to_str().unwrap(), "--out", out2.to_str().unwrap(),
-        "--multi", "skip",
+        "data",
+        "faces",
+        "--in",
+        photos.to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--multi",
+        "skip",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("two.png: 2 faces found (--multi skip)"), "{err}");
-    let (_, err, code) =
-        fer_infer(&["data", "faces", "--in", photos.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (_, err, code) = fer_infer(&[
+        "data",
+        "faces",
+        "--in",
+        photos.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("exists and is not empty"), "{err}");
 }
@@ -89,11 +104,22 @@ fn eval_faces_scores_the_crops_and_reports_the_photo_without_a_face() {
     let photos = labelled_photos(dir.path(), &a, &c);
     let out = dir.path().join("eval");
     let (o, err, code) = fer_infer(&[
-        "eval", "--data", photos.to_str().unwrap(), "--format", "image-folder", "--faces",
-        "--bootstrap", "0", "--out", out.to_str().unwrap(),
+        "eval",
+        "--data",
+        photos.to_str().unwrap(),
+        "--format",
+        "image-folder",
+        "--faces",
+        "--bootstrap",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}\n{o}");
-    assert!(err.contains("3 images: 0 whole, 1 with one face, 1 with several, 1 without a face"), "{err}");
+    assert!(
+        err.contains("3 images: 0 whole, 1 with one face, 1 with several, 1 without a face"),
+        "{err}"
+    );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("coffee.png`: no face found"), "{report}");
     let preds = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
@@ -109,7 +135,12 @@ fn live_on_a_folder_of_stills_names_each_file_and_numbers_faces_per_image() {
     let photos = labelled_photos(dir.path(), &a, &c);
     let out = dir.path().join("live");
     let (_, err, code) = fer_infer(&[
-        "live", "--source", photos.to_str().unwrap(), "--headless", "--no-frames", "--out",
+        "live",
+        "--source",
+        photos.to_str().unwrap(),
+        "--headless",
+        "--no-frames",
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
@@ -120,7 +151,8 @@ fn live_on_a_folder_of_stills_names_each_file_and_numbers_faces_per_image() {
     assert!(paths[0].ends_with("astronaut.png") && paths[1].ends_with("two.png"), "{paths:?}");
     // No tracking across stills: ids restart at 0 in every image, probabilities are unsmoothed.
     for r in &recs {
-        let ids: Vec<u64> = r["faces"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()).collect();
+        let ids: Vec<u64> =
+            r["faces"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()).collect();
         assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>(), "{r}");
     }
     // `live` runs the short-range model, so `predict` is asked for the same.

@@ -166,7 +166,8 @@ print(json.dumps({"columns": list(rows[0].keys()), "rows": rows}))
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let cols: Vec<&str> = v["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let cols: Vec<&str> =
+        v["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(&cols[..6], ["path", "face", "faces", "crop", "detector", "score"]);
     assert_eq!(cols.len(), 6 + 4 + 12 + 2 + 7, "{cols:?}");
     // The built-in model's labels, in its logit order (docs/models.md).
@@ -198,7 +199,8 @@ fn annotate_writes_one_image_per_input_with_the_box_drawn() {
     let orig = image::open(&astronaut).unwrap().to_rgb8();
     assert_eq!(drawn.dimensions(), orig.dimensions());
     let b = bbox(&recs[0]).map(|v| v.round() as u32);
-    let edge = (b[0]..b[2]).filter(|&x| drawn.get_pixel(x, b[1] + 1) != orig.get_pixel(x, b[1] + 1));
+    let edge =
+        (b[0]..b[2]).filter(|&x| drawn.get_pixel(x, b[1] + 1) != orig.get_pixel(x, b[1] + 1));
     assert!(edge.count() as u32 > (b[2] - b[0]) / 2, "the box's top edge is drawn");
     let untouched = image::open(ann.join("coffee.png")).unwrap().to_rgb8();
     assert_eq!(untouched, image::open(&coffee).unwrap().to_rgb8(), "no face, nothing drawn");

@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_key_or_the_spelling() {
         let e = FaceCrop::from_prop(r#"{"kind":"aligned","detector":"blazeface","margin":9}"#);
-        assert_eq!(e.unwrap_err().to_string(), "model metadata `fer.crop`: margin 9 is outside 1–4");
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "model metadata `fer.crop`: margin 9 is outside 1–4"
+        );
         assert!(FaceCrop::from_prop(r#"{"kind":"oval"}"#).is_err());
         assert!(FaceCrop::from_prop(r#"{"kind":"whole","margin":1}"#).is_err());
         assert!("aligned:x".parse::<FaceCrop>().unwrap_err().contains("not a number"));

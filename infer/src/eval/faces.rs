@@ -186,7 +186,8 @@ impl Dataset for FaceCropped {
         let mut s = self.inner.load(*j)?;
         if let Some(b) = b {
             let rgb = s.image.to_rgb8();
-            s.image = DynamicImage::ImageRgb8(fer_data::face_crop::aligned_crop(&rgb, b, self.side));
+            s.image =
+                DynamicImage::ImageRgb8(fer_data::face_crop::aligned_crop(&rgb, b, self.side));
         }
         Ok(s)
     }

@@ -107,7 +107,8 @@ impl FaceFinder {
     /// The faces of `img`: best first for one model; in `Auto`, the sure short-range faces
     /// (best first) and then the full-range faces they do not cover (best first).
     pub fn find(&mut self, img: &RgbImage) -> Result<Vec<Found>> {
-        let tag = |faces: Vec<Face>, range| faces.into_iter().map(move |face| Found { face, range });
+        let tag =
+            |faces: Vec<Face>, range| faces.into_iter().map(move |face| Found { face, range });
         let short: Vec<Found> = match &mut self.short {
             Some(d) => tag(d.detect(img)?, Range::Short).collect(),
             None => Vec::new(),

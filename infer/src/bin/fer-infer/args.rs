@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use fer_infer::face::{FaceFinder, FinderOptions, Range, RangeChoice};
 use fer_infer::eval::faces::Multi;
+use fer_infer::face::{FaceFinder, FinderOptions, Range, RangeChoice};
 use fer_infer::photo::{FaceMode, Photos};
 use fer_infer::{
     BackendKind, BackendOptions, ExecutionProvider, InferMeta, MetaOverrides, OnnxFile,

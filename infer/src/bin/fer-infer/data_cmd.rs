@@ -15,7 +15,7 @@ use fer_infer::eval::DataSpec;
 use fer_infer::eval::faces::{FaceCropped, FaceSummary, Multi};
 use fer_infer::photo::{FaceMode, Photos};
 use fer_models_spec::FaceCrop;
-use fer_models_spec::crop::{DATASET_MANIFEST, DatasetCrop, DEFAULT_MARGIN};
+use fer_models_spec::crop::{DATASET_MANIFEST, DEFAULT_MARGIN, DatasetCrop};
 use serde::Serialize;
 
 use crate::UsageError;
@@ -124,7 +124,11 @@ fn faces(a: FacesArgs) -> anyhow::Result<()> {
     fer_checkpoint::atomic::write_atomic(&path, json.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("faces: {}", fc.summary.line());
-    outln!("wrote {written} crops ({crop}, {side} px) and {} into {}", DATASET_MANIFEST, a.out.display());
+    outln!(
+        "wrote {written} crops ({crop}, {side} px) and {} into {}",
+        DATASET_MANIFEST,
+        a.out.display()
+    );
     Ok(())
 }
 

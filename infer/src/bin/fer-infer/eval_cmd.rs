@@ -8,10 +8,10 @@ use anyhow::Context;
 use clap::Args;
 use fer_data::formats::Format;
 use fer_data::{Dataset, SplitName};
+use fer_infer::eval::faces::FaceCropped;
 use fer_infer::eval::{
     ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, ModelInfo, Settings, Tta,
 };
-use fer_infer::eval::faces::FaceCropped;
 use fer_infer::photo::{FaceMode, Photos};
 use fer_infer::{InferMeta, Model};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -170,10 +170,11 @@ fn face_pass(
     let mut photos = Photos::new(finder, m, mode)?;
     let bar = progress_bar(data.len() as u64);
     let side = fer_infer::live::align::crop_side(m);
-    let fc = FaceCropped::build(data, &mut photos, side, d.photos.multi, d.skip_bad, &mut |i, _| {
-        bar.set_position(i as u64)
-    })
-    .with_context(|| format!("looking for faces in {}", d.data.display()))?;
+    let fc =
+        FaceCropped::build(data, &mut photos, side, d.photos.multi, d.skip_bad, &mut |i, _| {
+            bar.set_position(i as u64)
+        })
+        .with_context(|| format!("looking for faces in {}", d.data.display()))?;
     bar.finish_and_clear();
     eprintln!("faces: {}", fc.summary.line());
     if fc.is_empty() {

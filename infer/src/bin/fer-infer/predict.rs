@@ -143,7 +143,10 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     }
     tracing::info!(images = n.images, faces = n.faces, backend = model.backend_name(), "done");
     if n.without_face > 0 {
-        eprintln!("{} of {} image(s) without a face (one record each, face null)", n.without_face, n.images);
+        eprintln!(
+            "{} of {} image(s) without a face (one record each, face null)",
+            n.without_face, n.images
+        );
     }
     if n.skipped > 0 {
         eprintln!("{} unreadable image(s) skipped", n.skipped);
