@@ -87,6 +87,14 @@ impl FaceCrop {
     pub fn from_prop(raw: &str) -> Result<Self, MetaError> {
         let bad = |msg: String| MetaError { key: KEY_CROP.into(), msg };
         let c: FaceCrop = serde_json::from_str(raw).map_err(|e| bad(format!("{e}: {raw:?}")))?;
+        // serde ignores extra fields beside a unit variant's tag; refuse them here.
+        let given: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+        let known = serde_json::to_value(c).unwrap_or_default();
+        if let (Some(g), Some(k)) = (given.as_object(), known.as_object())
+            && let Some(extra) = g.keys().find(|key| !k.contains_key(*key))
+        {
+            return Err(bad(format!("unknown field `{extra}` for kind `{c}`: {raw:?}")));
+        }
         c.check().map_err(bad)?;
         Ok(c)
     }
