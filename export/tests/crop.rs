@@ -37,7 +37,7 @@ fn run_dir(d: &Path, data: &Path) -> PathBuf {
     let seed = d.join("run/seed1");
     std::fs::create_dir_all(&seed).unwrap();
     let ck = Checkpoint { meta: fer7_meta(&cfg), tensors, extra: BTreeMap::new() };
-    ck.save(&seed.join("best.safetensors")).unwrap();
+    ck.save(seed.join("best.safetensors")).unwrap();
     let toml = format!("version = 1\n[data]\nformat = \"image-folder\"\nroot = {:?}\n", s(data));
     std::fs::write(seed.join("config.resolved.toml"), toml).unwrap();
     seed.join("best.safetensors")
