@@ -147,7 +147,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
+    // Through the inner file: tempfile's own writer adds `at path "<temporary name>"` to its
+    // errors, and the message names the file the user asked for.
+    tmp.as_file_mut().write_all(bytes).map_err(io)?;
     if let Ok(old) = std::fs::metadata(&target) {
         tmp.as_file().set_permissions(old.permissions()).map_err(io)?;
     }

@@ -18,7 +18,7 @@ use crate::tensor::{HostTensor, TensorData, TensorMap};
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<(TensorMap, BTreeMap<String, String>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st_err = |source| Error::SafeTensors { path: path.to_path_buf(), source };
+    let st_err = |e| Error::Format { path: path.to_path_buf(), msg: explain(&bytes, e) };
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(st_err)?;
     let metadata: BTreeMap<String, String> =
         meta.metadata().clone().unwrap_or_default().into_iter().collect();
@@ -32,6 +32,101 @@ pub fn read_safetensors(path: impl AsRef<Path>) -> Result<(TensorMap, BTreeMap<S
         out.insert(name.to_string(), t);
     }
     Ok((out, metadata))
+}
+
+/// One sentence for a file the `safetensors` crate refused (its own messages are bare enum
+/// names such as `MetadataIncompleteBuffer`): the header is read again here to name the tensor
+/// and the byte ranges at fault.
+fn explain(bytes: &[u8], e: safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    let total = bytes.len();
+    let declared = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    match e {
+        E::HeaderTooSmall => {
+            format!("not a safetensors file: {total} bytes, fewer than the 8-byte header length")
+        }
+        E::HeaderTooLarge | E::InvalidHeaderLength => format!(
+            "not a safetensors file, or a truncated one: the first 8 bytes declare a {}-byte \
+             header, but the file has {} bytes after them",
+            declared.unwrap_or(0),
+            total.saturating_sub(8)
+        ),
+        E::InvalidHeader | E::InvalidHeaderStart => {
+            "not a safetensors file: the header is not a JSON object".to_string()
+        }
+        E::InvalidHeaderDeserialization | E::JsonError(_) => {
+            "the safetensors header is not valid: it is not a JSON map of tensor names to \
+             {dtype, shape, data_offsets}"
+                .to_string()
+        }
+        E::TensorInvalidInfo | E::MetadataIncompleteBuffer | E::ValidationOverflow => {
+            let n = declared.unwrap_or(0) as usize;
+            let data = total.saturating_sub(8 + n);
+            locate(bytes.get(8..8 + n).unwrap_or_default(), data)
+                .unwrap_or_else(|| format!("the tensors do not cover the {data} data bytes"))
+        }
+        E::InvalidOffset(name) => format!("tensor `{name}`: its data_offsets are not valid"),
+        E::InvalidTensorView(dtype, shape, len) => {
+            format!("a tensor of {dtype:?} {shape:?} cannot be read from {len} bytes")
+        }
+        E::TensorNotFound(name) => format!("tensor `{name}` is missing"),
+        other => format!("not a valid safetensors file ({other:?})"),
+    }
+}
+
+/// The first tensor whose entry in `header` (JSON) disagrees with its bytes, or the gap
+/// between tensors, as a sentence; `data` is the length of the data part.
+fn locate(header: &[u8], data: usize) -> Option<String> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    let mut spans = Vec::new();
+    for (name, v) in map.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dtype = v.get("dtype")?.as_str()?;
+        let shape: Vec<u64> =
+            v.get("shape")?.as_array()?.iter().map(|d| d.as_u64()).collect::<Option<_>>()?;
+        let off: Vec<u64> =
+            v.get("data_offsets")?.as_array()?.iter().map(|d| d.as_u64()).collect::<Option<_>>()?;
+        let [a, b] = off[..] else {
+            return Some(format!("tensor `{name}`: data_offsets must be two numbers"));
+        };
+        let size = match dtype {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            _ => 1,
+        };
+        let numel = shape.iter().try_fold(1u64, |p, &d| p.checked_mul(d));
+        let need = numel.and_then(|n| n.checked_mul(size));
+        let Some(need) = need else {
+            return Some(format!("tensor `{name}`: shape {shape:?} is too large to exist"));
+        };
+        if b < a || b - a != need {
+            return Some(format!(
+                "tensor `{name}`: {dtype} {shape:?} needs {need} bytes, its data_offsets \
+                 [{a}, {b}] give {}",
+                b.saturating_sub(a)
+            ));
+        }
+        if b > data as u64 {
+            return Some(format!(
+                "tensor `{name}`: data_offsets [{a}, {b}] run past the end of the data \
+                 ({data} bytes; the file is truncated)"
+            ));
+        }
+        spans.push((a, b, name));
+    }
+    spans.sort();
+    let mut end = 0;
+    for (a, b, name) in &spans {
+        if *a != end {
+            return Some(format!(
+                "tensor `{name}` starts at data byte {a}, but the previous tensor ends at {end} \
+                 (a gap or an overlap)"
+            ));
+        }
+        end = *b;
+    }
+    (end != data as u64)
+        .then(|| format!("the tensors end at data byte {end}, but the data part has {data} bytes"))
 }
 
 fn convert(dtype: Dtype, shape: &[usize], b: &[u8]) -> Result<HostTensor, String> {

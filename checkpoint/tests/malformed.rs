@@ -169,3 +169,59 @@ fn truncated_corrupted_legacy_and_unsupported_pth_files_are_errors() {
     let e = read_pth(&bad).unwrap_err().to_string();
     assert!(e.contains("conv.weight") && e.contains("past storage"), "{e}");
 }
+
+/// A safetensors file: 8-byte header length, the JSON header, then `data`.
+fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+#[test]
+fn damaged_safetensors_errors_name_the_tensor_and_the_bytes_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = r#"{"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+                  "b": {"dtype": "F32", "shape": [4], "data_offsets": [24, 40]}}"#;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // Cut inside tensor b, as an interrupted copy leaves it.
+        (
+            "truncated",
+            safetensors_bytes(two, &[0; 30]),
+            "tensor `b`: data_offsets [24, 40] run past the end of the data (30 bytes; the file is truncated)",
+        ),
+        // a's offsets give 20 bytes where its shape needs 24.
+        (
+            "wrong_size",
+            safetensors_bytes(
+                r#"{"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}}"#,
+                &[0; 20],
+            ),
+            "tensor `a`: F32 [2, 3] needs 24 bytes, its data_offsets [0, 20] give 20",
+        ),
+        // Bytes after the last tensor.
+        (
+            "padded",
+            safetensors_bytes(two, &[0; 48]),
+            "the tensors end at data byte 40, but the data part has 48 bytes",
+        ),
+        (
+            "short_header",
+            {
+                let mut b = safetensors_bytes(two, &[0; 40]);
+                b.truncate(50);
+                b
+            },
+            "the first 8 bytes declare a",
+        ),
+        ("tiny", vec![1, 2, 3], "3 bytes, fewer than the 8-byte header length"),
+    ];
+    for (name, bytes, want) in cases {
+        let p = dir.path().join(format!("{name}.safetensors"));
+        std::fs::write(&p, bytes).unwrap();
+        let e = read_safetensors(&p).unwrap_err().to_string();
+        assert!(e.starts_with(&p.display().to_string()), "{name}: {e}");
+        assert!(e.contains(want), "{name}: `{e}` lacks `{want}`");
+        assert!(!e.contains("MetadataIncompleteBuffer") && !e.contains("TensorInvalidInfo"), "{e}");
+    }
+}

@@ -212,3 +212,38 @@ fn bad_inputs_fail_with_a_message_and_no_panic() {
     let both = fer_export(&["--checkpoint", s(&r18), "--weights", s(&r18), "--out", out]);
     assert_eq!(both.status.code(), Some(2));
 }
+
+#[test]
+fn damaged_weight_files_are_one_sentence_naming_the_file_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let r18 = d.join("resnet18.safetensors");
+    resnet18_weights(&r18);
+    let bytes = std::fs::read(&r18).unwrap();
+    std::fs::write(d.join("cut.safetensors"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    std::fs::write(d.join("empty.pth"), b"").unwrap();
+    std::fs::create_dir(d.join("folder.pth")).unwrap();
+    // A zip that is not a torch.save archive.
+    std::fs::write(d.join("zip.pth"), b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
+    let out = d.join("m.onnx");
+    let cases: [(&str, &[&str], &str); 6] = [
+        ("cut.safetensors", &["--weights"], "run past the end of the data"),
+        ("cut.safetensors", &["--checkpoint"], "run past the end of the data"),
+        ("empty.pth", &["--weights"], "empty.pth"),
+        ("folder.pth", &["--weights"], "folder.pth"),
+        ("zip.pth", &["--weights"], "zip.pth"),
+        ("resnet18.safetensors", &["--checkpoint"], "resnet18.safetensors"),
+    ];
+    for (file, flag, says) in cases {
+        let p = d.join(file);
+        let mut args = vec![flag[0], s(&p), "--out", s(&out)];
+        if flag[0] == "--weights" {
+            args.extend(["--arch", "resnet18", "--num-classes", "7"]);
+        }
+        let o = fer_export(&args);
+        let err = assert_fails(&o, 1, says);
+        assert!(err.contains(file), "{file}: {err}");
+        assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "{err}");
+        assert!(!out.exists(), "{file}: wrote {}", out.display());
+    }
+}

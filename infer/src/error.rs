@@ -151,6 +151,9 @@ pub enum Error {
     /// A plot that cannot be drawn or written.
     #[error(transparent)]
     Plot(#[from] fer_metrics::plot::PlotError),
+    /// An output file could not be written (it names the file).
+    #[error(transparent)]
+    Write(#[from] fer_checkpoint::WriteError),
     /// No camera to open: none found, not the one asked for, or a build without camera
     /// support; the message lists the video devices found and the other `--source` choices.
     #[error("{msg}")]

@@ -133,33 +133,57 @@ impl InferMeta {
         let (crop, crop_stated) = (stated.unwrap_or(FaceCrop::ABSENT), stated.is_some());
         let preprocess = Preprocess { input_size, color, resize, mean, std };
         let meta = InferMeta { labels, preprocess, temperature, arch, crop, crop_stated };
-        meta.check(file)?;
+        meta.check(file, ov)?;
         Ok(meta)
     }
 
     /// Consistency of the values with each other and with the graph.
-    fn check(&self, file: &OnnxFile) -> Result<()> {
-        let bad = |msg: String| Error::Model { path: file.path.clone(), msg };
+    /// A bad value is an error of the flag that gave it, or else of the metadata key (with a
+    /// hint naming the flag that overrides it): both are usage errors, like a missing key.
+    fn check(&self, file: &OnnxFile, ov: &MetaOverrides) -> Result<()> {
+        let bad = |key: &str, msg: String, flag: &str| {
+            let given = match key {
+                "color" => ov.color.is_some(),
+                "mean" => ov.mean.is_some(),
+                "std" => ov.std.is_some(),
+                "temperature" => ov.temperature.is_some(),
+                "labels" => ov.labels.is_some(),
+                _ => ov.input_size.is_some(),
+            };
+            if given {
+                Error::invalid(flag.split(' ').next().unwrap_or(flag), msg)
+            } else {
+                Error::Meta {
+                    path: file.path.clone(),
+                    source: MetaError { key: format!("{META_PREFIX}{key}"), msg },
+                    hint: format!("pass {flag} to override it"),
+                }
+            }
+        };
         let c = self.preprocess.channels();
         if let Some(ch) = file.input.fixed(1)
             && ch != c
         {
-            return Err(bad(format!(
-                "input `{}` {} takes {ch} channel(s) but the preprocessing ({:?} colour) makes \
-                 {c}",
-                file.input.name,
-                file.input.shape_text(),
-                self.preprocess.color
-            )));
+            return Err(bad(
+                "color",
+                format!(
+                    "{:?} colour makes {c} channel(s) but input `{}` {} takes {ch}",
+                    self.preprocess.color,
+                    file.input.name,
+                    file.input.shape_text()
+                ),
+                "--color gray|rgb",
+            ));
         }
-        if self.preprocess.mean.len() != c || self.preprocess.std.len() != c {
-            return Err(bad(format!(
-                "{c} input channel(s) ({:?} colour) need {c} mean and {c} std value(s), got {} \
-                 and {}",
-                self.preprocess.color,
-                self.preprocess.mean.len(),
-                self.preprocess.std.len()
-            )));
+        for (key, v) in [("mean", &self.preprocess.mean), ("std", &self.preprocess.std)] {
+            if v.len() != c {
+                let msg = format!(
+                    "{} value(s), but {c} input channel(s) ({:?} colour) need {c}",
+                    v.len(),
+                    self.preprocess.color
+                );
+                return Err(bad(key, msg, &format!("--{key}")));
+            }
         }
         if self
             .preprocess
@@ -167,45 +191,44 @@ impl InferMeta {
             .iter()
             .any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
         {
-            return Err(bad(format!("std {:?} must be positive", self.preprocess.std)));
+            let msg = format!("{:?} must be positive", self.preprocess.std);
+            return Err(bad("std", msg, "--std"));
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(bad(format!("temperature {} must be positive", self.temperature)));
+            let msg = format!("{} must be positive and finite", self.temperature);
+            return Err(bad("temperature", msg, "--temperature"));
         }
         if self.labels.is_empty() {
-            return Err(bad("the label list is empty".into()));
+            return Err(bad("labels", "the label list is empty".into(), "--labels"));
         }
-        if self.preprocess.input_size == 0 {
-            return Err(bad("input size 0".into()));
-        }
-        if self.preprocess.input_size > MAX_INPUT_SIDE {
-            return Err(bad(format!(
-                "input size {} is larger than this toolkit runs (at most {MAX_INPUT_SIDE} pixels)",
-                self.preprocess.input_size
-            )));
+        let size = self.preprocess.input_size;
+        if size == 0 || size > MAX_INPUT_SIDE {
+            let msg = format!("{size} is outside 1..={MAX_INPUT_SIDE} pixels");
+            return Err(bad("input_size", msg, "--input-size"));
         }
         for axis in [2, 3] {
             if let Some(n) = file.input.fixed(axis)
-                && n != self.preprocess.input_size
+                && n != size
             {
-                return Err(bad(format!(
-                    "input `{}` {} does not take {s}×{s} images (input size {s})",
+                let msg = format!(
+                    "{size}, but input `{}` {} does not take {size}×{size} images",
                     file.input.name,
-                    file.input.shape_text(),
-                    s = self.preprocess.input_size
-                )));
+                    file.input.shape_text()
+                );
+                return Err(bad("input_size", msg, "--input-size"));
             }
         }
         let logits = file.logits();
         if let Some(n) = logits.fixed(1)
             && n != self.labels.len()
         {
-            return Err(bad(format!(
-                "output `{}` {} has {n} classes but there are {} labels",
+            let msg = format!(
+                "{} labels, but output `{}` {} has {n} classes",
+                self.labels.len(),
                 logits.name,
-                logits.shape_text(),
-                self.labels.len()
-            )));
+                logits.shape_text()
+            );
+            return Err(bad("labels", msg, "--labels"));
         }
         Ok(())
     }
@@ -221,9 +244,14 @@ fn prop<T: DeserializeOwned>(
     let full = format!("{META_PREFIX}{key}");
     let Some(raw) = p.get(&full) else { return Ok(None) };
     let text = if quote { format!("\"{raw}\"") } else { raw.clone() };
+    let flag = match key {
+        "labels" | "mean" | "std" | "color" | "resize" | "temperature" => format!("--{key}"),
+        "input_size" => "--input-size".to_string(),
+        _ => String::new(),
+    };
     serde_json::from_str(&text).map(Some).map_err(|e| Error::Meta {
         path: file.path.clone(),
-        source: MetaError { key: full, msg: format!("{e}: {raw:?}") },
-        hint: String::new(),
+        source: MetaError { key: full, msg: format!("{raw:?} does not parse ({e})") },
+        hint: if flag.is_empty() { flag } else { format!("pass {flag} to override it") },
     })
 }

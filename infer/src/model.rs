@@ -6,7 +6,7 @@ use image::DynamicImage;
 use ndarray::ArrayView4;
 
 use crate::backend::{self, Backend, BackendOptions, Outputs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::meta::{InferMeta, MetaOverrides};
 use crate::onnx_file::OnnxFile;
 use crate::predict::{self, Prediction};
@@ -58,9 +58,13 @@ impl Model {
         self.backend.as_mut()
     }
 
-    /// Runs an already preprocessed `[N, C, H, W]` batch.
+    /// Runs an already preprocessed `[N, C, H, W]` batch. Logits that are not finite (NaN or
+    /// ±inf, which a foreign or damaged model can produce) are an error naming the first such
+    /// image of the batch: no probability is ever made from them.
     pub fn run(&mut self, input: ArrayView4<'_, f32>) -> Result<Outputs> {
-        self.backend.run(input)
+        let out = self.backend.run(input)?;
+        finite(&out, |i| format!("image {} of the batch", i + 1))?;
+        Ok(out)
     }
 
     /// Preprocesses, runs and scores `images` as one batch; `names` (same length or empty)
@@ -76,6 +80,30 @@ impl Model {
         }
         let batch = predict::preprocess_batch(images, names, &self.meta.preprocess)?;
         let out = self.backend.run(batch.view())?;
+        finite(&out, |i| match names.get(i) {
+            Some(p) => p.display().to_string(),
+            None => format!("image {} of the batch", i + 1),
+        })?;
         Ok(predict::predictions(out.logits.view(), self.meta.temperature, &self.meta.labels, top_k))
+    }
+}
+
+/// An error naming (through `name`) the first image whose logits are not all finite.
+fn finite(out: &Outputs, name: impl Fn(usize) -> String) -> Result<()> {
+    let bad = out
+        .logits
+        .outer_iter()
+        .enumerate()
+        .find_map(|(i, r)| r.iter().find(|v| !v.is_finite()).map(|v| (i, *v)));
+    match bad {
+        None => Ok(()),
+        Some((i, v)) => Err(Error::Output {
+            name: "logits".into(),
+            msg: format!(
+                "{v} for {}: the model computes non-finite values, so it has no prediction \
+                 for this image",
+                name(i)
+            ),
+        }),
     }
 }

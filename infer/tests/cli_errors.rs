@@ -39,22 +39,67 @@ fn a_file_that_is_not_onnx_is_named_in_the_error() {
     let (_, err, code) = run(&["predict", "--model", s(&missing), s(&img)], &[]);
     assert_eq!(code, 1);
     assert!(err.contains("missing.onnx: No such file"), "{err}");
+    // Each cause once (it used to be `…: No such file or directory (os error 2): No such file…`).
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert_eq!(err.matches("missing.onnx").count(), 1, "{err}");
 }
 
 #[test]
-fn an_input_size_the_graph_does_not_take_is_refused_before_running() {
+fn a_flag_the_graph_does_not_take_is_a_usage_error_before_running() {
     let dir = tempfile::tempdir().unwrap();
     let (model, img) = setup(dir.path());
     let (_, err, code) =
         run(&["predict", "--model", s(&model), "--input-size", "64", s(&img)], &[]);
-    assert_eq!(code, 1);
-    assert!(err.contains("input `input` [batch, 3, 32, 32] does not take 64×64 images"), "{err}");
-    let (_, err, code) = run(&["predict", "--model", s(&model), "--color", "gray", s(&img)], &[]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("takes 3 channel(s) but the preprocessing (Gray colour) makes 1"),
+        err.contains("invalid --input-size: 64, but input `input` [batch, 3, 32, 32] does not take 64×64 images"),
         "{err}"
     );
+    let (_, err, code) = run(&["predict", "--model", s(&model), "--color", "gray", s(&img)], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("invalid --color: Gray colour makes 1 channel(s) but input `input` [batch, 3, 32, 32] takes 3"),
+        "{err}"
+    );
+}
+
+/// A copy of `model` whose metadata `key` is `value`.
+fn with_prop(model: &Path, key: &str, value: &str, out: PathBuf) -> PathBuf {
+    use prost::Message;
+    let mut m =
+        tract_onnx::pb::ModelProto::decode(std::fs::read(model).unwrap().as_slice()).unwrap();
+    let p = m.metadata_props.iter_mut().find(|p| p.key == key).unwrap();
+    p.value = value.to_string();
+    std::fs::write(&out, m.encode_to_vec()).unwrap();
+    out
+}
+
+#[test]
+fn a_bad_metadata_value_is_one_usage_error_naming_the_key_and_the_flag() {
+    // Issue 18: a temperature of NaN exited with 2, one of -1 with 1, and causes were repeated.
+    let dir = tempfile::tempdir().unwrap();
+    let (model, img) = setup(dir.path());
+    for (value, says) in
+        [("NaN", "NaN"), ("-1", "-1 must be positive and finite"), ("0", "0 must be")]
+    {
+        let bad = with_prop(&model, "fer.temperature", value, dir.path().join("t.onnx"));
+        let (out, err, code) = run(&["predict", "--model", s(&bad), s(&img)], &[]);
+        assert_eq!(code, 2, "{value}: {err}");
+        assert!(out.is_empty(), "{value}: {out}");
+        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert!(
+            line.contains("t.onnx") && line.contains("model metadata `fer.temperature`"),
+            "{line}"
+        );
+        assert!(line.contains(says) && line.contains("--temperature"), "{line}");
+        assert_eq!(line.matches("fer.temperature").count(), 1, "cause repeated: {line}");
+        assert_eq!(line.matches("t.onnx").count(), 1, "file repeated: {line}");
+        // The flag overrides the bad value.
+        let (out, err, code) =
+            run(&["predict", "--model", s(&bad), "--temperature", "2", s(&img)], &[]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 1);
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -11,6 +11,14 @@
 # kd:       MobileNetV3-Large exp5 (Hinton KD towards the mean of both teachers + RKD distance
 #           against ResNet-50) over SEEDS, and exp5 with the ResNet-50 teacher alone (seed 1).
 # extra:    MobileNetV3-Small and EfficientNet-B0, exp3 and exp5-ensemble over SEEDS.
+# Round 5 (a three-teacher ensemble):
+# teachers3: ResNet-18 teachers of seeds 0, 1, 2 (TEACHER_EPOCHS), MobileNetV3-Large exp3 at
+#            100 epochs (seed 1), and the ensemble's PublicTest accuracy (scripts/gpu/ensemble_eval.py,
+#            which also re-scores each teacher independently of fer-train) in OUT/ensemble.md.
+# kd3:       MobileNetV3-Large, single-stage Hinton KD (T = 4) towards the mean of the three
+#            teachers, 0.5 CE + 0.5 KD over SEEDS, and 0.1 CE + 0.9 KD (seed 1).
+# extra3:    MobileNetV3-Small exp3 and kd3 over SEEDS; EfficientNet-B0 exp3 and kd3 at lr 0.05
+#            with gradient clipping (seed 1).
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -58,6 +66,19 @@ students() { # prefix config arch seeds extra...
 }
 
 ens=(--set "teachers.0.checkpoint=$t50" --set "teachers.1.checkpoint=$t18")
+
+# kd3's config: the round-1 recipe with 0.5 CE + 0.5 KD towards three ResNet-18 teachers.
+kd3="$runs/kd_ensemble_resnet18x3.toml"
+{ sed -n '/^version/,/^warmup_epochs/p' configs/fer2013/exp3_baseline.toml \
+    | sed 's/^name = .*/name = "fer2013_kd_ensemble_resnet18x3"/; s/^description = .*/description = "Hinton KD towards the mean of three ResNet-18 teachers."/'
+  echo; echo '[early_stopping]'; echo 'metric = "val_accuracy"'
+  for s in 0 1 2; do
+    printf '\n[[teachers]]\nname = "resnet18_s%s"\ncheckpoint = "%s/teacher_resnet18_s%s/best.safetensors"\n' "$s" "$runs" "$s"
+  done
+  printf '\n[[stages]]\nname = "train"\nepochs = 30\n'
+  printf '\n[[stages.loss]]\nkind = "cross_entropy"\nweight = 0.5\nlabel_smoothing = 0.1\n'
+  printf '\n[[stages.loss]]\nkind = "kd_ensemble"\nweight = 0.5\ntemperature = 4.0\nteachers = ["resnet18_s0", "resnet18_s1", "resnet18_s2"]\n'
+} > "$kd3"
 case "$phase" in
   teachers)
     for a in resnet50 resnet18; do
@@ -80,7 +101,27 @@ case "$phase" in
       students "${a}_exp5ens" configs/fer2013/exp5_hybrid_kd_ensemble.toml "$a" "$seeds" "${ens[@]}"
     done
     ;;
-  *) echo "PHASE must be teachers, kd or extra"; exit 2 ;;
+  teachers3)
+    for t in 0 1 2; do
+      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+    done
+    launch L_exp3_e100_s1 configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 100 \
+      --set optim.ema_decay="$ema"
+    ;;
+  kd3)
+    students L_kd3 "$kd3" mobilenet_v3_large "$seeds"
+    students L_kd3_w09 "$kd3" mobilenet_v3_large 1 \
+      --set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9
+    ;;
+  extra3)
+    students S_exp3 configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
+    students S_kd3 "$kd3" mobilenet_v3_small "$seeds"
+    b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
+    students B0_exp3 configs/fer2013/exp3_baseline.toml efficientnet_b0 1 "${b0[@]}"
+    students B0_kd3 "$kd3" efficientnet_b0 1 "${b0[@]}"
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3 or extra3"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -121,6 +162,10 @@ for g, rs in rows.items():
           f"{st.mean(c('wall')):.0f} | {st.mean(c('ips')):,.0f} |")
 PY
 cat "$out/$phase.md"
+if [ "$phase" = teachers3 ]; then
+  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
+    "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
+fi
 tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' .
 # SHIP=prefix: of the finished runs named prefix_s<seed>, the one whose chosen epoch has the best
 # validation accuracy (validation share of train, never PublicTest) comes back as

@@ -70,7 +70,12 @@ impl Listing {
             return Ok(self);
         }
         let excluded: usize = self.excluded.iter().map(|e| e.count).sum();
-        let why = format!("{} bad items skipped, {excluded} excluded", self.skipped.len());
+        let first = self
+            .skipped
+            .first()
+            .map(|b| format!(", the first: {}: {}", b.source, b.reason))
+            .unwrap_or_default();
+        let why = format!("{} bad items skipped{first}; {excluded} excluded", self.skipped.len());
         Err(match split {
             Some(split) => Error::EmptySplit { path: path.to_path_buf(), split, why },
             None => Error::format(path, format!("no samples found ({why})")),

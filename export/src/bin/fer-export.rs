@@ -288,7 +288,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fer-export: error: {e:#}");
+            eprintln!("fer-export: error: {}", fer_checkpoint::error_line(e.as_ref()));
             let is_usage = e.chain().any(|c| c.is::<UsageError>());
             ExitCode::from(if is_usage { 2 } else { 1 })
         }

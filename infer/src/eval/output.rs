@@ -27,6 +27,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
+/// Every output is written atomically: a full disk leaves the previous file or none, never a
+/// truncated one.
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(fer_checkpoint::write_atomic(path, bytes)?)
+}
+
 /// Writes every output file into `dir` (created if needed); returns their paths.
 pub fn write_all(report: &EvalReport, c: &Collected, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -34,10 +40,10 @@ pub fn write_all(report: &EvalReport, c: &Collected, dir: &Path) -> Result<Vec<P
     let path = dir.join(METRICS_JSON);
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| Error::invalid("metrics.json", e.to_string()))?;
-    std::fs::write(&path, json + "\n").map_err(io(&path))?;
+    write(&path, (json + "\n").as_bytes())?;
     written.push(path);
     let path = dir.join(PREDICTIONS_CSV);
-    std::fs::write(&path, predictions_csv(report, c)).map_err(io(&path))?;
+    write(&path, predictions_csv(report, c).as_bytes())?;
     written.push(path);
     let subtitle = subtitle(report);
     let m = &report.metrics;
@@ -54,7 +60,7 @@ pub fn write_all(report: &EvalReport, c: &Collected, dir: &Path) -> Result<Vec<P
     plot::confusion_heatmap(&m.confusion_matrix, &report.classes.shared, &subtitle, &path)?;
     written.push(path);
     let path = dir.join(REPORT_MD);
-    std::fs::write(&path, markdown(report)).map_err(io(&path))?;
+    write(&path, markdown(report).as_bytes())?;
     written.push(path);
     Ok(written)
 }

@@ -72,7 +72,12 @@ pub(crate) fn render(
         plot,
         msg: "buffer size does not match the image size".into(),
     })?;
-    img.save_with_format(path, image::ImageFormat::Png)
+    // Encoded in memory, then written atomically: a full disk leaves the old file or none,
+    // never a truncated PNG.
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| PlotError::Encode { path: path.to_path_buf(), source })?;
+    fer_checkpoint::write_atomic(path, &png)
         .map_err(|source| PlotError::Write { path: path.to_path_buf(), source })
 }
 

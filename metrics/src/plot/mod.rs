@@ -54,14 +54,23 @@ pub enum PlotError {
         /// plotters' message.
         msg: String,
     },
-    /// The PNG cannot be written.
-    #[error("{}: cannot write PNG: {source}", path.display())]
+    /// The PNG cannot be encoded.
+    #[error("{}: cannot encode PNG: {source}", path.display())]
+    Encode {
+        /// The output file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The PNG cannot be written (full disk, not a regular file, …).
+    #[error("cannot write the plot: {source}")]
     Write {
         /// The output file.
         path: PathBuf,
-        /// The encoder's or file system's error.
+        /// The file system's error; it names the file.
         #[source]
-        source: image::ImageError,
+        source: fer_checkpoint::WriteError,
     },
 }
 

@@ -94,6 +94,9 @@ impl ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.issues.len();
+        if let [one] = &self.issues[..] {
+            return write!(f, "{}: {one}", self.origin.display());
+        }
         let s = if n == 1 { "" } else { "s" };
         write!(f, "{}: {n} problem{s}", self.origin.display())?;
         for issue in &self.issues {

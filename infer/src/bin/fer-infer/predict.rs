@@ -86,7 +86,11 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let labels = model.meta().labels.clone();
     let paths = collect_images(&a.inputs).context("listing the inputs")?;
     if paths.is_empty() {
-        return Err(UsageError("no images found in the inputs".into()).into());
+        let shown: Vec<String> = a.inputs.iter().take(3).map(|p| p.display().to_string()).collect();
+        let more = a.inputs.len().saturating_sub(3);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let msg = format!("no image files in {}{more}", shown.join(", "));
+        return Err(UsageError(msg).into());
     }
     let mut annotator = a.annotate.as_deref().map(Annotator::create).transpose()?;
     // Lines are gathered per step and printed with `out::print_bytes` (errors name stdout).

@@ -330,28 +330,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", fer_checkpoint::error_line(e.as_ref()));
             let usage =
                 e.chain().any(|c| c.downcast_ref::<fer_train::config::ConfigError>().is_some());
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause whose text the previous message
-/// already contains (libraries that print their source in their own message).
-fn chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    let mut last = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !last.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-        last = text;
-    }
-    out
 }
