@@ -9,6 +9,7 @@ pub mod augment;
 pub mod cache;
 pub mod dataset;
 pub mod error;
+pub mod face_crop;
 pub mod formats;
 pub mod image_file;
 pub mod inspect;

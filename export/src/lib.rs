@@ -35,7 +35,7 @@ pub const MIN_OPSET: i64 = 17;
 pub const MAX_OPSET: i64 = 22;
 
 /// Options of [`export_onnx`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExportOptions {
     /// ONNX opset of the default domain, [`MIN_OPSET`]..=[`MAX_OPSET`]; default 17.
     pub opset: i64,
@@ -44,11 +44,14 @@ pub struct ExportOptions {
     pub fold_bn: bool,
     /// Add a second output `embedding`: the pooled features before the classifier (default false).
     pub embedding_output: bool,
+    /// The face crop the model was trained on, written as `fer.crop` (default `None`: the key
+    /// is left out, and readers take `FaceCrop::ABSENT`).
+    pub crop: Option<fer_models_spec::FaceCrop>,
 }
 
 impl Default for ExportOptions {
     fn default() -> Self {
-        ExportOptions { opset: 17, fold_bn: true, embedding_output: false }
+        ExportOptions { opset: 17, fold_bn: true, embedding_output: false, crop: None }
     }
 }
 
@@ -153,7 +156,7 @@ pub fn export_model(
         output: outputs,
         ..Default::default()
     };
-    let metadata_props = props::metadata(meta, weights, &output_names, opts.fold_bn)
+    let metadata_props = props::metadata(meta, weights, &output_names, opts.fold_bn, opts.crop)
         .into_iter()
         .map(|(key, value)| StringStringEntryProto { key, value })
         .collect();

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use fer_checkpoint::{TensorMap, sha256_of_tensors};
-use fer_models_spec::ModelMeta;
+use fer_models_spec::crop::KEY_CROP;
+use fer_models_spec::{FaceCrop, ModelMeta};
 
 /// Key of the hash of the source weights ([`fer_checkpoint::sha256_of_tensors`]).
 pub const KEY_WEIGHTS_SHA256: &str = "fer.weights_sha256";
@@ -20,6 +21,7 @@ pub(crate) fn metadata(
     weights: &TensorMap,
     outputs: &[&str],
     bn_folded: bool,
+    crop: Option<FaceCrop>,
 ) -> BTreeMap<String, String> {
     let mut props = meta.to_props();
     props.insert(KEY_WEIGHTS_SHA256.into(), sha256_of_tensors(weights));
@@ -27,5 +29,8 @@ pub(crate) fn metadata(
     props
         .insert(KEY_OUTPUTS.into(), serde_json::to_string(outputs).unwrap_or_else(|_| "[]".into()));
     props.insert(KEY_BN_FOLDED.into(), bn_folded.to_string());
+    if let Some(c) = crop {
+        props.insert(KEY_CROP.into(), c.to_prop());
+    }
     props
 }

@@ -30,6 +30,7 @@ pub mod meta;
 pub mod model;
 pub mod onnx_file;
 pub mod parity;
+pub mod photo;
 pub mod predict;
 pub mod report;
 

@@ -2,12 +2,14 @@
 //!
 //! Our exporter writes [`fer_models_spec::ModelMeta`] into `metadata_props`. Files from
 //! elsewhere have none of it; then the user supplies the values ([`MetaOverrides`]), and what
-//! the graph's input shape says (channels, square size) fills the rest.
+//! the graph's input shape says (channels, square size) fills the rest. The face crop the model
+//! was trained on (`fer.crop`) defaults to [`FaceCrop::ABSENT`] when the file does not say.
 
 use std::collections::BTreeMap;
 
+use fer_models_spec::crop::KEY_CROP;
 use fer_models_spec::meta::{META_PREFIX, META_SCHEMA_VERSION};
-use fer_models_spec::{ArchConfig, ColorMode, MetaError, Preprocess, ResizeMethod};
+use fer_models_spec::{ArchConfig, ColorMode, FaceCrop, MetaError, Preprocess, ResizeMethod};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -30,6 +32,8 @@ pub struct MetaOverrides {
     pub resize: Option<ResizeMethod>,
     /// Softmax temperature (`fer.temperature`); default 1.
     pub temperature: Option<f64>,
+    /// The face crop the model was trained on (`fer.crop`); default [`FaceCrop::ABSENT`].
+    pub crop: Option<FaceCrop>,
 }
 
 /// Labels, preprocessing and temperature of a loaded model.
@@ -43,6 +47,10 @@ pub struct InferMeta {
     pub temperature: f64,
     /// The architecture, when the file says (`fer.arch_config`).
     pub arch: Option<ArchConfig>,
+    /// The face crop the model was trained on (`fer.crop`, else [`FaceCrop::ABSENT`]).
+    pub crop: FaceCrop,
+    /// Whether `crop` was stated (by the file or an override) rather than defaulted.
+    pub crop_stated: bool,
 }
 
 impl InferMeta {
@@ -113,8 +121,18 @@ impl InferMeta {
             None => prop(file, p, "temperature", false)?.unwrap_or(1.0),
         };
         let arch = prop(file, p, "arch_config", false)?;
+        let file_crop = match p.get(KEY_CROP) {
+            Some(raw) => Some(FaceCrop::from_prop(raw).map_err(|source| Error::Meta {
+                path: path.clone(),
+                source,
+                hint: "pass --crop to override it".into(),
+            })?),
+            None => None,
+        };
+        let stated = ov.crop.or(file_crop);
+        let (crop, crop_stated) = (stated.unwrap_or(FaceCrop::ABSENT), stated.is_some());
         let preprocess = Preprocess { input_size, color, resize, mean, std };
-        let meta = InferMeta { labels, preprocess, temperature, arch };
+        let meta = InferMeta { labels, preprocess, temperature, arch, crop, crop_stated };
         meta.check(file, ov)?;
         Ok(meta)
     }

@@ -96,8 +96,14 @@ fn temperature_scaling_calibrates_an_overconfident_model_and_is_applied() {
     // predict applies it too: same top class, lower top probability.
     let img = FOLDERS.iter().map(|c| data.join(c).join("000.png")).find(|p| p.is_file()).unwrap();
     let top = |m: &std::path::Path| {
-        let (out, err, code) =
-            cli(&["predict", "--model", m.to_str().unwrap(), img.to_str().unwrap()]);
+        let (out, err, code) = cli(&[
+            "predict",
+            "--faces",
+            "whole",
+            "--model",
+            m.to_str().unwrap(),
+            img.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
         (v["top"][0]["label"].as_str().unwrap().to_string(), v["top"][0]["prob"].as_f64().unwrap())

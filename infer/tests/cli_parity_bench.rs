@@ -57,7 +57,10 @@ fn parity_compares_every_runtime_and_reports_accuracy_on_known_classes() {
     assert!(tract["rel_diff"].as_f64().unwrap() <= 1e-4);
     assert_eq!(tract["top1_agreement"], 1.0);
     // Accuracy recomputed from `predict` on the same files, mapping folder names to labels.
-    let p = common::cli(&["predict", "--model", s(&model), "--top-k", "1", s(&data)], &[]);
+    let p = common::cli(
+        &["predict", "--faces", "whole", "--model", s(&model), "--top-k", "1", s(&data)],
+        &[],
+    );
     assert!(p.status.success());
     let (pred, _) = common::texts(&p);
     let (mut hit, mut n) = (0, 0);

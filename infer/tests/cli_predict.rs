@@ -1,5 +1,5 @@
-//! `fer-infer predict` on generated images: output formats, probabilities, temperature,
-//! metadata-less models.
+//! `fer-infer predict` on generated images classified whole (`--faces whole`; faces in photos:
+//! `photos.rs`): output formats, probabilities, temperature, metadata-less models.
 
 mod common;
 
@@ -49,7 +49,7 @@ fn probs(v: &Value) -> Vec<(String, f64)> {
 }
 
 fn predict(model: &Path, extra: &[&str], inputs: &[&Path]) -> (String, String, i32) {
-    let mut args = vec!["predict", "--model", model.to_str().unwrap()];
+    let mut args = vec!["predict", "--faces", "whole", "--model", model.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
     let o = common::cli(&args, &[]);
@@ -79,18 +79,22 @@ fn jsonl_lists_every_image_with_sorted_probabilities_summing_to_one() {
         want.sort();
         assert_eq!(labels, want);
     }
-    // The CSV carries the same top-3, with a header.
+    // The CSV carries every class's probability in its own column, under one header.
     let (csv, err, code) = predict(&m, &["--format", "csv"], &[&imgs]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0], ["path", "label1", "prob1", "label2", "prob2", "label3", "prob3"]);
+    assert_eq!(rows[0][..4], ["path", "face", "faces", "crop"]);
+    assert_eq!(rows[0][rows[0].len() - 7..], common::LABELS7);
     assert_eq!(rows.len(), 4);
     for (row, l) in rows[1..].iter().zip(&lines) {
+        assert_eq!(row.len(), rows[0].len());
         assert_eq!(row[0], l["path"].as_str().unwrap());
-        for (k, (label, prob)) in probs(l).iter().take(3).enumerate() {
-            assert_eq!(row[1 + 2 * k], label);
-            let csv_prob: f64 = row[2 + 2 * k].parse().unwrap();
+        assert_eq!(row[3], "whole");
+        for (label, prob) in probs(l) {
+            let col = rows[0].iter().position(|h| *h == label).unwrap();
+            let csv_prob: f64 = row[col].parse().unwrap();
             assert!((csv_prob - prob).abs() < 1e-6);
+            assert!((l["probs"][&label].as_f64().unwrap() - prob).abs() < 1e-7);
         }
     }
 }

@@ -15,6 +15,7 @@ fn frame(bbox: [f32; 4], probs: [f32; 7]) -> FrameResult {
     let best = (0..7).max_by(|a, b| probs[*a].total_cmp(&probs[*b])).unwrap();
     FrameResult {
         frame: 0,
+        path: None,
         size: [320, 240],
         faces: vec![FaceResult {
             id: 0,

@@ -14,11 +14,13 @@
 
 pub mod arch;
 pub mod builder;
+pub mod crop;
 pub mod error;
 pub mod graph;
 pub mod ops;
 
 pub use arch::{Arch, ArchConfig, make_divisible, spec};
+pub use crop::FaceCrop;
 pub use error::{Result, SpecError};
 pub use graph::{EMBEDDING_TAP, Graph, Node, NodeId, Op, ParamInfo, ParamKind, Shape};
 pub mod meta;

@@ -12,7 +12,10 @@ use fer_checkpoint::{CheckOptions, Checkpoint, Mismatch, TensorMap, check_agains
 use fer_export::{
     ExportOptions, MAX_OPSET, MIN_OPSET, export_onnx, ir_version_for_opset, write_onnx,
 };
-use fer_models_spec::{Arch, ArchConfig, ModelMeta, Preprocess, spec};
+use fer_models_spec::{Arch, ArchConfig, FaceCrop, ModelMeta, Preprocess, spec};
+
+#[path = "fer-export_parts/crop.rs"]
+mod crop;
 
 /// The FER-2013 classes, in FER-2013's label order.
 const FER2013_LABELS: [&str; 7] =
@@ -69,6 +72,30 @@ struct Args {
     /// Where to write the ONNX file (written atomically).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The face crop the model was trained on, written as `fer.crop`: `whole`, `dataset`,
+    /// `aligned` or `aligned:MARGIN` (docs/onnx-metadata.md). Default for --checkpoint: read
+    /// from the run's configuration (`aligned:…` for a dataset made by `fer-infer data faces`,
+    /// else `dataset`); for --weights the key is left out.
+    #[arg(long, value_parser = parse_crop)]
+    crop: Option<FaceCrop>,
+}
+
+fn parse_crop(s: &str) -> std::result::Result<FaceCrop, String> {
+    s.parse()
+}
+
+/// `--crop`, or what the checkpoint's run says.
+fn crop_for(a: &Args) -> Result<Option<FaceCrop>> {
+    if a.crop.is_some() {
+        return Ok(a.crop);
+    }
+    let Some(ck) = &a.checkpoint else { return Ok(None) };
+    Ok(crop::of_checkpoint(ck)
+        .context("finding the face crop of the training data (--crop sets it)")?
+        .map(|(c, from)| {
+            eprintln!("fer.crop = {c} (from {from})");
+            c
+        }))
 }
 
 /// An error in the command line or the configuration it describes (exit status 2).
@@ -210,8 +237,12 @@ fn run(a: &Args) -> Result<()> {
     checked.with_context(|| {
         format!("{} does not hold {} weights", source.display(), meta.arch.arch)
     })?;
-    let opts =
-        ExportOptions { opset: a.opset, fold_bn: !a.no_fold_bn, embedding_output: a.embedding };
+    let opts = ExportOptions {
+        opset: a.opset,
+        fold_bn: !a.no_fold_bn,
+        embedding_output: a.embedding,
+        crop: crop_for(a)?,
+    };
     let bytes = export_onnx(&graph, &weights, &meta, &opts)
         .with_context(|| format!("exporting {} to ONNX", meta.arch.arch))?;
     write_onnx(&a.out, &bytes)?;

@@ -9,6 +9,7 @@
 //! PNGs.
 
 pub mod classes;
+pub mod faces;
 pub mod output;
 pub mod scores;
 

@@ -171,7 +171,11 @@ pub fn summary(r: &EvalReport) -> String {
         } else {
             "".into()
         },
-        if d.skipped.is_empty() { "".into() } else { format!(", {} bad skipped", d.skipped.len()) },
+        if d.skipped.is_empty() {
+            "".into()
+        } else {
+            format!(", {} skipped (unreadable, or no face with --faces)", d.skipped.len())
+        },
     );
     for note in r.classes.notes() {
         let _ = writeln!(s, "classes  {note}");
@@ -208,7 +212,11 @@ pub fn markdown(r: &EvalReport) -> String {
     let _ = writeln!(s, "| split | {} |", d.spec.split_name());
     let _ = writeln!(s, "| samples evaluated | {} of {} |", d.evaluated, d.total);
     let _ = writeln!(s, "| left out (dropped classes) | {} |", d.left_out);
-    let _ = writeln!(s, "| bad items skipped | {} |", d.skipped.len());
+    let _ = writeln!(
+        s,
+        "| items skipped (unreadable, or no face with --faces) | {} |",
+        d.skipped.len()
+    );
     let _ = writeln!(s, "| test-time augmentation | {} |", tta_text(r.settings.tta));
     let _ = writeln!(s, "| forward time | {:.3} ms/image |\n", r.timing.ms_per_image);
     let notes = r.classes.notes();

@@ -19,7 +19,8 @@ use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 
 /// Which of the two models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Range {
     /// 128 px input, faces near the camera (webcam distance).
     Short,

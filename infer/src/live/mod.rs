@@ -2,7 +2,9 @@
 //! eye-levelled crops ([`align`]), the classifier with the preprocessing of its ONNX metadata,
 //! per-face temporal smoothing ([`track`]), annotated frames ([`draw`], text in the bitmap
 //! [`font`]) and one JSON record per frame with the time spent in every stage; [`headless`]
-//! writes them out (JSON lines, PNG frames, an MJPEG [`video`]).
+//! writes them out (JSON lines, PNG frames, an MJPEG [`video`]). The crop follows the model's
+//! `fer.crop`: detected faces at its margin, or the whole frame for a model trained on whole
+//! images. Stills (a folder of photos) are classified one by one ([`Live::set_stills`]).
 
 pub mod align;
 pub mod draw;
@@ -61,6 +63,9 @@ pub struct Timings {
 pub struct FrameResult {
     /// Frame index.
     pub frame: usize,
+    /// The image file the frame was read from (stills: an image or a folder of images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// `[width, height]`.
     pub size: [u32; 2],
     /// Faces found, best detection first.
@@ -79,8 +84,19 @@ pub struct Live {
     detector: BlazeFace,
     model: Model,
     tracker: Tracker,
+    /// Weight of the newest logits (1: no smoothing).
+    smoothing: f32,
+    /// Frames are unrelated stills: no tracking, no smoothing.
+    stills: bool,
     /// Side of the aligned crop handed to the classifier's preprocessing.
     crop_side: u32,
+}
+
+/// The whole frame as one "face", for a model trained on whole images (`fer.crop` `whole`).
+fn whole_frame(img: &image::RgbImage) -> crate::face::Face {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let c = [w / 2.0, h / 2.0];
+    crate::face::Face { score: 1.0, bbox: [0.0, 0.0, w, h], keypoints: [c; 6] }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -90,10 +106,23 @@ fn ms(t: Instant) -> f64 {
 impl Live {
     /// A pipeline; `smoothing` is the weight of the newest logits (1 = none).
     pub fn new(detector: BlazeFace, model: Model, smoothing: f32) -> Self {
-        let crop_side = (model.meta().preprocess.input_size as u32).max(32);
-        let mut tracker = Tracker::default();
-        tracker.alpha = smoothing.clamp(0.01, 1.0);
-        Live { detector, model, tracker, crop_side }
+        let crop_side = align::crop_side(model.meta());
+        let smoothing = smoothing.clamp(0.01, 1.0);
+        let tracker = Self::tracker(smoothing);
+        Live { detector, model, tracker, smoothing, stills: false, crop_side }
+    }
+
+    fn tracker(alpha: f32) -> Tracker {
+        let mut t = Tracker::default();
+        t.alpha = alpha;
+        t
+    }
+
+    /// Treats frames as unrelated stills (a folder of photos): each frame is classified on its
+    /// own, without smoothing, and its faces are numbered from 0 (no tracking across frames).
+    pub fn set_stills(&mut self, stills: bool) {
+        self.stills = stills;
+        self.tracker = Self::tracker(if stills { 1.0 } else { self.smoothing });
     }
 
     /// The classifier.
@@ -105,16 +134,31 @@ impl Live {
     /// source took to produce it.
     pub fn process(&mut self, frame: &Frame, decode_ms: f64) -> Result<FrameResult> {
         let mut t = Timings { decode: decode_ms, ..Timings::default() };
+        let crop = self.model.meta().crop;
         let start = Instant::now();
-        let faces = self.detector.detect(&frame.image)?;
+        let faces = if crop.detects() {
+            self.detector.detect(&frame.image)?
+        } else {
+            vec![whole_frame(&frame.image)]
+        };
         t.detect = ms(start);
 
         let start = Instant::now();
-        let crops: Vec<DynamicImage> = faces
-            .iter()
-            .map(|f| DynamicImage::ImageRgb8(align::aligned_crop(&frame.image, f, self.crop_side)))
-            .collect();
+        let crops: Vec<DynamicImage> = if crop.detects() {
+            let (m, side) = (crop.margin(), self.crop_side);
+            faces
+                .iter()
+                .map(|f| {
+                    DynamicImage::ImageRgb8(align::aligned_crop_with(&frame.image, f, m, side))
+                })
+                .collect()
+        } else {
+            vec![DynamicImage::ImageRgb8(frame.image.clone())]
+        };
         t.align = ms(start);
+        if self.stills {
+            self.tracker = Self::tracker(1.0);
+        }
 
         let start = Instant::now();
         let logits: Vec<Vec<f32>> = if crops.is_empty() {
@@ -147,6 +191,7 @@ impl Live {
         t.classify = ms(start);
         Ok(FrameResult {
             frame: frame.index,
+            path: frame.path.as_ref().map(|p| p.display().to_string()),
             size: [frame.image.width(), frame.image.height()],
             faces: results,
             labels: meta.labels.clone(),

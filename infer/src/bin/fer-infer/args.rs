@@ -4,10 +4,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use fer_infer::eval::faces::Multi;
+use fer_infer::face::{FaceFinder, FinderOptions, Range, RangeChoice};
+use fer_infer::photo::{FaceMode, Photos};
 use fer_infer::{
     BackendKind, BackendOptions, ExecutionProvider, InferMeta, MetaOverrides, OnnxFile,
 };
-use fer_models_spec::{ColorMode, ResizeMethod};
+use fer_models_spec::{ColorMode, FaceCrop, ResizeMethod};
 
 /// Which runtime and device.
 #[derive(Args, Debug, Clone)]
@@ -65,6 +68,15 @@ pub struct MetaArgs {
     /// Softmax temperature (`fer.temperature`); default 1 or the calibrated value.
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// The face crop the model was trained on (`fer.crop`): `whole` (no faces detected),
+    /// `dataset` (the dataset's own crops, e.g. FER-2013's; the default for files without the
+    /// key), `aligned` or `aligned:MARGIN` (the toolkit's crop; docs/onnx-metadata.md).
+    #[arg(long, value_parser = parse_crop)]
+    pub crop: Option<FaceCrop>,
+}
+
+fn parse_crop(s: &str) -> Result<FaceCrop, String> {
+    s.parse()
 }
 
 fn parse_color(s: &str) -> Result<ColorMode, String> {
@@ -94,6 +106,7 @@ impl MetaArgs {
             color: self.color,
             resize: self.resize,
             temperature: self.temperature,
+            crop: self.crop,
         }
     }
 }
@@ -109,6 +122,7 @@ pub fn read_model(path: &Path, meta: &MetaArgs) -> anyhow::Result<(OnnxFile, Inf
         input_size = m.preprocess.input_size,
         color = ?m.preprocess.color,
         temperature = m.temperature,
+        crop = %m.crop,
         "model"
     );
     Ok((file, m))
@@ -117,4 +131,66 @@ pub fn read_model(path: &Path, meta: &MetaArgs) -> anyhow::Result<(OnnxFile, Inf
 /// Parses an output path where `-` means stdout.
 pub fn out_path(s: &str) -> Option<PathBuf> {
     if s == "-" { None } else { Some(PathBuf::from(s)) }
+}
+
+/// How photos become faces: `predict`, `eval --faces`, `data faces`.
+#[derive(Args, Debug, Clone)]
+pub struct FaceArgs {
+    /// Which BlazeFace model(s) look for faces: `auto` runs the short-range model and, when it
+    /// finds nothing or only small faces, the full-range one too; `short` or `full` only.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub detector: RangeChoice,
+    /// Folder holding the two BlazeFace files (default: `.deps/blazeface/` from
+    /// scripts/setup.sh, or `$FER_BLAZEFACE_DIR`).
+    #[arg(long)]
+    pub detector_dir: Option<PathBuf>,
+    /// Minimum detector confidence.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_score: f32,
+}
+
+impl FaceArgs {
+    /// The detector(s), loaded only when `mode` and the model's `crop` need them.
+    pub fn finder(
+        &self,
+        mode: FaceMode,
+        crop: FaceCrop,
+        backend: &BackendArgs,
+    ) -> anyhow::Result<Option<FaceFinder>> {
+        if !Photos::needs_finder(mode, crop) {
+            return Ok(None);
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(crate::UsageError(format!(
+                "--min-score {} is not a confidence between 0 and 1",
+                self.min_score
+            ))
+            .into());
+        }
+        let file = |r: Range| self.detector_dir.as_ref().map(|d| d.join(r.file_name()));
+        let o = FinderOptions {
+            choice: self.detector,
+            short_file: file(Range::Short),
+            full_file: file(Range::Full),
+            backend: backend.backend,
+            threads: backend.device.threads,
+            min_score: self.min_score,
+        };
+        Ok(Some(FaceFinder::open(&o).context("loading the face detector")?))
+    }
+}
+
+/// `--faces` for datasets (`eval`, `calibrate`): the face pipeline over whole photos.
+#[derive(Args, Debug, Clone)]
+pub struct DataFaceArgs {
+    /// Search each image for faces and use the aligned crop of its face (`--faces` alone:
+    /// `detect`; `auto` keeps images that look like face crops whole). Images without a face
+    /// are left out and listed. Default: every image whole, as datasets of crops need.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "detect")]
+    pub faces: Option<FaceMode>,
+    /// With `--faces`: an image with several faces gives its `largest`, or is left out (`skip`).
+    #[arg(long, value_enum, default_value = "largest")]
+    pub multi: Multi,
+    #[command(flatten)]
+    pub face: FaceArgs,
 }

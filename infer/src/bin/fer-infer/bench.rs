@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use fer_infer::backend::tract::TractBackend;
 use fer_infer::bench::{self, BenchConfig, BenchResult};
+use fer_infer::face::RangeChoice;
 use fer_infer::{BackendKind, BackendOptions, Model};
 
 use crate::UsageError;
@@ -66,6 +67,13 @@ pub struct BenchArgs {
     /// (slower with tract 0.23; for comparison).
     #[arg(long)]
     tract_batch_plans: bool,
+    /// Time the photo pipeline instead (face detection, alignment, classification; decoding
+    /// not included) on this photo, at batch 1, with each runtime.
+    #[arg(long, value_name = "FILE")]
+    photo: Option<PathBuf>,
+    /// With `--photo`: which BlazeFace model(s) run (see `predict --detector`).
+    #[arg(long, value_enum, default_value = "auto")]
+    detector: RangeChoice,
     #[command(flatten)]
     meta: MetaArgs,
 }
@@ -82,6 +90,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         Which::Tract => vec![BackendKind::Tract],
         Which::All => vec![BackendKind::Ort, BackendKind::Tract],
     };
+    if let Some(photo) = &a.photo {
+        for kind in kinds {
+            let table = crate::bench_photo::run(
+                photo, &file, &meta, kind, &a.device, a.detector, a.iters, a.warmup,
+            )
+            .with_context(|| format!("timing the photo pipeline on {}", photo.display()))?;
+            out!("{table}");
+        }
+        return Ok(());
+    }
     let mut results: Vec<BenchResult> = Vec::new();
     let mut profiles = String::new();
     for kind in kinds {

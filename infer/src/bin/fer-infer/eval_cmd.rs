@@ -8,14 +8,16 @@ use anyhow::Context;
 use clap::Args;
 use fer_data::formats::Format;
 use fer_data::{Dataset, SplitName};
+use fer_infer::eval::faces::FaceCropped;
 use fer_infer::eval::{
     ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, ModelInfo, Settings, Tta,
 };
+use fer_infer::photo::{FaceMode, Photos};
 use fer_infer::{InferMeta, Model};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::UsageError;
-use crate::args::{BackendArgs, MetaArgs, read_model};
+use crate::args::{BackendArgs, DataFaceArgs, MetaArgs, read_model};
 
 /// The dataset flags shared by `eval` and `calibrate`.
 #[derive(Args, Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct DataArgs {
     /// crops of 11/12 of each side, each also mirrored: ten forward passes).
     #[arg(long, default_value = "none", value_parser = parse_tta)]
     pub tta: Tta,
+    #[command(flatten)]
+    pub photos: DataFaceArgs,
 }
 
 fn parse_tta(s: &str) -> Result<Tta, String> {
@@ -117,7 +121,10 @@ pub fn collect(
         split: d.split,
         holdout: d.holdout.clone(),
     };
-    let data = spec.open(d.skip_bad).context("opening the dataset")?;
+    let mut data = spec.open(d.skip_bad).context("opening the dataset")?;
+    if let Some(mode) = d.photos.faces {
+        data = face_pass(data, &m, mode, backend, d)?;
+    }
     for it in data.skipped() {
         tracing::warn!("skipped {}: {}", it.source, it.reason);
     }
@@ -148,6 +155,32 @@ pub fn collect(
         tracing::warn!("skipped {}: {}", it.source, it.reason);
     }
     Ok(Run { info, spec, data, classes, collected })
+}
+
+/// `--faces`: the dataset seen through the face pipeline (a pass of the detector over every
+/// image first); what it found goes to stderr, the images left out to the report.
+fn face_pass(
+    data: Arc<dyn Dataset>,
+    m: &InferMeta,
+    mode: FaceMode,
+    backend: &BackendArgs,
+    d: &DataArgs,
+) -> anyhow::Result<Arc<dyn Dataset>> {
+    let finder = d.photos.face.finder(mode, m.crop, backend)?;
+    let mut photos = Photos::new(finder, m, mode)?;
+    let bar = progress_bar(data.len() as u64);
+    let side = fer_infer::live::align::crop_side(m);
+    let fc =
+        FaceCropped::build(data, &mut photos, side, d.photos.multi, d.skip_bad, &mut |i, _| {
+            bar.set_position(i as u64)
+        })
+        .with_context(|| format!("looking for faces in {}", d.data.display()))?;
+    bar.finish_and_clear();
+    eprintln!("faces: {}", fc.summary.line());
+    if fc.is_empty() {
+        return Err(anyhow::anyhow!("no image of {} has a usable face", d.data.display()));
+    }
+    Ok(Arc::new(fc))
 }
 
 /// A bar over samples on stderr, hidden when stderr is not a terminal.

@@ -151,6 +151,8 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
             .context("loading the face detector")?;
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);
+    // A folder of photos: each is classified on its own (tracking and smoothing are for video).
+    live.set_stills(source.stills());
     if !a.headless {
         // The window shows the newest frame: the source runs on a capture thread, paced like a
         // camera when it is the synthetic scene or a video file.

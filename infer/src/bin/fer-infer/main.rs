@@ -7,12 +7,15 @@
 mod out;
 mod args;
 mod bench;
+mod bench_photo;
 mod builtin;
 mod calibrate_cmd;
+mod data_cmd;
 mod eval_cmd;
 mod live_cmd;
 mod parity;
 mod predict;
+mod predict_out;
 mod report_cmd;
 mod window;
 
@@ -31,7 +34,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Classify images or folders of images; one JSON line (or CSV row) per image.
+    /// Find and classify the faces of photos (or classify face crops whole); one JSON line
+    /// (or CSV row) per face, and one for each image without a face.
     Predict(predict::PredictArgs),
     /// Run every available runtime on a labelled image folder and compare their logits.
     Parity(parity::ParityArgs),
@@ -41,6 +45,9 @@ enum Cmd {
     Eval(eval_cmd::EvalArgs),
     /// Fit the softmax temperature on a held-out set and write a calibrated copy of the model.
     Calibrate(calibrate_cmd::CalibrateArgs),
+    /// Dataset tools: `data faces` turns labelled photos into a dataset of aligned face crops.
+    #[command(subcommand)]
+    Data(data_cmd::DataCmd),
     /// Tabulate eval outputs and trainer runs: mean ± std over seeds, markdown, CSV, bar plot.
     Report(report_cmd::ReportArgs),
     /// The live demo: faces found, aligned, classified and smoothed frame by frame, from the
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => eval_cmd::run(a),
         Cmd::Calibrate(a) => calibrate_cmd::run(a),
         Cmd::Report(a) => report_cmd::run(a),
+        Cmd::Data(c) => data_cmd::run(c),
         Cmd::Live(a) => live_cmd::run(a),
     };
     match result {

@@ -21,6 +21,8 @@ pub struct Frame {
     pub index: usize,
     /// Where the face was put, `[x0, y0, x1, y1]`, for synthetic frames.
     pub truth: Option<[f32; 4]>,
+    /// The image file, for frames read from image files.
+    pub path: Option<PathBuf>,
 }
 
 /// A stream of frames.
@@ -29,6 +31,10 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Option<Frame>>;
     /// What this source is, for logs (`folder runs/frames (40 images)`).
     fn describe(&self) -> String;
+    /// Whether the frames are unrelated stills (no tracking or smoothing across them).
+    fn stills(&self) -> bool {
+        false
+    }
 }
 
 /// The images of a folder (sorted by name) or an explicit list, decoded one by one.
@@ -58,11 +64,15 @@ impl FrameSource for ImageFolder {
         let Some(path) = self.files.get(self.next) else { return Ok(None) };
         let image = crate::predict::load_image(path)?.to_rgb8();
         self.next += 1;
-        Ok(Some(Frame { image, index: self.next - 1, truth: None }))
+        Ok(Some(Frame { image, index: self.next - 1, truth: None, path: Some(path.clone()) }))
     }
 
     fn describe(&self) -> String {
         self.what.clone()
+    }
+
+    fn stills(&self) -> bool {
+        true
     }
 }
 
@@ -123,7 +133,7 @@ impl FrameSource for Synthetic {
         let face =
             image::imageops::resize(&self.face, fw, fh, image::imageops::FilterType::Triangle);
         image::imageops::replace(&mut image, &face, b[0].round() as i64, b[1].round() as i64);
-        Ok(Some(Frame { image, index: i, truth: Some(b) }))
+        Ok(Some(Frame { image, index: i, truth: Some(b), path: None }))
     }
 
     fn describe(&self) -> String {

@@ -144,7 +144,12 @@ mod tests {
                 return Ok(None);
             }
             self.0 += 1;
-            Ok(Some(Frame { image: RgbImage::new(4, 4), index: self.0 - 1, truth: None }))
+            Ok(Some(Frame {
+                image: RgbImage::new(4, 4),
+                index: self.0 - 1,
+                truth: None,
+                path: None,
+            }))
         }
         fn describe(&self) -> String {
             "counter".into()

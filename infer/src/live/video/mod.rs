@@ -140,7 +140,7 @@ impl FrameSource for VideoFile {
             })?
             .to_rgb8();
         self.next += 1;
-        Ok(Some(Frame { image, index: self.next - 1, truth: None }))
+        Ok(Some(Frame { image, index: self.next - 1, truth: None, path: None }))
     }
 
     fn describe(&self) -> String {

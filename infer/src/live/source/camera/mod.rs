@@ -201,7 +201,12 @@ impl FrameSource for Camera {
             match decode::to_rgb(&raw) {
                 Ok(image) => {
                     self.next += 1;
-                    return Ok(Some(Frame { image, index: self.next - 1, truth: None }));
+                    return Ok(Some(Frame {
+                        image,
+                        index: self.next - 1,
+                        truth: None,
+                        path: None,
+                    }));
                 }
                 Err(e) => {
                     bad += 1;
