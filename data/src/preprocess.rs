@@ -5,7 +5,8 @@
 //!
 //! 1. colour: [`ColorMode::Gray`] takes ITU-R 601 luma exactly as PIL's `convert("L")`
 //!    (`(19595 R + 38470 G + 7471 B + 2^15) >> 16`); [`ColorMode::Rgb`] keeps colour images as
-//!    RGB and replicates gray ones to three channels. Alpha is dropped; 16-bit and float images
+//!    RGB and replicates gray ones to three channels; [`ColorMode::GrayRgb`] takes the luma of
+//!    every image and replicates it to three channels. Alpha is dropped; 16-bit and float images
 //!    are first converted to 8-bit RGB(A).
 //! 2. resize of the whole image to `input_size × input_size`: [`ResizeMethod::Bilinear`] is
 //!    PIL's `Image.resize(..., BILINEAR)` (half-pixel centres, triangle kernel widened by the
@@ -220,7 +221,10 @@ fn from_interleaved(
 ) -> Planes<'static> {
     let px = raw.chunks_exact(step);
     let planes = match mode {
-        ColorMode::Gray => vec![Cow::Owned(px.map(|p| luma(p[0], p[1], p[2])).collect())],
+        // One luma plane; `normalize` reads it for every output channel under GrayRgb.
+        ColorMode::Gray | ColorMode::GrayRgb => {
+            vec![Cow::Owned(px.map(|p| luma(p[0], p[1], p[2])).collect())]
+        }
         ColorMode::Rgb => {
             let mut planes: Vec<Vec<u8>> =
                 (0..3).map(|_| Vec::with_capacity(width * height)).collect();

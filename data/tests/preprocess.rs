@@ -250,3 +250,34 @@ fn one_pixel_and_extreme_aspect_images_resize() {
     let thin = DynamicImage::ImageLuma8(GrayImage::from_pixel(300, 2, image::Luma([17])));
     assert!(preprocess(&thin, &p).unwrap().iter().all(|v| (v - 17.0).abs() < 1e-3));
 }
+
+#[test]
+fn gray_rgb_gives_every_channel_the_luma_of_colour_and_gray_images() {
+    // A colour image under GrayRgb is the gray image (PIL's luma) replicated to 3 channels:
+    // what a 3-channel model trained on a gray dataset (FER-2013) saw in training.
+    let rgb = RgbImage::from_raw(9, 7, pattern(9, 7, 3, 11)).unwrap();
+    let colour = DynamicImage::ImageRgb8(rgb.clone());
+    // PIL's convert("L") (ITU-R 601), not the image crate's to_luma8 (Rec. 709).
+    let luma = rgb.pixels().map(|q| {
+        let [r, g, b] = q.0.map(u32::from);
+        ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16) as u8
+    });
+    let gray = DynamicImage::ImageLuma8(GrayImage::from_raw(9, 7, luma.collect()).unwrap());
+    let mut p = Preprocess::imagenet(5, 3);
+    p.color = ColorMode::GrayRgb;
+    let from_colour = preprocess(&colour, &p).unwrap();
+    let from_gray = preprocess(&gray, &p).unwrap();
+    assert_eq!(from_colour, from_gray);
+    // Channel c is the gray image normalised with mean[c], std[c].
+    let mut one = Preprocess::imagenet(5, 1);
+    let n = 25;
+    for c in 0..3 {
+        one.mean = vec![p.mean[c]];
+        one.std = vec![p.std[c]];
+        let want = preprocess(&gray, &one).unwrap();
+        assert_eq!(&from_colour[c * n..(c + 1) * n], &want[..], "channel {c}");
+    }
+    // Rgb keeps the colour: the channels differ from the luma.
+    p.color = ColorMode::Rgb;
+    assert_ne!(preprocess(&colour, &p).unwrap(), from_colour);
+}

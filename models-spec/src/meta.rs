@@ -18,6 +18,9 @@ pub enum ColorMode {
     Gray,
     /// Gray images replicated to three channels; colour images kept as RGB.
     Rgb,
+    /// Three channels that all hold the gray (ITU-R 601 luma) image, colour images included:
+    /// 3-channel models trained on gray datasets such as FER-2013, which never saw colour.
+    GrayRgb,
 }
 
 /// Interpolation used to resize to the input size.
@@ -68,7 +71,7 @@ impl Preprocess {
     pub fn channels(&self) -> usize {
         match self.color {
             ColorMode::Gray => 1,
-            ColorMode::Rgb => 3,
+            ColorMode::Rgb | ColorMode::GrayRgb => 3,
         }
     }
 }

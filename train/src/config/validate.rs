@@ -199,7 +199,7 @@ impl ExperimentConfig {
         if let Some(color) = p.color {
             let want = match color {
                 ColorMode::Gray => 1,
-                ColorMode::Rgb => 3,
+                ColorMode::Rgb | ColorMode::GrayRgb => 3,
             };
             if want != channels {
                 is.push(

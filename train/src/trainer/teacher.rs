@@ -74,8 +74,8 @@ pub fn adapt(x: &Tensor, from: &Preprocess, to: &Preprocess) -> Tensor {
     }
     let mut y = x * channel_vec(&from.std, x) + channel_vec(&from.mean, x);
     match (from.color, to.color) {
-        (ColorMode::Gray, ColorMode::Rgb) => y = y.repeat([1, 3, 1, 1]),
-        (ColorMode::Rgb, ColorMode::Gray) => {
+        (ColorMode::Gray, ColorMode::Rgb | ColorMode::GrayRgb) => y = y.repeat([1, 3, 1, 1]),
+        (ColorMode::Rgb | ColorMode::GrayRgb, ColorMode::Gray) => {
             let w = channel_vec(&[0.299, 0.587, 0.114], &y);
             let kind = y.kind();
             y = (y * w).sum_dim_intlist([1i64].as_slice(), true, kind);

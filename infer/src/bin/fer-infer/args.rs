@@ -83,7 +83,8 @@ fn parse_color(s: &str) -> Result<ColorMode, String> {
     match s {
         "gray" => Ok(ColorMode::Gray),
         "rgb" => Ok(ColorMode::Rgb),
-        _ => Err(format!("`{s}`: expected gray or rgb")),
+        "gray_rgb" | "gray-rgb" => Ok(ColorMode::GrayRgb),
+        _ => Err(format!("`{s}`: expected gray, rgb or gray_rgb")),
     }
 }
 
