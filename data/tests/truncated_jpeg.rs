@@ -68,3 +68,34 @@ fn a_reader_fails_to_load_a_truncated_jpeg_and_inspect_decode_lists_it() {
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].source.ends_with("cut.jpg"), "{failures:?}");
 }
+
+/// A valid 16×16 JPEG whose frame header (SOF0) is patched to declare `w × h` pixels.
+fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(x * 16 + y) as u8]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+        .unwrap();
+    let sof = bytes.windows(2).position(|m| m == [0xFF, 0xC0]).expect("baseline JPEG");
+    bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn a_tiny_jpeg_declaring_a_huge_image_is_refused_from_its_header() {
+    // Found by fuzzing (fuzz/fuzz_targets/video.rs): a 1 KB frame declaring 21,331 × 18,764
+    // pixels took over 20 s and 1.5 GB to decode.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bomb.jpg");
+    std::fs::write(&p, jpeg_declaring(21_331, 18_764)).unwrap();
+    let t = std::time::Instant::now();
+    let e = fer_data::decode_image(&p).unwrap_err().to_string();
+    assert!(t.elapsed().as_secs_f64() < 2.0, "took {:?}", t.elapsed());
+    assert!(e.contains("bomb.jpg") && e.contains("limit"), "{e}");
+    // A side over the limit alone is refused too; a normal size still decodes.
+    std::fs::write(&p, jpeg_declaring(20_000, 8)).unwrap();
+    assert!(fer_data::decode_image(&p).is_err());
+    std::fs::write(&p, jpeg_declaring(16, 16)).unwrap();
+    assert_eq!(fer_data::decode_image(&p).unwrap().width(), 16);
+}

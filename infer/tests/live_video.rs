@@ -133,3 +133,27 @@ fn a_video_that_breaks_mid_stream_stops_with_its_name_and_the_frames_before_are_
         assert!(image::open(out.join(format!("frames/{i:06}.png"))).is_ok());
     }
 }
+
+#[test]
+fn a_frame_declaring_a_huge_image_stops_the_video_at_once() {
+    // Found by fuzzing (fuzz/fuzz_targets/video.rs): a frame of a few hundred bytes whose
+    // header declares 21,331 × 18,764 gray pixels took over 20 s and 1.5 GB to decode. Here a
+    // colour frame declares 12,000 × 9,000 (324 MB, under the image crate's own 512 MiB cap).
+    let dir = tempfile::tempdir().unwrap();
+    let model = classifier(dir.path());
+    let (mut jpegs, _) = synthetic_jpegs(3);
+    let sof = jpegs[1].windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    jpegs[1][sof + 5..sof + 9].copy_from_slice(&[0x23, 0x28, 0x2E, 0xE0]);
+    let video = dir.path().join("bomb.mjpeg");
+    std::fs::write(&video, jpegs.concat()).unwrap();
+    let out = dir.path().join("out");
+    let t = std::time::Instant::now();
+    let args = ["live", "--model", &model, "--headless", "--source", video.to_str().unwrap()];
+    let o = cli(&[&args[..], &["--out", out.to_str().unwrap()]].concat(), &[]);
+    let (_, err) = texts(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(t.elapsed().as_secs_f64() < 10.0, "took {:?}", t.elapsed());
+    assert!(err.contains("bomb.mjpeg") && err.contains("frame 1"), "{err}");
+    assert!(err.contains("limit"), "{err}");
+    assert_eq!(lines(&out.join("frames.jsonl")).len(), 1);
+}

@@ -132,7 +132,7 @@ impl VideoFile {
 impl FrameSource for VideoFile {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let Some((at, bytes)) = self.next_jpeg()? else { return Ok(None) };
-        let image = image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)
+        let image = fer_data::image_file::decode_bytes(&bytes, Some(ImageFormat::Jpeg))
             .map_err(|e| {
                 let e = e.to_string();
                 let e = e.trim_end();

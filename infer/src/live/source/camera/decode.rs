@@ -35,7 +35,7 @@ pub fn to_rgb(raw: &RawFrame) -> Result<RgbImage, String> {
     }
     let d = &raw.data;
     let image = match raw.format {
-        PixelFormat::Mjpeg => image::load_from_memory_with_format(d, ImageFormat::Jpeg)
+        PixelFormat::Mjpeg => fer_data::image_file::decode_bytes(d, Some(ImageFormat::Jpeg))
             .map_err(|e| format!("MJPEG frame ({} bytes): {}", d.len(), e.to_string().trim_end()))?
             .to_rgb8(),
         PixelFormat::Yuyv => RgbImage::from_fn(raw.width, raw.height, |x, y| {
