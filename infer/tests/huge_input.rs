@@ -70,13 +70,16 @@ fn a_huge_declared_input_side_is_refused_by_predict_and_eval_in_both_runtimes() 
             }
         }
     }
-    // A side given on the command line is held to the same bound.
+    // A side given on the command line is held to the same bound; a bad flag is a usage error.
     let m = model.to_str().unwrap();
     let o = common::cli(
         &["predict", "--model", m, "--input-size", "100000", img.to_str().unwrap()],
         &[],
     );
     let (_, err) = common::texts(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("100000") && err.contains("4096"), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--input-size") && err.contains("100000") && err.contains("4096"),
+        "{err}"
+    );
 }
