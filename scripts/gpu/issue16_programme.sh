@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -19,10 +19,18 @@
 #            teachers, 0.5 CE + 0.5 KD over SEEDS, and 0.1 CE + 0.9 KD (seed 1).
 # extra3:    MobileNetV3-Small exp3 and kd3 over SEEDS; EfficientNet-B0 exp3 and kd3 at lr 0.05
 #            with gradient clipping (seed 1).
+# Round 6 (a five-teacher ensemble, KD weighted towards it):
+# teachers5: ResNet-18 teachers of seeds 0-4 (TEACHER_EPOCHS); the PublicTest accuracy of the
+#            ensembles of the first three and of all five in OUT/ensemble.md.
+# kd5:       MobileNetV3-Large, 0.1 CE + 0.9 KD (T = 4) towards the mean of the five teachers,
+#            over SEEDS.
+# extra5:    kd5's runs carried on (resumed), EfficientNet-B0 exp3 and kd5 at lr 0.05 with gradient
+#            clipping (seed 1).
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
-# unfinished. Writes OUT/<phase>.md (a table) and OUT/<phase>.tgz (every run's directory
+# unfinished; a later call on the same machine resumes them from their last epoch
+# (`fer-train resume`). Writes OUT/<phase>.md (a table) and OUT/<phase>.tgz (every run's directory
 # without weights). Resumable: a finished run (outcome.json) is not trained again.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -52,6 +60,11 @@ launch() { # name config arch seed epochs extra...
   local name="$1" cfg="$2" arch="$3" seed="$4" ep="$5"; shift 5
   [ -f "$runs/$name/outcome.json" ] && return
   local left=$(( limit - ($(date +%s) - start) ))
+  if [ -f "$runs/$name/state.safetensors" ]; then
+    echo "resuming $name"
+    timeout "$left" "$bin" -q resume "$runs/$name" >> "$runs/$name.log" 2>&1 &
+    return
+  fi
   timeout "$left" "$bin" -q run --config "$cfg" --overwrite --set name="$name" \
     --set data.root="$data/fer2013" --set output_dir="$runs" --set model.arch="$arch" \
     --set data.workers=2 --set seed="$seed" --set "stages.0.epochs=$ep" "$@" \
@@ -67,18 +80,25 @@ students() { # prefix config arch seeds extra...
 
 ens=(--set "teachers.0.checkpoint=$t50" --set "teachers.1.checkpoint=$t18")
 
-# kd3's config: the round-1 recipe with 0.5 CE + 0.5 KD towards three ResNet-18 teachers.
-kd3="$runs/kd_ensemble_resnet18x3.toml"
-{ sed -n '/^version/,/^warmup_epochs/p' configs/fer2013/exp3_baseline.toml \
-    | sed 's/^name = .*/name = "fer2013_kd_ensemble_resnet18x3"/; s/^description = .*/description = "Hinton KD towards the mean of three ResNet-18 teachers."/'
+# kd_ensemble_config N: the round-1 recipe with 0.5 CE + 0.5 KD towards ResNet-18 teachers of
+# seeds 0..N-1 (the loss weights are changed per run with --set).
+kd_ensemble_config() {
+  local n="$1" names="" s
+  for s in $(seq 0 $((n - 1))); do names="$names${names:+, }\"resnet18_s$s\""; done
+  sed -n '/^version/,/^warmup_epochs/p' configs/fer2013/exp3_baseline.toml \
+    | sed "s/^name = .*/name = \"fer2013_kd_ensemble_resnet18x$n\"/; s/^description = .*/description = \"Hinton KD towards the mean of $n ResNet-18 teachers.\"/"
   echo; echo '[early_stopping]'; echo 'metric = "val_accuracy"'
-  for s in 0 1 2; do
+  for s in $(seq 0 $((n - 1))); do
     printf '\n[[teachers]]\nname = "resnet18_s%s"\ncheckpoint = "%s/teacher_resnet18_s%s/best.safetensors"\n' "$s" "$runs" "$s"
   done
   printf '\n[[stages]]\nname = "train"\nepochs = 30\n'
   printf '\n[[stages.loss]]\nkind = "cross_entropy"\nweight = 0.5\nlabel_smoothing = 0.1\n'
-  printf '\n[[stages.loss]]\nkind = "kd_ensemble"\nweight = 0.5\ntemperature = 4.0\nteachers = ["resnet18_s0", "resnet18_s1", "resnet18_s2"]\n'
-} > "$kd3"
+  printf '\n[[stages.loss]]\nkind = "kd_ensemble"\nweight = 0.5\ntemperature = 4.0\nteachers = [%s]\n' "$names"
+}
+kd3="$runs/kd_ensemble_resnet18x3.toml"; kd_ensemble_config 3 > "$kd3"
+kd5="$runs/kd_ensemble_resnet18x5.toml"; kd_ensemble_config 5 > "$kd5"
+w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
+b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 case "$phase" in
   teachers)
     for a in resnet50 resnet18; do
@@ -111,17 +131,29 @@ case "$phase" in
     ;;
   kd3)
     students L_kd3 "$kd3" mobilenet_v3_large "$seeds"
-    students L_kd3_w09 "$kd3" mobilenet_v3_large 1 \
-      --set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9
+    students L_kd3_w09 "$kd3" mobilenet_v3_large 1 "${w09[@]}"
     ;;
   extra3)
     students S_exp3 configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
     students S_kd3 "$kd3" mobilenet_v3_small "$seeds"
-    b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
     students B0_exp3 configs/fer2013/exp3_baseline.toml efficientnet_b0 1 "${b0[@]}"
     students B0_kd3 "$kd3" efficientnet_b0 1 "${b0[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3 or extra3"; exit 2 ;;
+  teachers5)
+    for t in 0 1 2 3 4; do
+      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+    done
+    ;;
+  kd5)
+    students L_kd5_w09 "$kd5" mobilenet_v3_large "$seeds" "${w09[@]}"
+    ;;
+  extra5)
+    students L_kd5_w09 "$kd5" mobilenet_v3_large "$seeds" "${w09[@]}"
+    students B0_exp3 configs/fer2013/exp3_baseline.toml efficientnet_b0 1 "${b0[@]}"
+    students B0_kd5_w09 "$kd5" efficientnet_b0 1 "${b0[@]}" "${w09[@]}"
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5 or extra5"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -132,7 +164,7 @@ runs = sys.argv[1]
 rows = {}
 for name in sorted(os.listdir(runs)):
     d = os.path.join(runs, name)
-    if not os.path.isdir(d):
+    if not os.path.isdir(d) or name.startswith("."):
         continue
     group = re.sub(r"_s\d+$", "", name)
     try:
@@ -162,11 +194,15 @@ for g, rs in rows.items():
           f"{st.mean(c('wall')):.0f} | {st.mean(c('ips')):,.0f} |")
 PY
 cat "$out/$phase.md"
-if [ "$phase" = teachers3 ]; then
+if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
-tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' .
+if [ "$phase" = teachers5 ]; then
+  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
+    "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
+fi
+tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude=./.cache .
 # SHIP=prefix: of the finished runs named prefix_s<seed>, the one whose chosen epoch has the best
 # validation accuracy (validation share of train, never PublicTest) comes back as
 # ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have).
