@@ -11,6 +11,8 @@ use std::path::PathBuf;
 fn main() {
     // Exposed by torch-sys (`links = "tch"`) to its direct dependents.
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB").ok();
+    // `../lib` beside the binary's folder first: an installed copy finds a libtorch put there.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN/../lib");
     if let Some(lib) = &lib {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     }

@@ -9,6 +9,8 @@
 pub mod atomic;
 pub mod check;
 pub mod checkpoint;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dtype;
 pub mod error;
 pub mod error_line;

@@ -19,6 +19,7 @@
 //! # Ok::<(), fer_infer::Error>(())
 //! ```
 
+pub mod assets;
 pub mod backend;
 pub mod bench;
 pub mod calibrate;

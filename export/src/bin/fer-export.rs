@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use fer_checkpoint::cli::{Shell, Verbosity};
 use fer_checkpoint::{CheckOptions, Checkpoint, Mismatch, TensorMap, check_against, load_weights};
 use fer_export::{
     ExportOptions, MAX_OPSET, MIN_OPSET, export_onnx, ir_version_for_opset, write_onnx,
@@ -23,8 +24,19 @@ const FER2013_LABELS: [&str; 7] =
 
 /// Export a trained FER model to ONNX, with labels and preprocessing in its metadata.
 #[derive(Debug, Parser)]
-#[command(name = "fer-export", version)]
+#[command(
+    name = "fer-export",
+    version,
+    after_help = "Examples:\n  fer-export --onnx --checkpoint runs/NAME/best.safetensors --out model.onnx\n  fer-export --onnx --weights resnet18.pth --arch resnet18 --num-classes 7 --input-size 112 --out r18.onnx\n  fer-export --completions bash > ~/.local/share/bash-completion/completions/fer-export"
+)]
 struct Args {
+    /// `-q`: only the result line and errors; `-v`: also the labels and preprocessing written
+    /// into the metadata.
+    #[command(flatten)]
+    verbosity: Verbosity,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<Shell>,
     /// Write ONNX (the only output format; accepted for explicitness).
     #[arg(long)]
     #[allow(dead_code)] // ONNX is the only format; the flag is accepted, not needed.
@@ -70,8 +82,8 @@ struct Args {
     #[arg(long, default_value_t = 17)]
     opset: i64,
     /// Where to write the ONNX file (written atomically).
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "completions")]
+    out: Option<PathBuf>,
     /// The face crop the model was trained on, written as `fer.crop`: `whole`, `dataset`,
     /// `aligned` or `aligned:MARGIN` (docs/onnx-metadata.md). Default for --checkpoint: read
     /// from the run's configuration (`aligned:…` for a dataset made by `fer-infer data faces`,
@@ -84,7 +96,7 @@ fn parse_crop(s: &str) -> std::result::Result<FaceCrop, String> {
     s.parse()
 }
 
-/// `--crop`, or what the checkpoint's run says.
+/// `--crop`, or what the checkpoint's run says (named on stderr unless `-q`).
 fn crop_for(a: &Args) -> Result<Option<FaceCrop>> {
     if a.crop.is_some() {
         return Ok(a.crop);
@@ -93,7 +105,9 @@ fn crop_for(a: &Args) -> Result<Option<FaceCrop>> {
     Ok(crop::of_checkpoint(ck)
         .context("finding the face crop of the training data (--crop sets it)")?
         .map(|(c, from)| {
-            eprintln!("fer.crop = {c} (from {from})");
+            if !a.verbosity.quiet {
+                eprintln!("fer.crop = {c} (from {from})");
+            }
             c
         }))
 }
@@ -216,6 +230,12 @@ fn full_listing(m: &Mismatch) -> String {
 }
 
 fn run(a: &Args) -> Result<()> {
+    if let Some(shell) = a.completions {
+        let mut out = std::io::stdout();
+        return Ok(fer_checkpoint::cli::write_completions(&mut Args::command(), shell, &mut out)
+            .map_err(StdoutError)?);
+    }
+    let Some(out) = &a.out else { return Err(usage("--out FILE is required".to_string())) };
     if ir_version_for_opset(a.opset).is_none() {
         return Err(usage(format!(
             "--opset {} is not supported ({MIN_OPSET} to {MAX_OPSET})",
@@ -245,11 +265,19 @@ fn run(a: &Args) -> Result<()> {
     };
     let bytes = export_onnx(&graph, &weights, &meta, &opts)
         .with_context(|| format!("exporting {} to ONNX", meta.arch.arch))?;
-    write_onnx(&a.out, &bytes)?;
+    if a.verbosity.verbose > 0 {
+        eprintln!(
+            "labels: {}; preprocessing: {:?}; temperature {}",
+            meta.labels.join(","),
+            meta.preprocess,
+            meta.temperature
+        );
+    }
+    write_onnx(out, &bytes)?;
     let outputs = if a.embedding { "logits, embedding" } else { "logits" };
     print_line(format!(
         "wrote {} ({:.1} MB, {} {}x{}x{}, opset {}, outputs: {outputs}, BatchNorm {})",
-        a.out.display(),
+        out.display(),
         bytes.len() as f64 / 1e6,
         meta.arch.arch,
         meta.arch.in_channels,
@@ -277,7 +305,12 @@ fn print_line(line: String) -> Result<(), StdoutError> {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let version = fer_checkpoint::cli::long_version(env!("CARGO_PKG_VERSION"), &[]);
+    let parsed = Args::command()
+        .long_version(version)
+        .try_get_matches()
+        .and_then(|m| Args::from_arg_matches(&m));
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();

@@ -53,13 +53,25 @@ impl Range {
         }
     }
 
-    /// Where `scripts/setup.sh` puts the file: `$FER_BLAZEFACE_DIR`, else `.deps/blazeface`
-    /// of the repository the binary was built in.
-    pub fn default_path(self) -> PathBuf {
-        let dir = std::env::var_os("FER_BLAZEFACE_DIR").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(option_env!("FER_REPO_ROOT").unwrap_or(".")).join(".deps/blazeface")
-        });
-        dir.join(self.file_name())
+    /// The detector file to use when none is given: in `$FER_BLAZEFACE_DIR` when that is set;
+    /// else the copy embedded in the binary (written once to the cache, see
+    /// [`crate::assets`]); else `.deps/blazeface/` of the checkout the binary was built in,
+    /// where `scripts/setup.sh` puts it.
+    pub fn default_path(self) -> crate::error::Result<PathBuf> {
+        if let Some(dir) = std::env::var_os("FER_BLAZEFACE_DIR").filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir).join(self.file_name()));
+        }
+        let embedded = match self {
+            Range::Short => crate::assets::BLAZEFACE_SHORT,
+            Range::Full => crate::assets::BLAZEFACE_FULL,
+        };
+        if let Some(bytes) = embedded {
+            return crate::assets::cached(self.file_name(), bytes);
+        }
+        let root = option_env!("FER_REPO_ROOT")
+            .filter(|_| crate::backend::ort::build_paths_allowed())
+            .unwrap_or(".");
+        Ok(PathBuf::from(root).join(".deps/blazeface").join(self.file_name()))
     }
 }
 

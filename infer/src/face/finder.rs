@@ -87,7 +87,10 @@ impl FaceFinder {
     /// Loads the models `o.choice` needs.
     pub fn open(o: &FinderOptions) -> Result<Self> {
         let load = |range: Range, file: &Option<PathBuf>| -> Result<BlazeFace> {
-            let path = file.clone().unwrap_or_else(|| range.default_path());
+            let path = match file {
+                Some(f) => f.clone(),
+                None => range.default_path()?,
+            };
             let mut d = BlazeFace::open(&path, range, o.backend, o.threads)?;
             d.score_threshold = o.min_score;
             Ok(d)

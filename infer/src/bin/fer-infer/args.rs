@@ -15,12 +15,28 @@ use fer_models_spec::{ColorMode, FaceCrop, ResizeMethod};
 /// Which runtime and device.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Runtime: `ort` (ONNX Runtime: fastest, needs libonnxruntime, CPU or CUDA) or `tract`
-    /// (pure Rust, CPU only, nothing to install).
-    #[arg(long, value_enum, default_value = "ort")]
-    pub backend: BackendKind,
+    /// Runtime: `ort` (ONNX Runtime: fastest, needs libonnxruntime, CPU or CUDA), `tract`
+    /// (pure Rust, CPU only, nothing to install) or `auto`: ONNX Runtime when its library is
+    /// found, else tract, saying so in one line.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: RuntimeChoice,
+    /// The ONNX Runtime library to load (wins over `ORT_DYLIB_PATH` and the search described
+    /// by `fer-infer env`).
+    #[arg(long, value_name = "PATH")]
+    pub ort_library: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// `--backend`: a runtime, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeChoice {
+    /// ONNX Runtime when its library is found (or a GPU provider is asked for), else tract.
+    Auto,
+    /// ONNX Runtime; an error when its library is missing.
+    Ort,
+    /// tract.
+    Tract,
 }
 
 /// Execution provider and threads.
@@ -38,9 +54,36 @@ pub struct DeviceArgs {
 }
 
 impl BackendArgs {
+    /// The runtime to use: `auto` resolved (ONNX Runtime when its library is found, or when a
+    /// GPU provider is asked for, so that its absence is an error rather than a silent CPU run).
+    pub fn kind(&self) -> BackendKind {
+        if let Some(p) = &self.ort_library {
+            fer_infer::backend::ort::use_library(p.clone());
+        }
+        match self.backend {
+            RuntimeChoice::Ort => BackendKind::Ort,
+            RuntimeChoice::Tract => BackendKind::Tract,
+            RuntimeChoice::Auto if self.device.ep != ExecutionProvider::Cpu => BackendKind::Ort,
+            RuntimeChoice::Auto => match fer_infer::backend::ort::find_library() {
+                Ok(_) => BackendKind::Ort,
+                Err(e) => {
+                    static ONCE: std::sync::Once = std::sync::Once::new();
+                    ONCE.call_once(|| {
+                        tracing::info!(
+                            "no ONNX Runtime library found (`fer-infer env` shows where it \
+                             looked): running on tract (pure Rust, slower)"
+                        );
+                        tracing::debug!("{e}");
+                    });
+                    BackendKind::Tract
+                }
+            },
+        }
+    }
+
     /// The library's options.
     pub fn options(&self) -> BackendOptions {
-        BackendOptions { kind: self.backend, ep: self.device.ep, threads: self.device.threads }
+        BackendOptions { kind: self.kind(), ep: self.device.ep, threads: self.device.threads }
     }
 }
 
@@ -173,7 +216,7 @@ impl FaceArgs {
             choice: self.detector,
             short_file: file(Range::Short),
             full_file: file(Range::Full),
-            backend: backend.backend,
+            backend: backend.kind(),
             threads: backend.device.threads,
             min_score: self.min_score,
         };

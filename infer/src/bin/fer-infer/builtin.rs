@@ -3,13 +3,11 @@
 //! from anywhere without a download.
 //!
 //! The runtimes and the metadata reader take a file, so the bytes are written once into the
-//! user's cache (`$XDG_CACHE_HOME/fer-toolkit/`, else `~/.cache/fer-toolkit/`, else the system
-//! temporary folder), under a name carrying their SHA-256, and read from there.
+//! user's cache ([`fer_infer::assets::cached`]) and read from there.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
 /// File name of the built-in model.
 pub const NAME: &str = "fer2013_mobilenet_v3_large.onnx";
@@ -22,30 +20,10 @@ pub fn model_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }
-    let digest = Sha256::digest(BYTES);
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    let dir = cache_dir();
-    let stem = NAME.trim_end_matches(".onnx");
-    let path = dir.join(format!("{stem}-{hex}.onnx"));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == BYTES.len() as u64) {
-        return Ok(path);
+    let (path, new) =
+        fer_infer::assets::cached_new(NAME, BYTES).context("writing the built-in model")?;
+    if new {
+        tracing::info!(model = %path.display(), "no --model given: the built-in model {NAME} (docs/models.md)");
     }
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating {} for the built-in model", dir.display()))?;
-    let tmp = dir.join(format!(".{stem}-{hex}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, BYTES)
-        .with_context(|| format!("writing the built-in model to {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("writing the built-in model to {}", path.display()))?;
-    tracing::info!(model = %path.display(), "no --model given: the built-in model {NAME} (docs/models.md)");
     Ok(path)
-}
-
-fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("fer-toolkit")
 }

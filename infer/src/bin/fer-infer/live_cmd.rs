@@ -75,9 +75,17 @@ pub struct LiveArgs {
     meta: MetaArgs,
 }
 
-fn default_face() -> PathBuf {
-    PathBuf::from(option_env!("FER_REPO_ROOT").unwrap_or("."))
-        .join(".deps/faces/astronaut_face.png")
+/// The synthetic source's face: the embedded astronaut crop (written once to the cache), else
+/// the checkout's `.deps/faces/astronaut_face.png`.
+fn default_face() -> anyhow::Result<PathBuf> {
+    if let Some(bytes) = fer_infer::assets::ASTRONAUT_FACE {
+        return fer_infer::assets::cached("astronaut_face.png", bytes)
+            .context("writing the built-in face photo");
+    }
+    let root = option_env!("FER_REPO_ROOT")
+        .filter(|_| fer_infer::backend::ort::build_paths_allowed())
+        .unwrap_or(".");
+    Ok(PathBuf::from(root).join(".deps/faces/astronaut_face.png"))
 }
 
 fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
@@ -102,7 +110,10 @@ fn open_source(a: &LiveArgs) -> anyhow::Result<(Box<dyn FrameSource>, Option<f64
         return Ok((Box::new(Camera::open(index, want)?), None));
     }
     if s == "synthetic" {
-        let path = a.face.clone().unwrap_or_else(default_face);
+        let path = match &a.face {
+            Some(f) => f.clone(),
+            None => default_face()?,
+        };
         let face = fer_infer::predict::load_image(&path)
             .with_context(|| "the synthetic source's face photo (scripts/setup.sh makes it)")?
             .to_rgb8();
@@ -145,9 +156,12 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let (file, meta) = read_model(&model_path, &a.meta)?;
     let model = Model::from_parts(file, meta, &a.backend.options())
         .with_context(|| format!("loading {}", model_path.display()))?;
-    let det_path = a.detector_file.clone().unwrap_or_else(|| a.detector.default_path());
+    let det_path = match &a.detector_file {
+        Some(f) => f.clone(),
+        None => a.detector.default_path().context("writing the built-in face detector")?,
+    };
     let mut detector =
-        BlazeFace::open(&det_path, a.detector, a.backend.backend, a.backend.device.threads)
+        BlazeFace::open(&det_path, a.detector, a.backend.kind(), a.backend.device.threads)
             .context("loading the face detector")?;
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);

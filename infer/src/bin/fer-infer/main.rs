@@ -11,6 +11,7 @@ mod bench_photo;
 mod builtin;
 mod calibrate_cmd;
 mod data_cmd;
+mod env_cmd;
 mod eval_cmd;
 mod live_cmd;
 mod parity;
@@ -21,13 +22,20 @@ mod window;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use fer_checkpoint::cli::{CompletionsArgs, Verbosity};
 
 /// Run exported FER models (ONNX) with ONNX Runtime or tract.
 #[derive(Parser)]
-#[command(name = "fer-infer", version, about)]
+#[command(
+    name = "fer-infer",
+    version,
+    about,
+    after_help = "Examples:\n  fer-infer predict photo.jpg                 faces found and classified by the built-in model\n  fer-infer predict --csv --model m.onnx DIR  one CSV row per face, a probability column per class\n  fer-infer eval --model m.onnx --data DIR    accuracy, macro-F1, calibration, plots\n  fer-infer --webcam                          the live demo on the camera\n  fer-infer env                               which ONNX Runtime, detector and model are used"
+)]
 struct Cli {
+    #[command(flatten)]
+    verbosity: Verbosity,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -53,6 +61,11 @@ enum Cmd {
     /// The live demo: faces found, aligned, classified and smoothed frame by frame, from the
     /// camera (`fer-infer --webcam`), a synthetic scene or image files.
     Live(live_cmd::LiveArgs),
+    /// What this binary finds and uses: its version and commit, the ONNX Runtime library (and
+    /// where it looked), the face detector, the built-in model, the cache folder.
+    Env,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
 }
 
 /// A failure that is the user's to fix by changing the command line (exit code 2).
@@ -61,20 +74,14 @@ enum Cmd {
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,ort=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
     // `fer-infer --webcam [OPTIONS]` is `fer-infer live --source camera [OPTIONS]`.
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "--webcam") {
         argv.splice(1..2, ["live".into(), "--source".into(), "camera".into()]);
     }
-    let cli = Cli::parse_from(argv);
+    let matches = Cli::command().long_version(env_cmd::long_version()).get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.verbosity.init_logging();
     let result = match cli.cmd {
         Cmd::Predict(a) => predict::run(a),
         Cmd::Parity(a) => parity::run(a),
@@ -84,6 +91,12 @@ fn main() -> ExitCode {
         Cmd::Report(a) => report_cmd::run(a),
         Cmd::Data(c) => data_cmd::run(c),
         Cmd::Live(a) => live_cmd::run(a),
+        Cmd::Env => env_cmd::run(),
+        Cmd::Completions(a) => {
+            let mut stdout = std::io::stdout();
+            fer_checkpoint::cli::write_completions(&mut Cli::command(), a.shell, &mut stdout)
+                .map_err(|e| out::StdoutError(e).into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use fer_checkpoint::cli::{CompletionsArgs, Verbosity};
 use fer_data::formats::{Format, OpenOptions};
 use fer_train::config::ExperimentConfig;
 use fer_train::device::DeviceChoice;
@@ -18,12 +19,14 @@ use fer_train::trainer::{self, RunOptions};
 #[command(
     name = "fer-train",
     version,
-    about = "Train facial-expression models on libtorch, with knowledge distillation."
+    about = "Train facial-expression models on libtorch, with knowledge distillation.",
+    after_help = "Examples:\n  fer-train synth --out data/synth                      a small built-in dataset\n  fer-train run --config configs/fer2013/exp3_baseline.toml --set optim.lr=0.05\n  fer-train run --config C.toml --seeds 1,2,3            one run per seed, mean ± std\n  fer-train resume runs/NAME                             continue after a crash or a kill\n  fer-train check --config C.toml                        validate, print the resolved config"
 )]
 struct Cli {
-    /// Print less: no progress bars.
-    #[arg(short, long, global = true)]
-    quiet: bool,
+    /// `-q`: no progress bars; `-v`: also the resolved config and where libtorch was loaded
+    /// from, before training.
+    #[command(flatten)]
+    verbosity: Verbosity,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -112,8 +115,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
-    /// Print the libtorch version and whether CUDA is usable.
+    /// Print the version and commit, where libtorch was loaded from, and whether CUDA is usable.
     Env,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
     /// Training-step throughput on synthetic inputs (img/s after warm-up), one JSON line per
     /// configuration; the PyTorch counterpart is scripts/gpu/torch_eager_bench.py.
     Bench {
@@ -198,11 +203,16 @@ fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize), String> {
 
 fn run(cli: Cli) -> Result<()> {
     fer_train::device::load_cuda_backend();
-    let obs = progress::Bars::new(cli.quiet);
+    let obs = progress::Bars::new(cli.verbosity.quiet);
+    let verbose = cli.verbosity.verbose > 0;
     match cli.cmd {
         Cmd::Run { config, sets, seeds, device, overwrite } => {
             let cfg = load_config(&config, &sets)
                 .with_context(|| format!("reading config {}", config.display()))?;
+            if verbose {
+                eprintln!("{}", libtorch_line());
+                eprintln!("resolved config:\n{}", cfg.resolved_toml()?);
+            }
             let opts = RunOptions { overwrite, device: device.map(Into::into), run_dir: None };
             if seeds.is_empty() {
                 let out = trainer::train(&cfg, &opts, &obs)?;
@@ -291,7 +301,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Env => {
             let loaded = fer_train::device::load_cuda_backend();
-            outln!("libtorch {}", env!("FER_LIBTORCH_VERSION"));
+            outln!(
+                "fer-train {} (commit {})",
+                env!("CARGO_PKG_VERSION"),
+                fer_checkpoint::cli::COMMIT
+            );
+            outln!("{}", libtorch_line());
             outln!("libtorch_cuda loaded: {loaded}");
             outln!(
                 "CUDA available: {} ({} device(s))",
@@ -314,12 +329,39 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Cmd::Completions(a) => {
+            let mut stdout = std::io::stdout();
+            fer_checkpoint::cli::write_completions(&mut Cli::command(), a.shell, &mut stdout)
+                .map_err(out::StdoutError)?;
+        }
     }
     Ok(())
 }
 
+/// `libtorch VERSION at FOLDER`: the folder of the `libtorch_cpu.so` this process mapped
+/// (found through the binary's RUNPATH — the build's libtorch, then `../lib` beside the
+/// binary's folder — or `LD_LIBRARY_PATH`).
+fn libtorch_line() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let dir = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))
+        .and_then(|p| std::path::Path::new(p).parent().map(|d| d.display().to_string()))
+        .unwrap_or_else(|| "an unknown folder".into());
+    format!("libtorch {} at {dir}", env!("FER_LIBTORCH_VERSION"))
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let version = fer_checkpoint::cli::long_version(
+        env!("CARGO_PKG_VERSION"),
+        &[("libtorch", env!("FER_LIBTORCH_VERSION").to_string())],
+    );
+    let parsed = Cli::command()
+        .long_version(version)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
