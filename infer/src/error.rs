@@ -37,9 +37,9 @@ pub enum Error {
     Meta {
         /// The model file.
         path: PathBuf,
-        /// The key and what is wrong with it.
+        /// The keys and what is wrong with each (all of them, in one error).
         #[source]
-        source: fer_models_spec::MetaError,
+        source: fer_models_spec::MetaErrors,
         /// How to supply the value instead, for example `pass --labels a,b,c`; may be empty.
         hint: String,
     },
