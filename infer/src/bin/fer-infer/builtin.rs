@@ -32,10 +32,9 @@ pub fn model_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating {} for the built-in model", dir.display()))?;
-    let tmp = dir.join(format!(".{stem}-{hex}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, BYTES)
-        .with_context(|| format!("writing the built-in model to {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
+    // The toolkit's one atomic writer: two processes starting at once each write their own
+    // temporary file, and a reader never sees half a model.
+    fer_checkpoint::write_atomic(&path, BYTES)
         .with_context(|| format!("writing the built-in model to {}", path.display()))?;
     tracing::info!(model = %path.display(), "no --model given: the built-in model {NAME} (docs/models.md)");
     Ok(path)

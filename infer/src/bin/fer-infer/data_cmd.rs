@@ -151,7 +151,8 @@ fn write_crops(fc: &FaceCropped, out: &Path) -> anyhow::Result<usize> {
             name = PathBuf::from(class).join(format!("{stem}-{n}.png"));
         }
         let path = out.join(&name);
-        s.image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+        fer_data::image_file::save_image(&s.image, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(fc.len())
 }
