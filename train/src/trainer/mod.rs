@@ -79,7 +79,9 @@ pub struct RunOutcome {
 }
 
 /// libtorch's generator seed for one epoch: dropout and stochastic depth draw the same masks
-/// when an epoch is run again (by `resume`).
+/// when an epoch is run again (by `resume`). Not [`fer_data::augment::splitmix`] but a shortened
+/// form of it (one multiply) over `seed ^ epoch·φ`, kept as it is so that runs started by
+/// earlier binaries resume with the masks they began with.
 fn epoch_seed(seed: u64, epoch: usize) -> i64 {
     let mut x = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
