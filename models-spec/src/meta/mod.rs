@@ -13,6 +13,7 @@ use crate::arch::ArchConfig;
 
 /// How pixels become the model's input channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ColorMode {
     /// One gray channel (ITU-R 601 luma of colour images): 1-channel models.
@@ -21,11 +22,13 @@ pub enum ColorMode {
     Rgb,
     /// Three channels that all hold the gray (ITU-R 601 luma) image, colour images included:
     /// 3-channel models trained on gray datasets such as FER-2013, which never saw colour.
+    #[cfg_attr(feature = "clap", value(name = "gray_rgb", alias = "gray-rgb"))]
     GrayRgb,
 }
 
 /// Interpolation used to resize to the input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMethod {
     /// Bilinear, half-pixel centres; when shrinking, the kernel widens with the scale (PIL's
