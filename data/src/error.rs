@@ -104,9 +104,9 @@ pub enum Error {
     Encode {
         /// The image file being written.
         path: PathBuf,
-        /// The cause.
+        /// The cause (boxed: it is rare, and keeps every error of the crate small).
         #[source]
-        source: image::ImageError,
+        source: Box<image::ImageError>,
     },
     /// A file that could not be written (atomically, by [`fer_checkpoint::write_atomic`]).
     #[error(transparent)]

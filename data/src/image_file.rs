@@ -39,7 +39,7 @@ pub fn limits() -> Limits {
 /// the toolkit's one writer ([`fer_checkpoint::write_atomic`]): a reader never sees half an
 /// image, and a FIFO or device at `path` is refused.
 pub fn save_image(img: &DynamicImage, path: &Path) -> Result<()> {
-    let encode = |source| Error::Encode { path: path.to_path_buf(), source };
+    let encode = |e| Error::Encode { path: path.to_path_buf(), source: Box::new(e) };
     let format = ImageFormat::from_path(path).map_err(encode)?;
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), format).map_err(encode)?;
