@@ -71,12 +71,8 @@ pub struct MetaArgs {
     /// The face crop the model was trained on (`fer.crop`): `whole` (no faces detected),
     /// `dataset` (the dataset's own crops, e.g. FER-2013's; the default for files without the
     /// key), `aligned` or `aligned:MARGIN` (the toolkit's crop; docs/onnx-metadata.md).
-    #[arg(long, value_parser = parse_crop)]
+    #[arg(long)]
     pub crop: Option<FaceCrop>,
-}
-
-fn parse_crop(s: &str) -> Result<FaceCrop, String> {
-    s.parse()
 }
 
 impl MetaArgs {
