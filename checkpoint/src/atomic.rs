@@ -130,6 +130,16 @@ pub fn resolve_target(path: &Path) -> Result<PathBuf, WriteError> {
 /// a new path, through a symbolic link to its target, and never over a FIFO, device, socket or
 /// directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced piece by piece: `fill` writes into the temporary file
+/// (buffered), which then replaces `path` by the same rule. Nothing is replaced when `fill`
+/// fails.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
     let target = resolve_target(path)?;
     let io = |source| WriteError::Io { path: target.clone(), source };
     let dir = match target.parent() {
@@ -149,7 +159,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let mut tmp = builder.tempfile_in(dir).map_err(io)?;
     // Through the inner file: tempfile's own writer adds `at path "<temporary name>"` to its
     // errors, and the message names the file the user asked for.
-    tmp.as_file_mut().write_all(bytes).map_err(io)?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(io)?;
+        w.flush().map_err(io)?;
+    }
     if let Ok(old) = std::fs::metadata(&target) {
         tmp.as_file().set_permissions(old.permissions()).map_err(io)?;
     }
@@ -171,6 +185,21 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "a temporary file was left behind");
+    }
+
+    #[test]
+    fn a_failed_fill_leaves_the_old_file_and_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.bin");
+        write_atomic_with(&p, |w| w.write_all(b"one")).unwrap();
+        let e = write_atomic_with(&p, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("the source ran dry"))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("a.bin: the source ran dry"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "a temporary file was left");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod tensor;
 use std::io::Read;
 use std::path::Path;
 
-pub use atomic::{WriteError, write_atomic};
+pub use atomic::{WriteError, write_atomic, write_atomic_with};
 pub use check::{CheckOptions, Mismatch, WrongShape, check_against, classifier_params};
 pub use checkpoint::{Checkpoint, sha256_of_tensors};
 pub use error::{Error, Result};

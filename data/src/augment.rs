@@ -194,8 +194,9 @@ impl SampleKey {
     }
 }
 
-/// SplitMix64's finaliser: a bijective 64-bit mix.
-pub(crate) fn splitmix(x: u64) -> u64 {
+/// SplitMix64's finaliser: a bijective 64-bit mix, the toolkit's one seed mixer (augmentation
+/// draws, the loader's epoch order, synthetic faces, the trainer's MixUp/CutMix keys).
+pub fn splitmix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -15,7 +15,6 @@
 //! and group, see [`source_hash`]) ties the cache to the dataset listing it was built from;
 //! [`CachedDataset::open_or_build`] rebuilds a cache whose hash or version does not match.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use image::DynamicImage;
@@ -134,24 +133,19 @@ pub fn write_cache(ds: &dyn Dataset, path: &Path, workers: usize) -> Result<u64>
     let header = Header { source_hash: source_hash(ds), classes: ds.classes().to_vec(), items };
     let json =
         serde_json::to_vec(&header).map_err(|source| Error::Json { path: path.into(), source })?;
-    // A name of this writer's own: runs started side by side (folds, seeds) may build the
-    // same cache at once; each writes its own file and the rename makes one of them current.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let k = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp{}-{k}", std::process::id()));
-    let io = |e| Error::io(&tmp, e);
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut w = std::io::BufWriter::new(file);
-    w.write_all(MAGIC).map_err(io)?;
-    w.write_all(&CACHE_VERSION.to_le_bytes()).map_err(io)?;
-    w.write_all(&(json.len() as u64).to_le_bytes()).map_err(io)?;
-    w.write_all(&json).map_err(io)?;
-    for px in &pixels {
-        w.write_all(px).map_err(io)?;
-    }
-    w.flush().map_err(io)?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    // Atomically (the toolkit's one writer): runs started side by side (folds, seeds) may build
+    // the same cache at once; each writes its own temporary file and the rename makes one of
+    // them current.
+    fer_checkpoint::write_atomic_with(path, |w| {
+        w.write_all(MAGIC)?;
+        w.write_all(&CACHE_VERSION.to_le_bytes())?;
+        w.write_all(&(json.len() as u64).to_le_bytes())?;
+        w.write_all(&json)?;
+        for px in &pixels {
+            w.write_all(px)?;
+        }
+        Ok(())
+    })?;
     Ok(20 + json.len() as u64 + offset)
 }
 

@@ -99,6 +99,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// An image that cannot be encoded for writing.
+    #[error("{}: cannot encode image: {source}", path.display())]
+    Encode {
+        /// The image file being written.
+        path: PathBuf,
+        /// The cause (boxed: it is rare, and keeps every error of the crate small).
+        #[source]
+        source: Box<image::ImageError>,
+    },
+    /// A file that could not be written (atomically, by [`fer_checkpoint::write_atomic`]).
+    #[error(transparent)]
+    Write(#[from] fer_checkpoint::WriteError),
     /// A loader worker thread that died (a panic in a dataset reader).
     #[error("loader worker failed: {msg}")]
     Worker {

@@ -35,6 +35,17 @@ pub fn limits() -> Limits {
     l
 }
 
+/// Writes `img` to `path` in the format its extension names (PNG, JPEG, …), atomically with
+/// the toolkit's one writer ([`fer_checkpoint::write_atomic`]): a reader never sees half an
+/// image, and a FIFO or device at `path` is refused.
+pub fn save_image(img: &DynamicImage, path: &Path) -> Result<()> {
+    let encode = |e| Error::Encode { path: path.to_path_buf(), source: Box::new(e) };
+    let format = ImageFormat::from_path(path).map_err(encode)?;
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), format).map_err(encode)?;
+    Ok(fer_checkpoint::write_atomic(path, &bytes)?)
+}
+
 /// Decodes in-memory image `bytes` of `format` (guessed from the content when `None`) under
 /// [`limits`]; the error is the decoder's.
 pub fn decode_bytes(bytes: &[u8], format: Option<ImageFormat>) -> image::ImageResult<DynamicImage> {

@@ -202,11 +202,11 @@ impl SplitPlan {
         checked_subset(&p.indices, &p.fingerprint, ds, &format!("`{split}` part"))
     }
 
-    /// Writes the plan as pretty JSON.
+    /// Writes the plan as pretty JSON, atomically ([`fer_checkpoint::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
-        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+        Ok(fer_checkpoint::write_atomic(path, text.as_bytes())?)
     }
 
     /// Reads a plan written by [`SplitPlan::save`].

@@ -85,7 +85,7 @@ pub fn write_fer_folder(root: &Path, cfg: &SynthConfig) -> Result<usize> {
             for index in 0..per_class {
                 let path: PathBuf = dir.join(format!("synth_{index:05}.png"));
                 let img = render(cfg.seed, split, class, index, cfg.size);
-                img.save(&path).map_err(|source| Error::Image { path: path.clone(), source })?;
+                crate::image_file::save_image(&img.into(), &path)?;
                 written += 1;
             }
         }

@@ -1,19 +1,20 @@
-//! The file's `metadata_props`: [`ModelMeta::to_props`] plus what the exporter knows.
+//! The file's `metadata_props`: [`ModelMeta::to_props`] plus what the exporter knows, under
+//! the keys of the one codec ([`fer_models_spec::meta::props`]).
 
 use std::collections::BTreeMap;
 
 use fer_checkpoint::{TensorMap, sha256_of_tensors};
-use fer_models_spec::crop::KEY_CROP;
+use fer_models_spec::meta::keys;
 use fer_models_spec::{FaceCrop, ModelMeta};
 
 /// Key of the hash of the source weights ([`fer_checkpoint::sha256_of_tensors`]).
-pub const KEY_WEIGHTS_SHA256: &str = "fer.weights_sha256";
+pub const KEY_WEIGHTS_SHA256: &str = keys::WEIGHTS_SHA256;
 /// Key of the toolkit version that wrote the file.
-pub const KEY_TOOLKIT_VERSION: &str = "fer.toolkit_version";
+pub const KEY_TOOLKIT_VERSION: &str = keys::TOOLKIT_VERSION;
 /// Key of the JSON list of output names.
-pub const KEY_OUTPUTS: &str = "fer.outputs";
+pub const KEY_OUTPUTS: &str = keys::OUTPUTS;
 /// Key recording whether BatchNorms were folded into convolutions (`true`/`false`).
-pub const KEY_BN_FOLDED: &str = "fer.bn_folded";
+pub const KEY_BN_FOLDED: &str = keys::BN_FOLDED;
 
 /// All metadata pairs of an exported file.
 pub(crate) fn metadata(
@@ -30,7 +31,7 @@ pub(crate) fn metadata(
         .insert(KEY_OUTPUTS.into(), serde_json::to_string(outputs).unwrap_or_else(|_| "[]".into()));
     props.insert(KEY_BN_FOLDED.into(), bn_folded.to_string());
     if let Some(c) = crop {
-        props.insert(KEY_CROP.into(), c.to_prop());
+        props.insert(keys::CROP.into(), c.to_prop());
     }
     props
 }

@@ -18,8 +18,9 @@ use tract_onnx::pb;
 
 use crate::error::{Error, Result};
 
-/// The metadata key holding the temperature.
-pub const TEMPERATURE_KEY: &str = "fer.temperature";
+/// The metadata key holding the temperature (named by the one metadata codec,
+/// [`fer_models_spec::meta::props`]).
+pub const TEMPERATURE_KEY: &str = fer_models_spec::meta::keys::TEMPERATURE;
 
 /// Search interval of `T`.
 pub const T_RANGE: (f64, f64) = (0.01, 100.0);
@@ -91,7 +92,8 @@ pub fn fit_temperature(logits: &[f32], labels: &[usize], k: usize) -> Result<Tem
     Ok(TemperatureFit { temperature, nll_t1, nll, iterations })
 }
 
-/// A copy of the ONNX bytes with `fer.temperature` set to `t`.
+/// A copy of the ONNX bytes with `fer.temperature` set to `t`, encoded by the metadata codec
+/// ([`fer_models_spec::meta::temperature_prop`]).
 ///
 /// Only the `metadata_props` entry of that key is re-encoded; every other top-level field of
 /// the `ModelProto` is copied byte for byte (unknown fields included), so the graph, the
@@ -101,7 +103,8 @@ pub fn with_temperature(path: &Path, bytes: &[u8], t: f64) -> Result<Vec<u8>> {
         return Err(Error::invalid("temperature", format!("{t} is not positive and finite")));
     }
     let bad = |msg: String| Error::Model { path: path.to_path_buf(), msg };
-    let entry = pb::StringStringEntryProto { key: TEMPERATURE_KEY.into(), value: format!("{t}") };
+    let (key, value) = fer_models_spec::meta::temperature_prop(t);
+    let entry = pb::StringStringEntryProto { key: key.into(), value };
     let mut out = Vec::with_capacity(bytes.len() + 64);
     let mut pos = 0;
     let mut replaced = false;
@@ -144,8 +147,7 @@ pub fn with_temperature(path: &Path, bytes: &[u8], t: f64) -> Result<Vec<u8>> {
     if !replaced {
         push_entry(&mut out, &entry);
     }
-    pb::ModelProto::decode(out.as_slice())
-        .map_err(|source| Error::NotOnnx { path: path.to_path_buf(), source })?;
+    crate::onnx_file::decode_proto(path, &out)?;
     Ok(out)
 }
 

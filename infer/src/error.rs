@@ -37,9 +37,9 @@ pub enum Error {
     Meta {
         /// The model file.
         path: PathBuf,
-        /// The key and what is wrong with it.
+        /// The keys and what is wrong with each (all of them, in one error).
         #[source]
-        source: fer_models_spec::MetaError,
+        source: fer_models_spec::MetaErrors,
         /// How to supply the value instead, for example `pass --labels a,b,c`; may be empty.
         hint: String,
     },
@@ -154,6 +154,9 @@ pub enum Error {
     /// An output file could not be written (it names the file).
     #[error(transparent)]
     Write(#[from] fer_checkpoint::WriteError),
+    /// A trainer run's `metrics.jsonl` could not be read.
+    #[error(transparent)]
+    Record(#[from] fer_metrics::run::RecordError),
     /// No camera to open: none found, not the one asked for, or a build without camera
     /// support; the message lists the video devices found and the other `--source` choices.
     #[error("{msg}")]

@@ -5,12 +5,10 @@
 //! the graph's input shape says (channels, square size) fills the rest. The face crop the model
 //! was trained on (`fer.crop`) defaults to [`FaceCrop::ABSENT`] when the file does not say.
 
-use std::collections::BTreeMap;
-
-use fer_models_spec::crop::KEY_CROP;
-use fer_models_spec::meta::{META_PREFIX, META_SCHEMA_VERSION};
-use fer_models_spec::{ArchConfig, ColorMode, FaceCrop, MetaError, Preprocess, ResizeMethod};
-use serde::de::DeserializeOwned;
+use fer_models_spec::meta::{META_PREFIX, keys};
+use fer_models_spec::{
+    ArchConfig, ColorMode, FaceCrop, MetaError, MetaErrors, MetaProps, Preprocess, ResizeMethod,
+};
 
 use crate::error::{Error, Result};
 use crate::onnx_file::{MAX_INPUT_SIDE, OnnxFile};
@@ -53,86 +51,109 @@ pub struct InferMeta {
     pub crop_stated: bool,
 }
 
+/// The flag that supplies or overrides a metadata key, if any.
+fn flag_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        keys::LABELS => "--labels",
+        keys::INPUT_SIZE => "--input-size",
+        keys::COLOR => "--color",
+        keys::RESIZE => "--resize",
+        keys::MEAN => "--mean",
+        keys::STD => "--std",
+        keys::TEMPERATURE => "--temperature",
+        keys::CROP => "--crop",
+        _ => return None,
+    })
+}
+
+/// Whether `ov` gives the value of `key` (so the file's value, bad or not, is not used).
+fn overridden(key: &str, ov: &MetaOverrides) -> bool {
+    match key {
+        keys::LABELS => ov.labels.is_some(),
+        keys::INPUT_SIZE => ov.input_size.is_some(),
+        keys::COLOR => ov.color.is_some(),
+        keys::RESIZE => ov.resize.is_some(),
+        keys::MEAN => ov.mean.is_some(),
+        keys::STD => ov.std.is_some(),
+        keys::TEMPERATURE => ov.temperature.is_some(),
+        keys::CROP => ov.crop.is_some(),
+        _ => false,
+    }
+}
+
 impl InferMeta {
-    /// Reads the metadata of `file`, applies `ov`, and checks the result against the graph's
-    /// declared input and output shapes.
+    /// Reads the metadata of `file` with the one codec ([`MetaProps`]), applies `ov`, and
+    /// checks the result against the graph's declared input and output shapes. Every value
+    /// that does not parse, and then every key that is missing (and not given by a flag or
+    /// the graph), is named in one error.
     pub fn resolve(file: &OnnxFile, ov: &MetaOverrides) -> Result<Self> {
         let path = &file.path;
-        let p = &file.props;
-        let meta_err = |key: &str, msg: String, hint: &str| Error::Meta {
-            path: path.clone(),
-            source: MetaError { key: format!("{META_PREFIX}{key}"), msg },
-            hint: hint.into(),
-        };
-        let missing = |key: &str, flag: &str| {
-            let why = if file.has_fer_metadata() {
-                format!("pass {flag} to supply it")
-            } else {
-                format!("the file has no FER metadata; pass {flag} to supply it")
-            };
-            meta_err(key, "missing".into(), &why)
-        };
-        if let Some(v) = prop::<u32>(file, p, "schema_version", false)?
-            && v > META_SCHEMA_VERSION
-        {
-            let msg = format!("{v} is newer than this toolkit's {META_SCHEMA_VERSION}");
-            return Err(meta_err("schema_version", msg, "upgrade fer-infer"));
+        let (fm, mut errors) = MetaProps::decode_all(&file.props);
+        errors.retain(|e| !overridden(&e.key, ov));
+        if !errors.is_empty() {
+            let mut hints = Vec::new();
+            if errors.iter().any(|e| e.key == keys::SCHEMA_VERSION) {
+                hints.push("upgrade fer-infer".to_string());
+            }
+            let flags: Vec<&str> = errors.iter().filter_map(|e| flag_of(&e.key)).collect();
+            if !flags.is_empty() {
+                let it = if flags.len() == 1 { "it" } else { "them" };
+                hints.push(format!("pass {} to override {it}", flags.join(", ")));
+            }
+            let source = MetaErrors(errors);
+            return Err(Error::Meta { path: path.clone(), source, hint: hints.join("; ") });
         }
         let shape_channels = file.input.fixed(1);
-        let labels = match &ov.labels {
-            Some(l) => l.clone(),
-            None => prop(file, p, "labels", false)?.ok_or_else(|| missing("labels", "--labels"))?,
-        };
         let square = match (file.input.fixed(2), file.input.fixed(3)) {
             (Some(h), Some(w)) if h == w => Some(h),
             _ => None,
         };
-        let input_size = match ov.input_size {
-            Some(s) => s,
-            None => prop(file, p, "input_size", false)?
-                .or(square)
-                .ok_or_else(|| missing("input_size", "--input-size"))?,
+        let labels = ov.labels.clone().or(fm.labels);
+        let input_size = ov.input_size.or(fm.input_size).or(square);
+        let from_shape = match shape_channels {
+            Some(1) => Some(ColorMode::Gray),
+            Some(3) => Some(ColorMode::Rgb),
+            _ => None,
         };
-        let color = match ov.color {
-            Some(c) => c,
-            None => match prop(file, p, "color", true)? {
-                Some(c) => c,
-                None => match shape_channels {
-                    Some(1) => ColorMode::Gray,
-                    Some(3) => ColorMode::Rgb,
-                    _ => return Err(missing("color", "--color gray|rgb")),
-                },
-            },
+        let color = ov.color.or(fm.color).or(from_shape);
+        let mean = ov.mean.clone().or(fm.mean);
+        let std = ov.std.clone().or(fm.std);
+        let missing: Vec<&str> = [
+            (keys::LABELS, labels.is_none()),
+            (keys::INPUT_SIZE, input_size.is_none()),
+            (keys::COLOR, color.is_none()),
+            (keys::MEAN, mean.is_none()),
+            (keys::STD, std.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(k, absent)| absent.then_some(k))
+        .collect();
+        let (Some(labels), Some(input_size), Some(color), Some(mean), Some(std)) =
+            (labels, input_size, color, mean, std)
+        else {
+            let flags: Vec<&str> =
+                missing
+                    .iter()
+                    .map(|k| {
+                        if *k == keys::COLOR { "--color gray|rgb" } else { flag_of(k).unwrap_or(k) }
+                    })
+                    .collect();
+            let it = if flags.len() == 1 { "it" } else { "them" };
+            let pass = format!("pass {} to supply {it}", flags.join(", "));
+            let hint = if file.has_fer_metadata() {
+                pass
+            } else {
+                format!("the file has no FER metadata; {pass}")
+            };
+            let source = MetaErrors::missing(missing);
+            return Err(Error::Meta { path: path.clone(), source, hint });
         };
-        let resize = match ov.resize {
-            Some(r) => r,
-            None => prop(file, p, "resize", true)?.unwrap_or(ResizeMethod::Bilinear),
-        };
-        let mean = match &ov.mean {
-            Some(m) => m.clone(),
-            None => prop(file, p, "mean", false)?.ok_or_else(|| missing("mean", "--mean"))?,
-        };
-        let std = match &ov.std {
-            Some(s) => s.clone(),
-            None => prop(file, p, "std", false)?.ok_or_else(|| missing("std", "--std"))?,
-        };
-        let temperature = match ov.temperature {
-            Some(t) => t,
-            None => prop(file, p, "temperature", false)?.unwrap_or(1.0),
-        };
-        let arch = prop(file, p, "arch_config", false)?;
-        let file_crop = match p.get(KEY_CROP) {
-            Some(raw) => Some(FaceCrop::from_prop(raw).map_err(|source| Error::Meta {
-                path: path.clone(),
-                source,
-                hint: "pass --crop to override it".into(),
-            })?),
-            None => None,
-        };
-        let stated = ov.crop.or(file_crop);
+        let resize = ov.resize.or(fm.resize).unwrap_or(ResizeMethod::Bilinear);
+        let temperature = ov.temperature.or(fm.temperature).unwrap_or(1.0);
+        let stated = ov.crop.or(fm.crop);
         let (crop, crop_stated) = (stated.unwrap_or(FaceCrop::ABSENT), stated.is_some());
         let preprocess = Preprocess { input_size, color, resize, mean, std };
-        let meta = InferMeta { labels, preprocess, temperature, arch, crop, crop_stated };
+        let meta = InferMeta { labels, preprocess, temperature, arch: fm.arch, crop, crop_stated };
         meta.check(file, ov)?;
         Ok(meta)
     }
@@ -155,7 +176,7 @@ impl InferMeta {
             } else {
                 Error::Meta {
                     path: file.path.clone(),
-                    source: MetaError { key: format!("{META_PREFIX}{key}"), msg },
+                    source: MetaError { key: format!("{META_PREFIX}{key}"), msg }.into(),
                     hint: format!("pass {flag} to override it"),
                 }
             }
@@ -234,24 +255,59 @@ impl InferMeta {
     }
 }
 
-/// Parses `fer.{key}` when present; `quote` wraps plain strings (colour, resize) for JSON.
-fn prop<T: DeserializeOwned>(
-    file: &OnnxFile,
-    p: &BTreeMap<String, String>,
-    key: &str,
-    quote: bool,
-) -> Result<Option<T>> {
-    let full = format!("{META_PREFIX}{key}");
-    let Some(raw) = p.get(&full) else { return Ok(None) };
-    let text = if quote { format!("\"{raw}\"") } else { raw.clone() };
-    let flag = match key {
-        "labels" | "mean" | "std" | "color" | "resize" | "temperature" => format!("--{key}"),
-        "input_size" => "--input-size".to_string(),
-        _ => String::new(),
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::Meta {
-        path: file.path.clone(),
-        source: MetaError { key: full, msg: format!("{raw:?} does not parse ({e})") },
-        hint: if flag.is_empty() { flag } else { format!("pass {flag} to override it") },
-    })
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use tract_onnx::pb;
+
+    use super::*;
+
+    /// A graph with one input of unknown shape and one output, and `props` as metadata.
+    fn file(props: &[(&str, &str)]) -> OnnxFile {
+        let value = |name: &str| pb::ValueInfoProto { name: name.into(), ..Default::default() };
+        let graph = pb::GraphProto {
+            input: vec![value("input")],
+            output: vec![value("logits")],
+            ..Default::default()
+        };
+        let metadata_props = props
+            .iter()
+            .map(|(k, v)| pb::StringStringEntryProto { key: (*k).into(), value: (*v).into() })
+            .collect();
+        let m = pb::ModelProto { graph: Some(graph), metadata_props, ..Default::default() };
+        OnnxFile::from_bytes("m.onnx", m.encode_to_vec()).unwrap()
+    }
+
+    #[test]
+    fn every_missing_key_is_named_in_one_error_with_every_flag() {
+        let e = InferMeta::resolve(&file(&[]), &MetaOverrides::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.onnx: model metadata `fer.labels`: missing; `fer.input_size`: missing; \
+             `fer.color`: missing; `fer.mean`: missing; `fer.std`: missing (the file has no FER \
+             metadata; pass --labels, --input-size, --color gray|rgb, --mean, --std to supply \
+             them)"
+        );
+        let ov = MetaOverrides { labels: Some(vec!["a".into()]), ..MetaOverrides::default() };
+        let e = InferMeta::resolve(&file(&[("fer.input_size", "48")]), &ov).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.onnx: model metadata `fer.color`: missing; `fer.mean`: missing; `fer.std`: \
+             missing (pass --color gray|rgb, --mean, --std to supply them)"
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_named_in_one_error_unless_a_flag_replaces_it() {
+        let bad = [("fer.labels", "[a"), ("fer.temperature", "hot"), ("fer.schema_version", "9")];
+        let e = InferMeta::resolve(&file(&bad), &MetaOverrides::default()).unwrap_err();
+        let text = e.to_string();
+        for key in ["`fer.labels`", "`fer.temperature`", "`fer.schema_version`: 9 is newer"] {
+            assert!(text.contains(key), "{key}: {text}");
+        }
+        assert!(text.contains("upgrade fer-infer; pass --labels, --temperature to override them"));
+        let ov = MetaOverrides { temperature: Some(2.0), ..MetaOverrides::default() };
+        let e = InferMeta::resolve(&file(&bad[..2]), &ov).unwrap_err().to_string();
+        assert!(e.contains("`fer.labels`") && !e.contains("fer.temperature"), "{e}");
+    }
 }

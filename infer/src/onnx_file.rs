@@ -101,8 +101,7 @@ impl OnnxFile {
     /// Decodes bytes already in memory; `path` is used in messages only.
     pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Self> {
         let path = path.into();
-        let proto = pb::ModelProto::decode(bytes.as_slice())
-            .map_err(|source| Error::NotOnnx { path: path.clone(), source })?;
+        let proto = decode_proto(&path, &bytes)?;
         let bad = |msg: String| Error::Model { path: path.clone(), msg };
         let graph = proto.graph.as_ref().ok_or_else(|| bad("the model has no graph".into()))?;
         let inits: std::collections::HashSet<&str> =
@@ -152,6 +151,12 @@ impl OnnxFile {
     pub fn has_fer_metadata(&self) -> bool {
         self.props.keys().any(|k| k.starts_with(fer_models_spec::meta::META_PREFIX))
     }
+}
+
+/// The one decoder of ONNX bytes (used by [`OnnxFile::from_bytes`] and by calibration's check
+/// of the file it rewrote); `path` is used in the error only.
+pub fn decode_proto(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto> {
+    pb::ModelProto::decode(bytes).map_err(|source| Error::NotOnnx { path: path.into(), source })
 }
 
 fn decl(v: &pb::ValueInfoProto) -> TensorDecl {

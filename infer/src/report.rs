@@ -2,15 +2,19 @@
 //!
 //! Sources, found by walking each given folder (up to [`MAX_DEPTH`] levels down):
 //! - an **eval folder** holds `metrics.json` (written by `fer-infer eval`); it gives the test
-//!   accuracy, macro-F1 and ECE at the model's temperature, the parameter count and the
-//!   forward time per image;
+//!   accuracy, macro-F1 and ECE at the model's temperature, the parameter count, the runtime
+//!   and its forward time per image;
 //! - a **run folder** holds `metrics.jsonl` and `config.resolved.toml` (written by
-//!   `fer-train`); the row of the best epoch under the config's `early_stopping.metric`
-//!   (default `val_accuracy`; `val_loss` is minimised) gives `val_accuracy`,
-//!   `val_macro_f1` and `val_ece`.
+//!   `fer-train`, read as the trainer's own types: [`fer_metrics::run`]); the best epoch under
+//!   the config's `[early_stopping]` (the trainer's rule, [`EarlyStopping::best`]: ties and
+//!   gains within `min_delta` keep the earlier epoch, so it is the epoch of
+//!   `best.safetensors`) gives `val_accuracy`, `val_macro_f1` and `val_ece`. Runs have no
+//!   runtime, forward time or parameter count.
 //!
-//! Grouping: one row per (experiment, dataset); the entries of a row are its repetitions
-//! (seeds, folds), reported as mean ± sample standard deviation (`n − 1`; 0 for one entry).
+//! Grouping: one row per (experiment, dataset, runtime); the entries of a row are its
+//! repetitions (seeds, folds), reported as mean ± sample standard deviation ([`MeanStd`]:
+//! `n − 1`; 0 for one entry). Evaluations of one model by two runtimes are two rows, never two
+//! repetitions, and each row's ms/image is its runtime's.
 //! - experiment: the config's `name` (runs; for an eval, the config of the run folder that
 //!   holds the model, else the model's file stem), with a trailing `seed<N>` / `fold<N>`
 //!   token (after `_`, `-` or `.`) removed, so `exp3_seed1` and `exp3_seed2` are one row;
@@ -23,7 +27,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use fer_metrics::plot::{BarGroup, CurveRow};
-use serde::Serialize;
+use fer_metrics::run::{EarlyStopping, MeanStd, read_jsonl};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::eval::{EvalReport, Tta};
@@ -46,10 +51,14 @@ pub struct Entry {
     pub macro_f1: Option<f64>,
     /// ECE (15 bins).
     pub ece: Option<f64>,
-    /// Parameters.
+    /// Parameters (eval folders: the ONNX file's initializer elements).
     pub parameters: Option<u64>,
-    /// Forward milliseconds per image.
+    /// The runtime that evaluated it (`ort-cpu`, `tract`, …); `None` for trainer runs.
+    pub runtime: Option<String>,
+    /// Forward milliseconds per image, on `runtime`.
     pub ms_per_image: Option<f64>,
+    /// The best epoch of a trainer run (the epoch of its `best.safetensors`).
+    pub best_epoch: Option<usize>,
     /// The folder it came from.
     pub source: PathBuf,
     /// Per-epoch curves of a trainer run (empty for eval folders).
@@ -57,33 +66,9 @@ pub struct Entry {
     pub curves: Vec<CurveRow>,
 }
 
-/// Mean and sample standard deviation of the known values, with their count.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Stat {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation (0 for one value).
-    pub std: f64,
-    /// Values averaged.
-    pub n: usize,
-}
-
-impl Stat {
-    /// Of `values`; `None` when empty.
-    pub fn of(values: &[f64]) -> Option<Stat> {
-        let n = values.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 {
-            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-        } else {
-            0.0
-        };
-        Some(Stat { mean, std: var.sqrt(), n })
-    }
-}
+/// Mean and sample standard deviation of the known values, with their count (the helper the
+/// trainer's seed summary uses too).
+pub type Stat = MeanStd;
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +77,8 @@ pub struct Row {
     pub experiment: String,
     /// Dataset and split.
     pub dataset: String,
+    /// The runtime of its evaluations; `None` for trainer runs.
+    pub runtime: Option<String>,
     /// Entries in the group.
     pub n: usize,
     /// Their seeds (known ones), sorted.
@@ -104,7 +91,7 @@ pub struct Row {
     pub ece: Option<Stat>,
     /// Parameters (the first known; equal within a group in practice).
     pub parameters: Option<u64>,
-    /// Forward ms per image.
+    /// Forward ms per image on `runtime`.
     pub ms_per_image: Option<Stat>,
 }
 
@@ -204,41 +191,51 @@ fn from_eval(dir: &Path) -> Result<Entry> {
         macro_f1: Some(r.metrics.macro_f1),
         ece: Some(r.metrics.ece),
         parameters: Some(r.model.parameters),
+        runtime: Some(r.model.backend.clone()),
         ms_per_image: Some(r.timing.ms_per_image),
+        best_epoch: None,
         source: dir.to_path_buf(),
         curves: Vec::new(),
     })
 }
 
+/// What the report reads of a run's `config.resolved.toml` (the trainer's full config lives in
+/// `fer-train`, which `fer-infer` does not depend on); other keys are left alone.
+#[derive(Debug, Deserialize)]
 struct RunConfig {
     name: String,
+    #[serde(default)]
     seed: u64,
-    dataset: String,
-    metric: String,
+    #[serde(default)]
+    data: RunData,
+    /// The trainer's own section type, so the selection rule is read as it was trained.
+    #[serde(default)]
+    early_stopping: EarlyStopping,
+}
+
+/// `[data]`: only its root names the dataset.
+#[derive(Debug, Default, Deserialize)]
+struct RunData {
+    #[serde(default)]
+    root: PathBuf,
+}
+
+impl RunConfig {
+    /// The data root's last component.
+    fn dataset(&self) -> String {
+        self.data
+            .root
+            .components()
+            .next_back()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
 }
 
 fn run_config(path: &Path) -> Result<RunConfig> {
-    let v: toml::Value = toml::from_str(&read(path)?)
-        .map_err(|e| Error::Parse { path: path.to_path_buf(), msg: e.to_string() })?;
-    let name = v
-        .get("name")
-        .and_then(|n| n.as_str())
-        .ok_or_else(|| Error::Parse { path: path.to_path_buf(), msg: "no `name` string".into() })?;
-    let seed = v.get("seed").and_then(|s| s.as_integer()).unwrap_or(0).max(0) as u64;
-    let root = v.get("data").and_then(|d| d.get("root")).and_then(|r| r.as_str()).unwrap_or("");
-    let dataset = Path::new(root)
-        .components()
-        .next_back()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    let metric = v
-        .get("early_stopping")
-        .and_then(|e| e.get("metric"))
-        .and_then(|m| m.as_str())
-        .unwrap_or("val_accuracy")
-        .to_string();
-    Ok(RunConfig { name: name.to_string(), seed, dataset, metric })
+    toml::from_str(&read(path)?)
+        .map_err(|e| Error::Parse { path: path.to_path_buf(), msg: e.to_string() })
 }
 
 fn from_run(dir: &Path) -> Result<Entry> {
@@ -250,62 +247,46 @@ fn from_run(dir: &Path) -> Result<Entry> {
         });
     }
     let cfg = run_config(&cfg_path)?;
-    let path = dir.join("metrics.jsonl");
-    let mut lines = Vec::new();
-    for (i, line) in read(&path)?.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Parse {
-            path: PathBuf::from(format!("{}:{}", path.display(), i + 1)),
-            msg: e.to_string(),
-        })?;
-        lines.push(v);
-    }
-    let f = |v: &serde_json::Value, k: &str| v.get(k).and_then(serde_json::Value::as_f64);
-    let lower_better = cfg.metric == "val_loss";
-    let best = lines.iter().filter(|v| f(v, &cfg.metric).is_some()).max_by(|a, b| {
-        let (x, y) = (f(a, &cfg.metric).unwrap_or(0.0), f(b, &cfg.metric).unwrap_or(0.0));
-        if lower_better { y.total_cmp(&x) } else { x.total_cmp(&y) }
-    });
-    let curves = lines
+    let records = read_jsonl(&dir.join("metrics.jsonl"))?;
+    let best = cfg.early_stopping.best(&records);
+    let curves = records
         .iter()
-        .filter_map(|v| {
-            Some(CurveRow {
-                epoch: f(v, "epoch")?,
-                train_loss: f(v, "train_loss"),
-                val_loss: f(v, "val_loss"),
-                train_accuracy: f(v, "train_accuracy"),
-                val_accuracy: f(v, "val_accuracy"),
-            })
+        .map(|r| CurveRow {
+            epoch: r.epoch as f64,
+            train_loss: Some(r.train_loss),
+            val_loss: Some(r.val_loss),
+            train_accuracy: Some(r.train_accuracy),
+            val_accuracy: Some(r.val_accuracy),
         })
         .collect();
-    let (experiment, name_seed) = strip_repetition(&cfg.name);
-    let parameters =
-        lines.iter().find_map(|v| v.get("parameters").and_then(serde_json::Value::as_u64));
+    let (experiment, _) = strip_repetition(&cfg.name);
     Ok(Entry {
         experiment,
-        dataset: format!("{} (val)", cfg.dataset),
-        seed: Some(cfg.seed).or(name_seed),
-        accuracy: best.and_then(|v| f(v, "val_accuracy")),
-        macro_f1: best.and_then(|v| f(v, "val_macro_f1")),
-        ece: best.and_then(|v| f(v, "val_ece")),
-        parameters,
+        dataset: format!("{} (val)", cfg.dataset()),
+        seed: Some(cfg.seed),
+        accuracy: best.map(|r| r.val_accuracy),
+        macro_f1: best.map(|r| r.val_macro_f1),
+        ece: best.map(|r| r.val_ece),
+        parameters: None,
+        runtime: None,
         ms_per_image: None,
+        best_epoch: best.map(|r| r.epoch),
         source: dir.to_path_buf(),
         curves,
     })
 }
 
-/// Groups entries by (experiment, dataset), in name order.
+/// Groups entries by (experiment, dataset, runtime), in name order.
 pub fn group(entries: &[Entry]) -> Vec<Row> {
-    let mut groups: BTreeMap<(String, String), Vec<&Entry>> = BTreeMap::new();
+    type Key = (String, String, Option<String>);
+    let mut groups: BTreeMap<Key, Vec<&Entry>> = BTreeMap::new();
     for e in entries {
-        groups.entry((e.experiment.clone(), e.dataset.clone())).or_default().push(e);
+        let key = (e.experiment.clone(), e.dataset.clone(), e.runtime.clone());
+        groups.entry(key).or_default().push(e);
     }
     groups
         .into_iter()
-        .map(|((experiment, dataset), es)| {
+        .map(|((experiment, dataset, runtime), es)| {
             let vals =
                 |f: fn(&Entry) -> Option<f64>| es.iter().filter_map(|e| f(e)).collect::<Vec<_>>();
             let mut seeds: Vec<u64> = es.iter().filter_map(|e| e.seed).collect();
@@ -313,6 +294,7 @@ pub fn group(entries: &[Entry]) -> Vec<Row> {
             Row {
                 experiment,
                 dataset,
+                runtime,
                 n: es.len(),
                 seeds,
                 accuracy: Stat::of(&vals(|e| e.accuracy)),
@@ -332,14 +314,14 @@ fn pm(s: &Option<Stat>) -> String {
 /// The markdown table.
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| experiment | dataset | n | seeds | accuracy | macro-F1 | ECE | parameters | ms/image |\n\
-         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+        "| experiment | dataset | n | seeds | accuracy | macro-F1 | ECE | parameters | runtime | \
+         ms/image |\n|---|---|---:|---|---:|---:|---:|---:|---|---:|\n",
     );
     for r in rows {
         let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.experiment,
             r.dataset,
             r.n,
@@ -348,6 +330,7 @@ pub fn markdown(rows: &[Row]) -> String {
             pm(&r.macro_f1),
             pm(&r.ece),
             r.parameters.map_or("n/a".into(), |p| p.to_string()),
+            r.runtime.as_deref().unwrap_or("n/a"),
             r.ms_per_image.map_or("n/a".into(), |t| format!("{:.3}", t.mean)),
         );
     }
@@ -358,7 +341,7 @@ pub fn markdown(rows: &[Row]) -> String {
 pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from(
         "experiment,dataset,n,seeds,accuracy_mean,accuracy_std,macro_f1_mean,macro_f1_std,\
-         ece_mean,ece_std,parameters,ms_per_image\n",
+         ece_mean,ece_std,parameters,ms_per_image,runtime\n",
     );
     let q = |x: &str| {
         if x.contains([',', '"', '\n']) {
@@ -372,7 +355,7 @@ pub fn csv(rows: &[Row]) -> String {
         let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             q(&r.experiment),
             q(&r.dataset),
             r.n,
@@ -382,6 +365,7 @@ pub fn csv(rows: &[Row]) -> String {
             st(&r.ece),
             r.parameters.map_or(String::new(), |p| p.to_string()),
             r.ms_per_image.map_or(String::new(), |t| t.mean.to_string()),
+            q(r.runtime.as_deref().unwrap_or("")),
         );
     }
     s
@@ -391,7 +375,10 @@ pub fn csv(rows: &[Row]) -> String {
 pub fn bar_groups(rows: &[Row]) -> Vec<BarGroup> {
     rows.iter()
         .map(|r| BarGroup {
-            label: format!("{} @ {} (n={})", r.experiment, r.dataset, r.n),
+            label: match &r.runtime {
+                Some(rt) => format!("{} @ {} on {rt} (n={})", r.experiment, r.dataset, r.n),
+                None => format!("{} @ {} (n={})", r.experiment, r.dataset, r.n),
+            },
             values: [r.accuracy, r.macro_f1, r.ece]
                 .iter()
                 .map(|s| s.map(|s| (s.mean, s.std)))
@@ -411,13 +398,5 @@ mod tests {
         assert_eq!(strip_repetition("exp3.fold0"), ("exp3".into(), None));
         assert_eq!(strip_repetition("seed3"), ("seed3".into(), None));
         assert_eq!(strip_repetition("exp_seedling"), ("exp_seedling".into(), None));
-    }
-
-    #[test]
-    fn stat_uses_the_sample_standard_deviation() {
-        let s = Stat::of(&[1.0, 2.0, 3.0]).unwrap();
-        assert_eq!((s.mean, s.std, s.n), (2.0, 1.0, 3));
-        assert_eq!(Stat::of(&[5.0]).unwrap().std, 0.0);
-        assert!(Stat::of(&[]).is_none());
     }
 }

@@ -5,15 +5,20 @@
 //! Definitions follow scikit-learn (macro-F1: unweighted mean over classes, a class with no
 //! predictions and no labels counts as F1 0) and torchmetrics' `MulticlassCalibrationError`
 //! (top-label confidence, equal-width bins over `[0, 1]`).
+//!
+//! [`run`] is the typed record of a training run (`metrics.jsonl`, the best-epoch rule, mean ±
+//! std over repetitions), written by the trainer and read by `fer-infer report`.
 
 mod calibration;
 mod classification;
 pub mod plot;
+pub mod run;
 
 pub use calibration::{Bin, adaptive_ece, brier, ece, mce, nll, reliability_bins};
 pub use classification::{
     ClassScores, accuracy, balanced_accuracy, confusion_matrix, macro_f1, per_class,
 };
+pub use run::{EarlyStopping, EpochRecord, MeanStd};
 
 /// Inputs that cannot be scored.
 #[derive(Debug, thiserror::Error, PartialEq)]

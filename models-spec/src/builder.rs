@@ -103,7 +103,18 @@ fn infer_shape(name: &str, op: &Op, ins: &[Shape]) -> Result<Shape> {
         Op::Input => 0,
         Op::Add | Op::Mul => 2,
         Op::Concat => ins.len().max(1),
-        _ => 1,
+        // Every other op by name (no wildcard): a new op does not compile until its arity is
+        // stated here.
+        Op::Conv2d(_)
+        | Op::BatchNorm2d(_)
+        | Op::Linear(_)
+        | Op::Activation(_)
+        | Op::MaxPool2d(_)
+        | Op::AvgPool2d(_)
+        | Op::GlobalAvgPool
+        | Op::Flatten
+        | Op::Dropout { .. }
+        | Op::StochasticDepth { .. } => 1,
     };
     if ins.len() != arity {
         return Err(err(format!("expects {arity} inputs, got {}", ins.len())));

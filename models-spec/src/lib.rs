@@ -24,4 +24,4 @@ pub use crop::FaceCrop;
 pub use error::{Result, SpecError};
 pub use graph::{EMBEDDING_TAP, Graph, Node, NodeId, Op, ParamInfo, ParamKind, Shape};
 pub mod meta;
-pub use meta::{ColorMode, MetaError, ModelMeta, Preprocess, ResizeMethod};
+pub use meta::{ColorMode, MetaError, MetaErrors, MetaProps, ModelMeta, Preprocess, ResizeMethod};

@@ -54,10 +54,8 @@ fn load() -> std::result::Result<Api, String> {
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
     let path: PathBuf = std::env::temp_dir().join(format!("fer-cuda-graph-{hash:016x}.so"));
     if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(SHIM.len() as u64) {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, SHIM)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        // The toolkit's one atomic writer: concurrent processes never load half a library.
+        fer_checkpoint::write_atomic(&path, SHIM).map_err(|e| e.to_string())?;
     }
     let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "temporary path contains a NUL byte".to_string())?;

@@ -20,13 +20,16 @@ pub fn load_cuda_backend() -> bool {
     })
 }
 
-/// Where tensors live: `auto` picks CUDA when it is available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where tensors live: `auto` picks CUDA when it is available. Its names are declared once,
+/// for configs (serde) and for `fer-train --device` (clap).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
-    /// CUDA device 0 when available, else CPU.
+    /// CUDA when libtorch sees a GPU, else the CPU.
     Auto,
-    /// The CPU.
+    /// The CPU (deterministic: the same config and seed give the same metrics).
     Cpu,
     /// CUDA device 0; an error when CUDA is not available.
     Cuda,

@@ -86,6 +86,9 @@ pub enum Error {
         "CUDA was requested but libtorch sees no GPU (libtorch_cuda not loadable or no device); use --device cpu or auto"
     )]
     NoCuda,
+    /// `metrics.jsonl` could not be read or written.
+    #[error(transparent)]
+    Record(#[from] fer_metrics::run::RecordError),
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {

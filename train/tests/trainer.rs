@@ -392,3 +392,30 @@ fn a_test_split_is_scored_once_at_the_end_and_never_chooses_the_epoch() {
     let last = out.records.last().unwrap().val_accuracy;
     assert!((last * 21.0 - (last * 21.0).round()).abs() < 1e-9, "{last}");
 }
+
+/// One typed record of a run: `metrics.jsonl` has one flat column per loss term, and
+/// `fer-infer report` reads the run back with the trainer's own best-epoch rule (here with
+/// `min_delta`), so it names the epoch whose weights are `best.safetensors`.
+#[test]
+fn report_names_the_epoch_of_best_safetensors() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let stopping = format!("[early_stopping]\nmin_delta = 0.02\n{CE_STAGE}");
+    let cfg = config(tmp.path(), "agree", &stopping);
+    let out = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap();
+    let ck = fer_checkpoint::Checkpoint::load(out.dir.join("best.safetensors")).unwrap();
+    assert_eq!(ck.extra["epoch"], out.best_epoch.to_string());
+    let entries = fer_infer::report::collect(std::slice::from_ref(&out.dir)).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].best_epoch, Some(out.best_epoch));
+    let best = out.records.iter().find(|r| r.epoch == out.best_epoch).unwrap();
+    assert_eq!(entries[0].accuracy, Some(best.val_accuracy));
+
+    let text = std::fs::read_to_string(out.dir.join("metrics.jsonl")).unwrap();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let obj = v.as_object().unwrap();
+        assert!(obj["loss_cross_entropy"].is_f64(), "{line}");
+        assert!(obj.values().all(|x| !x.is_object() && !x.is_array()), "not flat: {line}");
+    }
+}

@@ -1,4 +1,7 @@
-//! Training curves: loss and accuracy per epoch, train and validation, side by side.
+//! Training curves per epoch, like plotted with like: the training loss (the weighted sum of the
+//! stage's terms, KD and RKD included), the validation loss (plain cross-entropy) and the
+//! accuracy (train and validation), each in its own panel, because the two losses are different
+//! quantities on different scales.
 
 use std::path::Path;
 
@@ -12,16 +15,16 @@ use super::canvas::{Area, BLUE, DrawResult, INK, ORANGE, render, text};
 const PLOT: &str = "training curves";
 
 /// Width and height of the training-curves PNG.
-pub const SIZE: (u32, u32) = (1280, 560);
+pub const SIZE: (u32, u32) = (1800, 560);
 
 /// One epoch's values (any may be missing, for example no train accuracy under KD).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CurveRow {
     /// The epoch (1-based by convention; fractional values are allowed).
     pub epoch: f64,
-    /// Mean training loss.
+    /// Mean training loss (the weighted sum of the stage's loss terms).
     pub train_loss: Option<f64>,
-    /// Validation loss.
+    /// Validation loss (cross-entropy).
     pub val_loss: Option<f64>,
     /// Training accuracy in `[0, 1]`.
     pub train_accuracy: Option<f64>,
@@ -29,8 +32,9 @@ pub struct CurveRow {
     pub val_accuracy: Option<f64>,
 }
 
-/// Draws loss (left) and accuracy (right) per epoch, train and validation, into a PNG of
-/// [`SIZE`] at `path`; `title` names the run. Missing values leave gaps in their series.
+/// Draws the training loss (left), the validation loss (middle) and the accuracy, train and
+/// validation (right), per epoch, into a PNG of [`SIZE`] at `path`; `title` names the run.
+/// Missing values leave gaps in their series.
 pub fn training_curves(rows: &[CurveRow], title: &str, path: &Path) -> Result<(), PlotError> {
     if rows.is_empty() {
         return Err(PlotError::Input { plot: PLOT, msg: "no epochs to plot".into() });
@@ -45,26 +49,32 @@ pub fn training_curves(rows: &[CurveRow], title: &str, path: &Path) -> Result<()
         let (head, body) = root.split_vertically(56);
         let pos = Pos::new(HPos::Center, VPos::Top);
         head.draw_text(title, &text(24.0, INK).pos(pos), (SIZE.0 as i32 / 2, 14))?;
-        let (l, r) = body.split_horizontally(SIZE.0 / 2);
-        let loss = |r: &CurveRow| (r.train_loss, r.val_loss);
-        let acc = |r: &CurveRow| (r.train_accuracy, r.val_accuracy);
-        panel(&l, rows, "Loss", loss, false)?;
-        panel(&r, rows, "Accuracy", acc, true)
+        let panels = body.split_evenly((1, 3));
+        let train_loss: Series = ("train", BLUE, |r| r.train_loss);
+        let val_loss: Series = ("validation", ORANGE, |r| r.val_loss);
+        let train_acc: Series = ("train", BLUE, |r| r.train_accuracy);
+        let val_acc: Series = ("validation", ORANGE, |r| r.val_accuracy);
+        panel(&panels[0], rows, "Training loss (weighted sum)", &[train_loss], false)?;
+        panel(&panels[1], rows, "Validation loss (cross-entropy)", &[val_loss], false)?;
+        panel(&panels[2], rows, "Accuracy", &[train_acc, val_acc], true)
     })
 }
+
+/// One line of a panel: its legend label, colour and values.
+type Series = (&'static str, RGBColor, fn(&CurveRow) -> Option<f64>);
 
 fn panel(
     area: &Area<'_>,
     rows: &[CurveRow],
     name: &str,
-    pick: impl Fn(&CurveRow) -> (Option<f64>, Option<f64>),
+    series: &[Series],
     unit_range: bool,
 ) -> DrawResult {
     let (x0, x1) = rows
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| (a.min(r.epoch), b.max(r.epoch)));
     let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-    let ys: Vec<f64> = rows.iter().flat_map(|r| [pick(r).0, pick(r).1]).flatten().collect();
+    let ys: Vec<f64> = rows.iter().flat_map(|r| series.iter().filter_map(|s| (s.2)(r))).collect();
     let (mut y0, mut y1) = if unit_range {
         (0.0, 1.0)
     } else {
@@ -89,21 +99,16 @@ fn panel(
         .light_line_style(WHITE)
         .bold_line_style(RGBColor(225, 225, 225))
         .x_desc("Epoch")
-        .y_desc(name)
+        .y_desc(if unit_range { "Accuracy" } else { "Loss" })
         .axis_desc_style(text(18.0, INK))
         .label_style(text(15.0, INK))
         .x_label_formatter(&|v| if whole { format!("{v:.0}") } else { format!("{v:.1}") })
         .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()?;
     let mut any = false;
-    for (which, colour, label) in [(0, BLUE, "train"), (1, ORANGE, "validation")] {
-        let pts: Vec<(f64, f64)> = rows
-            .iter()
-            .filter_map(|r| {
-                let (a, b) = pick(r);
-                if which == 0 { a } else { b }.map(|y| (r.epoch, y))
-            })
-            .collect();
+    for &(label, colour, pick) in series {
+        let pts: Vec<(f64, f64)> =
+            rows.iter().filter_map(|r| pick(r).map(|y| (r.epoch, y))).collect();
         if pts.is_empty() {
             continue;
         }
@@ -111,7 +116,7 @@ fn panel(
         let style = ShapeStyle::from(colour).stroke_width(3);
         chart
             .draw_series(LineSeries::new(pts.clone(), style))?
-            .label(format!("{label} {}", name.to_lowercase()))
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, colour.filled())))?;
     }

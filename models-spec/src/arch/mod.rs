@@ -40,19 +40,27 @@ impl Arch {
         Arch::Resnet50,
         Arch::InceptionV3,
     ];
-    /// Their ids, equal to torchvision's builder names.
-    pub const ALL_IDS: [&'static str; 6] = [
-        "mobilenet_v3_small",
-        "mobilenet_v3_large",
-        "efficientnet_b0",
-        "resnet18",
-        "resnet50",
-        "inception_v3",
-    ];
+    /// Their ids, equal to torchvision's builder names (derived from [`Arch::id`]).
+    pub const ALL_IDS: [&'static str; 6] = {
+        let mut ids = [""; 6];
+        let mut i = 0;
+        while i < ids.len() {
+            ids[i] = Self::ALL[i].id();
+            i += 1;
+        }
+        ids
+    };
 
-    /// The id, equal to torchvision's builder name.
-    pub fn id(self) -> &'static str {
-        Self::ALL_IDS[Self::ALL.iter().position(|a| *a == self).unwrap_or(0)]
+    /// The id, equal to torchvision's builder name (and to the serde name in configs).
+    pub const fn id(self) -> &'static str {
+        match self {
+            Arch::MobilenetV3Small => "mobilenet_v3_small",
+            Arch::MobilenetV3Large => "mobilenet_v3_large",
+            Arch::EfficientnetB0 => "efficientnet_b0",
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet50 => "resnet50",
+            Arch::InceptionV3 => "inception_v3",
+        }
     }
 
     /// The input size the architecture is usually trained at (299 for Inception-v3, else 224).
@@ -75,10 +83,9 @@ impl Arch {
 impl std::str::FromStr for Arch {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL_IDS
-            .iter()
-            .position(|id| *id == s)
-            .map(|i| Self::ALL[i])
+        Self::ALL
+            .into_iter()
+            .find(|a| a.id() == s)
             .ok_or_else(|| SpecError::UnknownArch(s.to_string()))
     }
 }

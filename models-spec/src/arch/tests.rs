@@ -62,3 +62,16 @@ fn make_divisible_matches_torchvision() {
     assert_eq!(make_divisible(960.0 / 4.0, 8), 240);
     assert_eq!(make_divisible(1280.0 * 0.75, 8), 960);
 }
+
+#[test]
+fn each_architecture_has_one_name_in_ids_configs_and_parsing() {
+    let ids: HashSet<_> = Arch::ALL_IDS.iter().collect();
+    assert_eq!(ids.len(), Arch::ALL.len(), "every id once");
+    for arch in Arch::ALL {
+        let serde_name = serde_json::to_string(&arch).unwrap();
+        assert_eq!(serde_name.trim_matches('"'), arch.id(), "the config name is the id");
+        assert_eq!(arch.id().parse::<Arch>().unwrap(), arch);
+    }
+    let e = "resnet101".parse::<Arch>().unwrap_err().to_string();
+    assert!(e.contains("known: mobilenet_v3_small, mobilenet_v3_large"), "{e}");
+}

@@ -135,50 +135,10 @@ pub struct OptimConfig {
     pub ema_decay: Option<f64>,
 }
 
-/// A validation metric, computed after every epoch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Top-1 accuracy on the validation set (higher is better).
-    #[default]
-    ValAccuracy,
-    /// Unweighted mean of the per-class F1 scores (higher is better).
-    ValMacroF1,
-    /// Mean cross-entropy on the validation set, without label smoothing (lower is better).
-    ValLoss,
-}
-
-impl Metric {
-    /// Whether larger values are better.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::ValLoss)
-    }
-
-    /// The name used in configs and in `metrics.jsonl`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::ValAccuracy => "val_accuracy",
-            Metric::ValMacroF1 => "val_macro_f1",
-            Metric::ValLoss => "val_loss",
-        }
-    }
-}
+/// A validation metric that selects the best epoch (owned by [`fer_metrics::run`], which also
+/// holds the rule that `fer-infer report` replays).
+pub use fer_metrics::run::Metric;
 
 /// The `[early_stopping]` section: the metric that selects `best.safetensors`, and when a
-/// stage stops early.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EarlyStoppingConfig {
-    /// `val_accuracy`, `val_macro_f1` or `val_loss`: decides the best epoch (whose weights are
-    /// `best.safetensors`) whether or not early stopping is on. Default `val_accuracy`.
-    #[serde(default)]
-    pub metric: Metric,
-    /// Stop a stage after this many epochs (`≥ 1`) without an improvement of at least
-    /// `min_delta`; the next stage, if any, then starts. Default: never stop early.
-    #[serde(default)]
-    pub patience: Option<usize>,
-    /// Smallest change of the metric that counts as an improvement, `≥ 0` (in the metric's
-    /// units: 0.001 is 0.1 percentage point of accuracy). Default 0.
-    #[serde(default)]
-    pub min_delta: f64,
-}
+/// stage stops early (the type and its rule live in [`fer_metrics::run`]).
+pub use fer_metrics::run::EarlyStopping as EarlyStoppingConfig;

@@ -11,6 +11,7 @@
 //!
 //! Every draw depends only on `(seed, epoch, batch)`: a resumed run mixes the same way.
 
+use fer_data::augment::splitmix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
@@ -162,12 +163,4 @@ impl Mixer {
             }
         }))
     }
-}
-
-/// One round of SplitMix64: spreads a key's bits.
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fer_checkpoint::{CheckOptions, Checkpoint, TensorMap};
+use fer_metrics::run::BestEpoch;
 use fer_models_spec::{ModelMeta, Preprocess};
 use tch::{Device, Tensor};
 
@@ -78,7 +79,9 @@ pub struct RunOutcome {
 }
 
 /// libtorch's generator seed for one epoch: dropout and stochastic depth draw the same masks
-/// when an epoch is run again (by `resume`).
+/// when an epoch is run again (by `resume`). Not [`fer_data::augment::splitmix`] but a shortened
+/// form of it (one multiply) over `seed ^ epoch·φ`, kept as it is so that runs started by
+/// earlier binaries resume with the masks they began with.
 fn epoch_seed(seed: u64, epoch: usize) -> i64 {
     let mut x = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -510,20 +513,9 @@ impl<'a> Session<'a> {
         mut records: Vec<EpochRecord>,
     ) -> Result<RunOutcome> {
         let metric = self.cfg.early_stopping.metric;
-        let better = |a: f64, b: f64| {
-            let d = self.cfg.early_stopping.min_delta;
-            if metric.higher_is_better() { a > b + d } else { a < b - d }
-        };
-        let mut best: Option<(usize, f64)> = None;
-        let mut stale = 0usize;
+        let mut best = BestEpoch::new(&self.cfg.early_stopping);
         for r in &records {
-            let v = r.metric(metric.name()).unwrap_or(f64::NAN);
-            if best.is_none_or(|(_, b)| better(v, b)) {
-                best = Some((r.epoch, v));
-                stale = 0;
-            } else {
-                stale += 1;
-            }
+            best.observe(r);
         }
         let total: usize = self.cfg.stages.iter().map(|s| s.epochs).sum();
         let mut timing = Timing { setup: self.opened.elapsed().as_secs_f64(), ..Timing::default() };
@@ -544,7 +536,7 @@ impl<'a> Session<'a> {
             let mut runner = StepRunner::new(self.cfg.optim.cuda_graphs, self.device, &opt, &note)?;
             // Patience counts within a stage: a stopped stage hands over to the next one.
             if done <= stage_start {
-                stale = 0;
+                best.reset_patience();
             }
             for e in 0..stage.epochs {
                 let epoch = stage_start + e + 1;
@@ -605,16 +597,11 @@ impl<'a> Session<'a> {
                     epoch_seconds: t.seconds,
                     val_seconds,
                 };
-                let value = rec.metric(metric.name()).unwrap_or(f64::NAN);
                 // A non-finite metric never selects an epoch (not even the first).
-                let improved = value.is_finite() && best.is_none_or(|(_, b)| better(value, b));
+                let improved = best.observe(&rec);
                 self.dir.append_metrics(&rec)?;
                 if improved {
-                    best = Some((epoch, value));
-                    stale = 0;
                     self.save_checkpoint(&self.dir.best(), &rec)?;
-                } else {
-                    stale += 1;
                 }
                 self.save_checkpoint(&self.dir.last(), &rec)?;
                 self.save_state(epoch, &opt)?;
@@ -622,10 +609,11 @@ impl<'a> Session<'a> {
                 records.push(rec);
                 self.plot_curves(&records, &mut plotting);
                 timing.checkpoints += clock.elapsed().as_secs_f64();
-                if self.cfg.early_stopping.patience.is_some_and(|p| stale >= p) {
+                if best.out_of_patience() {
                     self.obs.message(&format!(
-                        "early stop: {} did not improve for {stale} epochs",
-                        metric.name()
+                        "early stop: {} did not improve for {} epochs",
+                        metric.name(),
+                        best.stale()
                     ));
                     stopped_early = true;
                     break;
@@ -634,7 +622,7 @@ impl<'a> Session<'a> {
             stage_start += stage.epochs;
         }
         self.finish_plot(plotting.take());
-        let best_epoch = best.map_or(0, |(e, _)| e);
+        let best_epoch = best.epoch().unwrap_or(0);
         let clock = std::time::Instant::now();
         self.test(best_epoch, records.last().map_or(0, |r| r.epoch))?;
         timing.test = clock.elapsed().as_secs_f64();

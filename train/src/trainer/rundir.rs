@@ -7,52 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// One line of `metrics.jsonl`: everything measured in one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch number over the whole run, from 1.
-    pub epoch: usize,
-    /// Stage name.
-    pub stage: String,
-    /// Learning rate at the epoch's last update.
-    pub lr: f64,
-    /// Mean training loss (the weighted sum of the stage's terms).
-    pub train_loss: f64,
-    /// Training top-1 accuracy on the augmented batches.
-    pub train_accuracy: f64,
-    /// Mean of each loss term (unweighted), by label.
-    pub terms: std::collections::BTreeMap<String, f64>,
-    /// Validation cross-entropy (NLL of the softmax).
-    pub val_loss: f64,
-    /// Validation top-1 accuracy.
-    pub val_accuracy: f64,
-    /// Validation macro-F1.
-    pub val_macro_f1: f64,
-    /// Validation ECE (15 equal-width bins, top label).
-    pub val_ece: f64,
-    /// Training images seen this epoch.
-    pub images: usize,
-    /// Training throughput, images per second (timing: varies between identical runs).
-    pub img_per_s: f64,
-    /// Wall time of the epoch's training in seconds (timing).
-    pub epoch_seconds: f64,
-    /// Wall time of the epoch's validation (precise BatchNorm included) in seconds (timing;
-    /// 0 in records written before it existed).
-    #[serde(default)]
-    pub val_seconds: f64,
-}
-
-impl EpochRecord {
-    /// The value of a selection metric by name (`val_accuracy`, `val_macro_f1`, `val_loss`).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        match name {
-            "val_accuracy" => Some(self.val_accuracy),
-            "val_macro_f1" => Some(self.val_macro_f1),
-            "val_loss" => Some(self.val_loss),
-            _ => None,
-        }
-    }
-}
+/// One line of `metrics.jsonl` (the typed record shared with `fer-infer report`).
+pub use fer_metrics::run::EpochRecord;
 
 /// Paths inside a run directory.
 #[derive(Debug, Clone)]
@@ -117,10 +73,10 @@ impl RunDir {
     /// Appends one record to `metrics.jsonl`.
     pub fn append_metrics(&self, rec: &EpochRecord) -> Result<()> {
         let path = self.metrics();
+        let line = fer_metrics::run::to_jsonl(std::slice::from_ref(rec))?;
         let mut f =
             std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
-        let line = serde_json::to_string(rec).map_err(|e| Error::Input(e.to_string()))?;
-        writeln!(f, "{line}").map_err(io(&path))
+        f.write_all(line.as_bytes()).map_err(io(&path))
     }
 
     /// The records of `metrics.jsonl` (empty when absent).
@@ -129,25 +85,13 @@ impl RunDir {
         if !path.exists() {
             return Ok(vec![]);
         }
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| Error::Input(format!("{}:{}: {e}", path.display(), i + 1)))
-            })
-            .collect()
+        Ok(fer_metrics::run::read_jsonl(&path)?)
     }
 
     /// Rewrites `metrics.jsonl` with `records` (used by resume to drop epochs after the last
     /// checkpoint).
     pub fn rewrite_metrics(&self, records: &[EpochRecord]) -> Result<()> {
-        let mut text = String::new();
-        for r in records {
-            text += &serde_json::to_string(r).map_err(|e| Error::Input(e.to_string()))?;
-            text.push('\n');
-        }
+        let text = fer_metrics::run::to_jsonl(records)?;
         self.write_atomic("metrics.jsonl", text.as_bytes())
     }
 }

@@ -6,28 +6,8 @@ use super::{Observer, RunOptions, train};
 use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
 
-/// Mean and sample standard deviation (n − 1; 0 for one value).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MeanStd {
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub std: f64,
-}
-
-impl MeanStd {
-    /// Of `values` (at least one).
-    pub fn of(values: &[f64]) -> MeanStd {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = if values.len() > 1 {
-            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        MeanStd { mean, std: var.sqrt() }
-    }
-}
+/// Mean and sample standard deviation (the one helper, shared with `fer-infer report`).
+pub use fer_metrics::run::MeanStd;
 
 /// One seed's best epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,12 +95,15 @@ pub fn train_seeds(
             val_loss: best.val_loss,
         });
     }
-    let col = |f: fn(&SeedResult) -> f64| MeanStd::of(&results.iter().map(f).collect::<Vec<_>>());
+    let col = |f: fn(&SeedResult) -> f64| {
+        MeanStd::of(&results.iter().map(f).collect::<Vec<_>>())
+            .ok_or_else(|| Error::Input("--seeds: no seed finished".into()))
+    };
     let summary = SeedSummary {
         name: cfg.run_name(),
-        val_accuracy: col(|r| r.val_accuracy),
-        val_macro_f1: col(|r| r.val_macro_f1),
-        val_ece: col(|r| r.val_ece),
+        val_accuracy: col(|r| r.val_accuracy)?,
+        val_macro_f1: col(|r| r.val_macro_f1)?,
+        val_ece: col(|r| r.val_ece)?,
         seeds: results,
     };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;

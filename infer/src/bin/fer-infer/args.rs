@@ -102,11 +102,11 @@ pub struct MetaArgs {
     /// Per-channel standard deviation, comma-separated (`fer.std`).
     #[arg(long, value_delimiter = ',')]
     pub std: Option<Vec<f32>>,
-    /// `gray` or `rgb` (`fer.color`); default from the model's input channels.
-    #[arg(long, value_parser = parse_color)]
+    /// Colour handling (`fer.color`); default from the model's input channels.
+    #[arg(long, value_enum)]
     pub color: Option<ColorMode>,
-    /// `bilinear` or `nearest` (`fer.resize`); default bilinear.
-    #[arg(long, value_parser = parse_resize)]
+    /// Resize interpolation (`fer.resize`); default bilinear.
+    #[arg(long, value_enum)]
     pub resize: Option<ResizeMethod>,
     /// Softmax temperature (`fer.temperature`); default 1 or the calibrated value.
     #[arg(long)]
@@ -114,29 +114,8 @@ pub struct MetaArgs {
     /// The face crop the model was trained on (`fer.crop`): `whole` (no faces detected),
     /// `dataset` (the dataset's own crops, e.g. FER-2013's; the default for files without the
     /// key), `aligned` or `aligned:MARGIN` (the toolkit's crop; docs/onnx-metadata.md).
-    #[arg(long, value_parser = parse_crop)]
+    #[arg(long)]
     pub crop: Option<FaceCrop>,
-}
-
-fn parse_crop(s: &str) -> Result<FaceCrop, String> {
-    s.parse()
-}
-
-fn parse_color(s: &str) -> Result<ColorMode, String> {
-    match s {
-        "gray" => Ok(ColorMode::Gray),
-        "rgb" => Ok(ColorMode::Rgb),
-        "gray_rgb" | "gray-rgb" => Ok(ColorMode::GrayRgb),
-        _ => Err(format!("`{s}`: expected gray, rgb or gray_rgb")),
-    }
-}
-
-fn parse_resize(s: &str) -> Result<ResizeMethod, String> {
-    match s {
-        "bilinear" => Ok(ResizeMethod::Bilinear),
-        "nearest" => Ok(ResizeMethod::Nearest),
-        _ => Err(format!("`{s}`: expected bilinear or nearest")),
-    }
 }
 
 impl MetaArgs {

@@ -148,7 +148,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&results)?;
         match out_path(j) {
             None => outln!("{text}"),
-            Some(p) => std::fs::write(&p, text + "\n")
+            Some(p) => fer_checkpoint::write_atomic(&p, (text + "\n").as_bytes())
                 .with_context(|| format!("writing {}", p.display()))?,
         }
     }

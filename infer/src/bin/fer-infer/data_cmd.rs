@@ -36,10 +36,10 @@ pub struct FacesArgs {
     #[arg(long = "in", value_name = "DIR")]
     input: PathBuf,
     /// The format of `--in` (see `eval --format`).
-    #[arg(long, default_value = "image-folder", value_parser = parse_format)]
+    #[arg(long, default_value = "image-folder")]
     format: Format,
     /// Official split of `--in` to read (default: every sample).
-    #[arg(long, value_parser = parse_split)]
+    #[arg(long)]
     split: Option<SplitName>,
     /// Where the crops go (`CLASS/NAME.png` and `faces.json`); must not exist or be empty.
     #[arg(long, value_name = "DIR")]
@@ -60,14 +60,6 @@ pub struct FacesArgs {
     face: FaceArgs,
     #[command(flatten)]
     backend: BackendArgs,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse().map_err(|e: fer_data::Error| e.to_string())
-}
-
-fn parse_split(s: &str) -> Result<SplitName, String> {
-    s.parse().map_err(|e: fer_data::Error| e.to_string())
 }
 
 /// `faces.json`: the crop (read back by `fer-export`), and every photo's fate.
@@ -151,7 +143,8 @@ fn write_crops(fc: &FaceCropped, out: &Path) -> anyhow::Result<usize> {
             name = PathBuf::from(class).join(format!("{stem}-{n}.png"));
         }
         let path = out.join(&name);
-        s.image.save(&path).with_context(|| format!("writing {}", path.display()))?;
+        fer_data::image_file::save_image(&s.image, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(fc.len())
 }

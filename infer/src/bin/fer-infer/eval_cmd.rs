@@ -27,11 +27,11 @@ pub struct DataArgs {
     pub data: PathBuf,
     /// The dataset's format: fer2013-csv, fer2013-folder, ferplus, rafdb, affectnet-csv,
     /// affectnet-folder, ckplus or image-folder.
-    #[arg(long, value_parser = parse_format)]
+    #[arg(long)]
     pub format: Format,
     /// Official split (`train`, `val`, `test`). Default: every sample, the only choice for
     /// sets without splits such as CK+ or a flat image folder.
-    #[arg(long, value_parser = parse_split)]
+    #[arg(long)]
     pub split: Option<SplitName>,
     /// A training run's `split.json`: read only the samples that run held out of training for
     /// calibration (`data.calib_fraction`). Give the dataset and --split it trained on.
@@ -49,22 +49,10 @@ pub struct DataArgs {
     /// Test-time augmentation: `none`; `flip` (the logits of each image and of its mirror
     /// are averaged; twice the forward passes); or `ten-crop` (the four corner and the centre
     /// crops of 11/12 of each side, each also mirrored: ten forward passes).
-    #[arg(long, default_value = "none", value_parser = parse_tta)]
+    #[arg(long, default_value = "none")]
     pub tta: Tta,
     #[command(flatten)]
     pub photos: DataFaceArgs,
-}
-
-fn parse_tta(s: &str) -> Result<Tta, String> {
-    s.parse().map_err(|e: fer_infer::Error| e.to_string())
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse().map_err(|e: fer_data::Error| e.to_string())
-}
-
-fn parse_split(s: &str) -> Result<SplitName, String> {
-    s.parse().map_err(|e: fer_data::Error| e.to_string())
 }
 
 /// Arguments of `eval`.

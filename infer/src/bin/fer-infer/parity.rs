@@ -50,7 +50,7 @@ pub fn run(a: ParityArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&report)?;
         match out_path(j) {
             None => outln!("{text}"),
-            Some(p) => std::fs::write(&p, text + "\n")
+            Some(p) => fer_checkpoint::write_atomic(&p, (text + "\n").as_bytes())
                 .with_context(|| format!("writing {}", p.display()))?,
         }
     }

@@ -235,7 +235,8 @@ impl Annotator {
             name = format!("{stem}-{n}.png");
         }
         let path = self.dir.join(name);
-        img.save(&path).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        fer_data::image_file::save_image(&img.into(), &path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         Ok(path)
     }
 }

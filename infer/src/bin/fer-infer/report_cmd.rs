@@ -26,15 +26,17 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let md = report::markdown(&rows);
     let write = |name: &str, text: &str| {
         let p = a.out.join(name);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+        fer_checkpoint::write_atomic(&p, text.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))
     };
     let sources: Vec<String> =
         entries.iter().map(|e| format!("- `{}`", e.source.display())).collect();
     write(
         "report.md",
         &format!(
-            "# Results\n\nmean ± sample std over the entries of each row (seeds, folds); eval \
-             folders report test metrics, trainer runs the best validation epoch.\n\n{md}\n\
+            "# Results\n\nmean ± sample std over the entries of each row (seeds, folds; one row \
+             per runtime, never averaged across runtimes); eval folders report test metrics and \
+             their runtime's ms/image, trainer runs the best validation epoch.\n\n{md}\n\
              ![accuracy, macro-F1, ECE](report.png)\n\n## Sources\n\n{}\n",
             sources.join("\n")
         ),

@@ -60,7 +60,8 @@ pub fn run(
         if win.is_key_pressed(Key::S, KeyRepeat::No) {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let p = out.join(format!("snapshot-{:06}.png", frame.index));
-            frame.image.save(&p).with_context(|| format!("writing {}", p.display()))?;
+            fer_data::image_file::save_image(&frame.image.clone().into(), &p)
+                .with_context(|| format!("writing {}", p.display()))?;
             eprintln!("snapshot: {}", p.display());
         }
     }

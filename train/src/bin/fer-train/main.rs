@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use fer_checkpoint::cli::{CompletionsArgs, Verbosity};
 use fer_data::formats::{Format, OpenOptions};
 use fer_train::config::ExperimentConfig;
@@ -31,26 +31,6 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum DeviceArg {
-    /// CUDA when libtorch sees a GPU, else the CPU.
-    Auto,
-    /// The CPU (deterministic: the same config and seed give the same metrics).
-    Cpu,
-    /// CUDA device 0; an error without a GPU.
-    Cuda,
-}
-
-impl From<DeviceArg> for DeviceChoice {
-    fn from(d: DeviceArg) -> Self {
-        match d {
-            DeviceArg::Auto => DeviceChoice::Auto,
-            DeviceArg::Cpu => DeviceChoice::Cpu,
-            DeviceArg::Cuda => DeviceChoice::Cuda,
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum Cmd {
     /// Train an experiment config (see configs/README.md) into `<output_dir>/<name>/`.
@@ -67,7 +47,7 @@ enum Cmd {
         seeds: Vec<u64>,
         /// Overrides the config's device.
         #[arg(long, value_enum)]
-        device: Option<DeviceArg>,
+        device: Option<DeviceChoice>,
         /// Replace an existing run in the same directory instead of refusing.
         #[arg(long)]
         overwrite: bool,
@@ -90,7 +70,7 @@ enum Cmd {
         run_dir: PathBuf,
         /// Overrides the recorded device.
         #[arg(long, value_enum)]
-        device: Option<DeviceArg>,
+        device: Option<DeviceChoice>,
     },
     /// Write the built-in synthetic expression set in the FER-2013 folder layout.
     Synth {
@@ -152,7 +132,7 @@ enum Cmd {
         steps: usize,
         /// Device.
         #[arg(long, value_enum, default_value = "auto")]
-        device: DeviceArg,
+        device: DeviceChoice,
     },
 }
 
@@ -213,7 +193,7 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("{}", libtorch_line());
                 eprintln!("resolved config:\n{}", cfg.resolved_toml()?);
             }
-            let opts = RunOptions { overwrite, device: device.map(Into::into), run_dir: None };
+            let opts = RunOptions { overwrite, device, run_dir: None };
             if seeds.is_empty() {
                 let out = trainer::train(&cfg, &opts, &obs)?;
                 outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
@@ -240,8 +220,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
-            let out =
-                trainer::resume(&run_dir, device.map(Into::into), &obs).with_context(context)?;
+            let out = trainer::resume(&run_dir, device, &obs).with_context(context)?;
             outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
         }
         Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
@@ -276,7 +255,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             device,
         } => {
-            let device = fer_train::device::resolve(device.into())?;
+            let device = fer_train::device::resolve(device)?;
             for &a in &arch {
                 for &s in &size {
                     for &precision in &precision {

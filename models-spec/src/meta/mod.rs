@@ -1,7 +1,8 @@
 //! What a deployed model must say about itself: class labels, preprocessing, temperature.
 //!
-//! [`ModelMeta`] travels in our checkpoints and, as string key/value pairs
-//! ([`ModelMeta::to_props`]), in the ONNX file's `metadata_props`. `docs/onnx-metadata.md`
+//! [`ModelMeta`] travels in our checkpoints and, as string key/value pairs, in the ONNX file's
+//! `metadata_props`; [`props`] is the one codec of those pairs (written by `fer-export` and
+//! `fer-infer calibrate`, read by `fer-infer`). `docs/onnx-metadata.md`
 //! documents the keys for users of other languages.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use crate::arch::ArchConfig;
 
 /// How pixels become the model's input channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ColorMode {
     /// One gray channel (ITU-R 601 luma of colour images): 1-channel models.
@@ -20,11 +22,13 @@ pub enum ColorMode {
     Rgb,
     /// Three channels that all hold the gray (ITU-R 601 luma) image, colour images included:
     /// 3-channel models trained on gray datasets such as FER-2013, which never saw colour.
+    #[cfg_attr(feature = "clap", value(name = "gray_rgb", alias = "gray-rgb"))]
     GrayRgb,
 }
 
 /// Interpolation used to resize to the input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMethod {
     /// Bilinear, half-pixel centres; when shrinking, the kernel widens with the scale (PIL's
@@ -90,13 +94,12 @@ pub struct ModelMeta {
     pub temperature: f64,
 }
 
-/// Prefix of every metadata key we write.
-pub const META_PREFIX: &str = "fer.";
-/// Version of the metadata schema.
-pub const META_SCHEMA_VERSION: u32 = 1;
+pub mod props;
+
+pub use props::{META_PREFIX, META_SCHEMA_VERSION, MetaErrors, MetaProps, keys, temperature_prop};
 
 /// A metadata key that is missing or does not parse.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("model metadata `{key}`: {msg}")]
 pub struct MetaError {
     /// The key, for example `fer.labels`.
@@ -106,89 +109,15 @@ pub struct MetaError {
 }
 
 impl ModelMeta {
-    /// Key/value pairs for ONNX `metadata_props` (values are plain strings or JSON).
+    /// Key/value pairs for ONNX `metadata_props` ([`MetaProps::encode`]).
     pub fn to_props(&self) -> BTreeMap<String, String> {
-        let json = |v: &dyn erased::Json| v.json();
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: String| {
-            m.insert(format!("{META_PREFIX}{k}"), v);
-        };
-        put("schema_version", META_SCHEMA_VERSION.to_string());
-        put("arch", self.arch.arch.id().to_string());
-        put("arch_config", json(&self.arch));
-        put("labels", json(&self.labels));
-        put("num_classes", self.labels.len().to_string());
-        put("input_size", self.preprocess.input_size.to_string());
-        put("in_channels", self.preprocess.channels().to_string());
-        put("color", json(&self.preprocess.color).trim_matches('"').to_string());
-        put("resize", json(&self.preprocess.resize).trim_matches('"').to_string());
-        put("mean", json(&self.preprocess.mean));
-        put("std", json(&self.preprocess.std));
-        put("temperature", format!("{}", self.temperature));
-        m
+        MetaProps::encode(self)
     }
 
-    /// Reads the pairs written by [`ModelMeta::to_props`].
-    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Self, MetaError> {
-        fn get<'a>(p: &'a BTreeMap<String, String>, k: &str) -> Result<&'a str, MetaError> {
-            p.get(&format!("{META_PREFIX}{k}")).map(String::as_str).ok_or_else(|| MetaError {
-                key: format!("{META_PREFIX}{k}"),
-                msg: "missing".into(),
-            })
-        }
-        fn parse<T: serde::de::DeserializeOwned>(
-            p: &BTreeMap<String, String>,
-            k: &str,
-            quote: bool,
-        ) -> Result<T, MetaError> {
-            let raw = get(p, k)?;
-            let text = if quote { format!("\"{raw}\"") } else { raw.to_string() };
-            serde_json::from_str(&text).map_err(|e| MetaError {
-                key: format!("{META_PREFIX}{k}"),
-                msg: format!("{e}: {raw:?}"),
-            })
-        }
-        let version: u32 = parse(props, "schema_version", false)?;
-        if version > META_SCHEMA_VERSION {
-            return Err(MetaError {
-                key: format!("{META_PREFIX}schema_version"),
-                msg: format!("{version} is newer than this toolkit's {META_SCHEMA_VERSION}"),
-            });
-        }
-        let meta = ModelMeta {
-            arch: parse(props, "arch_config", false)?,
-            labels: parse(props, "labels", false)?,
-            preprocess: Preprocess {
-                input_size: parse(props, "input_size", false)?,
-                color: parse(props, "color", true)?,
-                resize: parse(props, "resize", true)?,
-                mean: parse(props, "mean", false)?,
-                std: parse(props, "std", false)?,
-            },
-            temperature: parse(props, "temperature", false)?,
-        };
-        let bad = |key: &str, msg: String| MetaError { key: format!("{META_PREFIX}{key}"), msg };
-        if meta.preprocess.mean.len() != meta.preprocess.channels()
-            || meta.preprocess.std.len() != meta.preprocess.channels()
-        {
-            return Err(bad("mean", "one mean and one std per input channel expected".into()));
-        }
-        if meta.temperature.is_nan() || meta.temperature <= 0.0 {
-            return Err(bad("temperature", format!("{} is not positive", meta.temperature)));
-        }
-        Ok(meta)
-    }
-}
-
-mod erased {
-    /// Object-safe JSON serialisation for the metadata writer.
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
+    /// Reads the pairs written by [`ModelMeta::to_props`]; every missing or unparsable key is
+    /// named in the one error.
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Self, MetaErrors> {
+        MetaProps::decode_required(props)
     }
 }
 
@@ -213,5 +142,28 @@ mod tests {
         broken.remove("fer.labels");
         let e = ModelMeta::from_props(&broken).unwrap_err();
         assert_eq!(e.to_string(), "model metadata `fer.labels`: missing");
+    }
+
+    #[test]
+    fn every_missing_or_bad_key_is_listed_in_one_error() {
+        let meta = ModelMeta {
+            arch: ArchConfig::new(Arch::Resnet18, 7),
+            labels: (0..7).map(|i| format!("c{i}")).collect(),
+            preprocess: Preprocess::imagenet(48, 1),
+            temperature: 1.0,
+        };
+        let mut props = meta.to_props();
+        for k in ["fer.labels", "fer.mean", "fer.std"] {
+            props.remove(k);
+        }
+        props.insert("fer.temperature".into(), "warm".into());
+        let e = ModelMeta::from_props(&props).unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(keys, ["fer.temperature", "fer.labels", "fer.mean", "fer.std"]);
+        assert_eq!(
+            e.to_string(),
+            "model metadata `fer.temperature`: \"warm\" does not parse (expected value at line 1 \
+             column 1); `fer.labels`: missing; `fer.mean`: missing; `fer.std`: missing"
+        );
     }
 }
