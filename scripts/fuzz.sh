@@ -27,6 +27,9 @@ if [ -z "$bins" ]; then
   bash scripts/setup.sh >/dev/null   # libtorch (fer-train's config parser links it)
   cargo +nightly fuzz build --sanitizer none || exit 1
 fi
+# The config target links libtorch (fer-train's config parser); the fuzz binaries carry no
+# rpath to it.
+[ -d .deps/libtorch/lib ] && export LD_LIBRARY_PATH="$PWD/.deps/libtorch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(ls fuzz/fuzz_targets | grep -v '^common' | sed 's/\.rs$//')
 logs=target/fuzz-logs; mkdir -p "$logs"

@@ -45,9 +45,13 @@ fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
     let model =
         Model::open(model_path.as_ref(), &BackendOptions::ort_cpu(), &MetaOverrides::default())
             .unwrap();
-    let detector =
-        BlazeFace::open(&Range::Short.default_path(), Range::Short, BackendKind::Ort, Some(1))
-            .unwrap();
+    let detector = BlazeFace::open(
+        &Range::Short.default_path().unwrap(),
+        Range::Short,
+        BackendKind::Ort,
+        Some(1),
+    )
+    .unwrap();
     let mut live = Live::new(detector, model, 0.5);
     let (jpegs, truth) = synthetic_jpegs(5);
     let out = dir.path().join("out");

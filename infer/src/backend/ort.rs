@@ -52,6 +52,12 @@ pub fn build_paths_allowed() -> bool {
     std::env::var_os(NO_BUILD_PATHS_ENV).is_none_or(|v| v.is_empty() || v == "0")
 }
 
+/// Whether the library was named explicitly (`--ort-library` or `ORT_DYLIB_PATH`): then its
+/// absence is an error, never a reason to run on another runtime.
+pub fn library_named() -> bool {
+    FLAG.get().is_some() || std::env::var_os(DYLIB_ENV).is_some_and(|p| !p.is_empty())
+}
+
 /// Finds the ONNX Runtime shared library (see the module doc for the order).
 pub fn find_library() -> Result<PathBuf> {
     let named = FLAG.get().map(|p| ("--ort-library", p.clone())).or_else(|| {
@@ -106,10 +112,10 @@ fn search_dirs() -> Vec<PathBuf> {
         found.sort();
         dirs.extend(found);
     }
-    if let Some(p) = BUILD_DEFAULT.filter(|_| build_paths_allowed()) {
-        if let Some(parent) = Path::new(p).parent() {
-            dirs.push(parent.to_path_buf());
-        }
+    if let Some(parent) =
+        BUILD_DEFAULT.filter(|_| build_paths_allowed()).and_then(|p| Path::new(p).parent())
+    {
+        dirs.push(parent.to_path_buf());
     }
     if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
         dirs.extend(std::env::split_paths(&ld).filter(|p| !p.as_os_str().is_empty()));

@@ -55,7 +55,8 @@ pub struct DeviceArgs {
 
 impl BackendArgs {
     /// The runtime to use: `auto` resolved (ONNX Runtime when its library is found, or when a
-    /// GPU provider is asked for, so that its absence is an error rather than a silent CPU run).
+    /// GPU provider is asked for or the library is named by `--ort-library`/`ORT_DYLIB_PATH`,
+    /// so that its absence is then an error rather than a silent switch).
     pub fn kind(&self) -> BackendKind {
         if let Some(p) = &self.ort_library {
             fer_infer::backend::ort::use_library(p.clone());
@@ -63,7 +64,12 @@ impl BackendArgs {
         match self.backend {
             RuntimeChoice::Ort => BackendKind::Ort,
             RuntimeChoice::Tract => BackendKind::Tract,
-            RuntimeChoice::Auto if self.device.ep != ExecutionProvider::Cpu => BackendKind::Ort,
+            RuntimeChoice::Auto
+                if self.device.ep != ExecutionProvider::Cpu
+                    || fer_infer::backend::ort::library_named() =>
+            {
+                BackendKind::Ort
+            }
             RuntimeChoice::Auto => match fer_infer::backend::ort::find_library() {
                 Ok(_) => BackendKind::Ort,
                 Err(e) => {
