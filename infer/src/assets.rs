@@ -14,6 +14,16 @@ use crate::error::{Error, Result};
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
+/// `rel` inside the checkout the binary was built in (where `scripts/setup.sh` puts files),
+/// or inside the current folder when build paths are ignored
+/// ([`crate::backend::ort::NO_BUILD_PATHS_ENV`]) or unknown.
+pub fn in_checkout(rel: &str) -> PathBuf {
+    let root = option_env!("FER_REPO_ROOT")
+        .filter(|_| crate::backend::ort::build_paths_allowed())
+        .unwrap_or(".");
+    PathBuf::from(root).join(rel)
+}
+
 /// The folder embedded files are written to.
 pub fn cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")

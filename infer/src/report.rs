@@ -249,16 +249,7 @@ fn from_run(dir: &Path) -> Result<Entry> {
     let cfg = run_config(&cfg_path)?;
     let records = read_jsonl(&dir.join("metrics.jsonl"))?;
     let best = cfg.early_stopping.best(&records);
-    let curves = records
-        .iter()
-        .map(|r| CurveRow {
-            epoch: r.epoch as f64,
-            train_loss: Some(r.train_loss),
-            val_loss: Some(r.val_loss),
-            train_accuracy: Some(r.train_accuracy),
-            val_accuracy: Some(r.val_accuracy),
-        })
-        .collect();
+    let curves = records.iter().map(CurveRow::from).collect();
     let (experiment, _) = strip_repetition(&cfg.name);
     Ok(Entry {
         experiment,

@@ -68,10 +68,7 @@ impl Range {
         if let Some(bytes) = embedded {
             return crate::assets::cached(self.file_name(), bytes);
         }
-        let root = option_env!("FER_REPO_ROOT")
-            .filter(|_| crate::backend::ort::build_paths_allowed())
-            .unwrap_or(".");
-        Ok(PathBuf::from(root).join(".deps/blazeface").join(self.file_name()))
+        Ok(crate::assets::in_checkout(".deps/blazeface").join(self.file_name()))
     }
 }
 

@@ -32,6 +32,19 @@ pub struct CurveRow {
     pub val_accuracy: Option<f64>,
 }
 
+impl From<&crate::run::EpochRecord> for CurveRow {
+    /// The curve values of one `metrics.jsonl` line (all present).
+    fn from(r: &crate::run::EpochRecord) -> Self {
+        CurveRow {
+            epoch: r.epoch as f64,
+            train_loss: Some(r.train_loss),
+            val_loss: Some(r.val_loss),
+            train_accuracy: Some(r.train_accuracy),
+            val_accuracy: Some(r.val_accuracy),
+        }
+    }
+}
+
 /// Draws the training loss (left), the validation loss (middle) and the accuracy, train and
 /// validation (right), per epoch, into a PNG of [`SIZE`] at `path`; `title` names the run.
 /// Missing values leave gaps in their series.

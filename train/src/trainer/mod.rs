@@ -415,16 +415,7 @@ impl<'a> Session<'a> {
     fn plot_curves(&self, records: &[EpochRecord], pending: &mut Option<Plotting>) {
         use fer_metrics::plot::curves::{CurveRow, training_curves};
         self.finish_plot(pending.take());
-        let rows: Vec<CurveRow> = records
-            .iter()
-            .map(|r| CurveRow {
-                epoch: r.epoch as f64,
-                train_loss: Some(r.train_loss),
-                val_loss: Some(r.val_loss),
-                train_accuracy: Some(r.train_accuracy),
-                val_accuracy: Some(r.val_accuracy),
-            })
-            .collect();
+        let rows: Vec<CurveRow> = records.iter().map(CurveRow::from).collect();
         let path = self.dir.path.join("curves.png");
         let name = self.cfg.run_name();
         let first = records.len() == 1;

@@ -82,10 +82,7 @@ fn default_face() -> anyhow::Result<PathBuf> {
         return fer_infer::assets::cached("astronaut_face.png", bytes)
             .context("writing the built-in face photo");
     }
-    let root = option_env!("FER_REPO_ROOT")
-        .filter(|_| fer_infer::backend::ort::build_paths_allowed())
-        .unwrap_or(".");
-    Ok(PathBuf::from(root).join(".deps/faces/astronaut_face.png"))
+    Ok(fer_infer::assets::in_checkout(".deps/faces/astronaut_face.png"))
 }
 
 fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
