@@ -185,9 +185,10 @@ case "$phase" in
       if [ -f "$rc/outcome.json" ]; then echo "resume check: finished before the kill (inconclusive)"
       elif [ ! -f "$rc/state.safetensors" ]; then echo "resume check: no state after 90 s (inconclusive)"
       else
+        before=$(wc -l < "$rc/metrics.jsonl")
         timeout 30 "$bin" -q resume "$rc" >> "$rc.log" 2>&1
         code=$?
-        echo "resume check: resume exited $code after $(wc -l < "$rc/metrics.jsonl") epochs (124 = stopped by its 30 s limit while training)"
+        echo "resume check: killed after $before epochs; resume exited $code after $(wc -l < "$rc/metrics.jsonl") epochs (124: stopped by its 30 s limit while training)"
         tail -2 "$rc.log"
       fi
     ) > "$out/resume_check.txt" 2>&1 &
