@@ -89,11 +89,8 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     // Atomic, and never over a FIFO, device or directory; the error names the path.
     fer_checkpoint::write_atomic(&a.out, &out)?;
     outln!(
-        "fitted T = {} (95 % bootstrap interval {:.4}–{:.4}, {BOOTSTRAP_ROUNDS} resamples) on {} \
-         samples of {} ({} split{}), golden-section on log T, {} iterations",
+        "fitted T = {} on {} samples of {} ({} split{}), golden-section on log T, {} iterations",
         fit.temperature,
-        t_ci.0,
-        t_ci.1,
         c.labels.len(),
         a.data.data.display(),
         r.spec.split_name(),
@@ -103,6 +100,11 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             Tta::TenCrop => ", logits averaged over each image's ten crops",
         },
         fit.iterations
+    );
+    outln!(
+        "95 % bootstrap interval of T: {:.4}–{:.4} ({BOOTSTRAP_ROUNDS} resamples of this hold-out)",
+        t_ci.0,
+        t_ci.1
     );
     if a.data.tta != Tta::None {
         outln!(
