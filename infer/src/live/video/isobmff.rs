@@ -133,8 +133,10 @@ fn tracks(buf: &[u8]) -> Vec<([u8; 4], Option<[u8; 4]>)> {
         while let Some((kind, body, end)) = header(&buf[..to], at) {
             match &kind {
                 b"mdia" | b"minf" | b"stbl" => walk(buf, body, end, cur),
+                // The first `hdlr` is the media's (MOV has a data handler in `minf` too).
                 b"hdlr" => {
-                    if let (Some(c), Some(h)) = (cur.as_mut(), buf.get(body + 8..body + 12)) {
+                    let h = buf.get(body + 8..body + 12);
+                    if let (Some(c), Some(h)) = (cur.as_mut().filter(|c| c.0 == [0; 4]), h) {
                         c.0.copy_from_slice(h);
                     }
                 }
