@@ -84,8 +84,8 @@ fn drawn(n: usize, w: u32, h: u32) -> Vec<image::RgbImage> {
         .map(|i| {
             let i = i as u32;
             image::RgbImage::from_fn(w, h, |x, y| {
-                let a = x >= 10 + 17 * i && x < 50 + 17 * i && y >= 20 && y < 70;
-                let b = y >= 5 + 13 * i && y < 35 + 13 * i && x >= 200 && x < 240;
+                let a = (10 + 17 * i..50 + 17 * i).contains(&x) && (20..70).contains(&y);
+                let b = (5 + 13 * i..35 + 13 * i).contains(&y) && (200..240).contains(&x);
                 match (a, b) {
                     (true, _) => image::Rgb([230, 40, 40]),
                     (_, true) => image::Rgb([30, 200, 60]),
