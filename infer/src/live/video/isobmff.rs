@@ -32,10 +32,7 @@ pub enum Mp4Error {
     #[error("not a readable MP4/MOV file: {0}")]
     Container(String),
     /// No `moov` box, or one cut off.
-    #[error(
-        "the file is truncated: {0} (the recording was cut off or never finished; \
-         `ffmpeg -i FILE -c copy out.mp4` cannot repair it either)"
-    )]
+    #[error("the file is truncated: {0} (the recording was cut off or never finished)")]
     Truncated(String),
     /// Fragmented MP4 (`moof` boxes), as some cameras and streaming tools write.
     #[error("fragmented MP4 (moof boxes) is not read")]
