@@ -84,6 +84,20 @@ def main():
     put("video", "raw.mjpeg", b"".join(frames))
     put("video", "mjpeg.avi", avi(frames))
 
+    # MP4: H.264 (libx264 from imageio-ffmpeg), 4 frames of 32 x 24, with and without B-frames,
+    # the index (moov) first and last.
+    import subprocess, tempfile
+    import imageio_ffmpeg
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    raw = np.stack([np.stack([face(32, s)[:24]] * 3, -1) for s in range(4)]).tobytes()
+    for name, extra in [("ip.mp4", ["-bf", "0"]), ("b_faststart.mp4", ["-bf", "2", "-movflags", "+faststart"])]:
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, name)
+            subprocess.run([ff, "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "32x24", "-r", "10",
+                            "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "4", *extra, out],
+                           input=raw, check=True)
+            put("mp4", name, open(out, "rb").read())
+
     # Weights: torch.save zip (.pth), safetensors, and one of our checkpoints' shape.
     sd = {"conv.weight": torch.randn(2, 1, 3, 3), "bn.num_batches_tracked": torch.tensor(3), "fc.bias": torch.zeros(7)}
     b = io.BytesIO()

@@ -11,7 +11,7 @@ venv="$root/.venv"
 py="$venv/bin/python"
 # Pinned: tch/torch-sys 0.24.0 need exactly libtorch 2.11.0.
 pkgs=(torch==2.11.0 torchvision==0.26.0 onnxruntime==1.32.0 onnx numpy safetensors
-      torchmetrics scikit-learn scikit-image pillow nvidia-cuda-crt==13.0.88)
+      torchmetrics scikit-learn scikit-image pillow imageio-ffmpeg nvidia-cuda-crt==13.0.88)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -30,6 +30,9 @@ for mod, ver in want.items():
         sys.exit(1)
 for mod in ["onnx", "numpy", "safetensors", "torchmetrics", "sklearn", "skimage", "PIL"]:
     importlib.import_module(mod)
+# A static ffmpeg with libx264 and libx265 (the MP4 tests encode their clips with it).
+import imageio_ffmpeg
+imageio_ffmpeg.get_ffmpeg_exe()
 PY
 if [ "$need_install" = 1 ]; then
   log "installing ${pkgs[*]} (first time: a few minutes, about 5 GB)"

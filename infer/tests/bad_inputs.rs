@@ -140,6 +140,21 @@ const CASES: &[Case] = &[
         code: 1,
         says: &["junk.avi"],
     },
+    Case {
+        args: "live --model @/good.onnx --source @/text.mp4 --headless --out @/live",
+        code: 1,
+        says: &["text.mp4", "not a video file this build reads"],
+    },
+    Case {
+        args: "predict --model @/good.onnx @/text.mp4",
+        code: 1,
+        says: &["text.mp4", "not a video file this build reads"],
+    },
+    Case {
+        args: "predict --model @/good.onnx @/noindex.mp4",
+        code: 1,
+        says: &["noindex.mp4", "truncated", "no `moov` box"],
+    },
     Case { args: "report @/badrun --out @/rep", code: 1, says: &["metrics.jsonl"] },
 ];
 
@@ -169,6 +184,9 @@ fn every_bad_input_is_one_sentence_naming_the_file_with_exit_1_or_2_and_writes_n
     std::fs::create_dir_all(d.join("odd/train/xyz")).unwrap();
     std::fs::copy(d.join("good.png"), d.join("odd/train/xyz/a.png")).unwrap();
     std::fs::write(d.join("junk.avi"), b"RIFF\x10\0\0\0AVI LIST\xff\xff\xff\x7fhdrl").unwrap();
+    std::fs::write(d.join("text.mp4"), "this is not a video\n").unwrap();
+    std::fs::write(d.join("noindex.mp4"), b"\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x10mdat\0\0\0\0")
+        .unwrap();
     std::fs::create_dir_all(d.join("badrun")).unwrap();
     std::fs::write(d.join("badrun/metrics.jsonl"), "{\"epoch\": 1, \"val_accuracy\": \n").unwrap();
     std::fs::write(d.join("badrun/config.resolved.toml"), "name = \"x\"\n").unwrap();

@@ -23,16 +23,16 @@ pub struct LiveArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Frames: `camera` (or `camera:N`, the video device /dev/videoN), `synthetic` (a face
-    /// moving over a background), an MJPEG video (`.mjpeg`/`.mjpg`, or MJPEG in `.avi`), or an
-    /// image file or folder (frames in name order).
+    /// moving over a background), a video (H.264 in `.mp4`/`.m4v`/`.mov`, MJPEG in `.avi`, raw
+    /// `.mjpeg`/`.mjpg`), or an image file or folder (frames in name order).
     #[arg(long, default_value = "camera")]
     source: String,
     /// Camera (and synthetic scene) frame size, WIDTHxHEIGHT; the camera's closest is used.
     #[arg(long, default_value = "640x480", value_parser = parse_resolution)]
     resolution: (u32, u32),
     /// Camera frame rate to ask for; also the pace of the synthetic scene and of raw MJPEG
-    /// files in the window, and the rate written into `--out-video` AVI files (an AVI source
-    /// keeps its own).
+    /// files in the window, and the rate written into `--out-video` AVI files (an AVI or MP4
+    /// source keeps its own).
     #[arg(long, default_value_t = 30)]
     fps: u32,
     /// Without a window: annotated frames (PNG) and one JSON line per frame go to `--out`.

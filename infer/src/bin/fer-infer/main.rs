@@ -17,6 +17,7 @@ mod live_cmd;
 mod parity;
 mod predict;
 mod predict_out;
+mod predict_video;
 mod report_cmd;
 mod window;
 

@@ -33,6 +33,8 @@ pub struct Record<'a> {
     pub bbox: Option<[f32; 4]>,
     /// The classification.
     pub pred: Option<&'a Prediction>,
+    /// A video frame's index and presentation time (`None` for a photo).
+    pub frame: Option<(usize, Option<f64>)>,
 }
 
 /// The records of one prepared image and its predictions (one per classifier input).
@@ -45,6 +47,7 @@ pub fn records<'a>(path: &'a str, p: &'a Prepared, preds: &'a [Prediction]) -> V
         found: None,
         bbox: None,
         pred: None,
+        frame: None,
     };
     if preds.is_empty() {
         return vec![base];
@@ -107,6 +110,10 @@ struct JsonLine<'a> {
     confidence: Option<f32>,
     probs: Option<Probs<'a>>,
     top: Option<&'a [Scored]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_s: Option<Option<f64>>,
 }
 
 /// Writes `r` as one JSON line.
@@ -124,6 +131,8 @@ pub fn write_json(out: &mut impl Write, r: &Record, labels: &[String]) -> anyhow
         confidence: r.pred.map(|p| p.top[0].prob),
         probs: r.pred.map(|p| Probs(labels, &p.probs)),
         top: r.pred.map(|p| p.top.as_slice()),
+        frame: r.frame.map(|f| f.0),
+        time_s: r.frame.map(|f| f.1),
     };
     serde_json::to_writer(&mut *out, &line)?;
     writeln!(out)?;
@@ -147,8 +156,14 @@ pub fn csv_header(labels: &[String]) -> String {
     h.join(",")
 }
 
-/// Writes `r` as one CSV row (empty fields where a value does not apply).
-pub fn write_csv(out: &mut impl Write, r: &Record, labels: &[String]) -> anyhow::Result<()> {
+/// Writes `r` as one CSV row (empty fields where a value does not apply); with `frames`, the
+/// row ends with the video frame's index and time (empty for a photo).
+pub fn write_csv(
+    out: &mut impl Write,
+    r: &Record,
+    labels: &[String],
+    frames: bool,
+) -> anyhow::Result<()> {
     let opt = |v: Option<String>| v.unwrap_or_default();
     let mut row = vec![
         csv_field(r.path),
@@ -166,6 +181,10 @@ pub fn write_csv(out: &mut impl Write, r: &Record, labels: &[String]) -> anyhow:
     row.push(opt(r.pred.map(|p| p.top[0].prob.to_string())));
     for i in 0..labels.len() {
         row.push(opt(r.pred.and_then(|p| p.probs.get(i)).map(|v| v.to_string())));
+    }
+    if frames {
+        row.push(opt(r.frame.map(|f| f.0.to_string())));
+        row.push(opt(r.frame.and_then(|f| f.1).map(|t| t.to_string())));
     }
     writeln!(out, "{}", row.join(","))?;
     Ok(())

@@ -1,9 +1,15 @@
-//! MJPEG video files: [`VideoFile`] reads a raw MJPEG stream (`.mjpeg`, `.mjpg`: JPEG files
-//! one after another) or MJPEG in AVI as a frame source; [`VideoWriter`] writes either.
-//! Other codecs (H.264 in MP4, MKV, …) are not read: no pure-Rust decoder for them is in this
-//! build, and the error says how to convert such a file.
+//! Video files: [`VideoFile`] reads H.264 in MP4/MOV (`.mp4`, `.m4v`, `.mov`; the [`h264`]
+//! module, behind the default `h264` cargo feature), MJPEG in AVI and raw MJPEG streams
+//! (`.mjpeg`, `.mjpg`: JPEG files one after another) as a frame source, recognised by their
+//! first bytes; [`VideoWriter`] writes MJPEG, raw or in AVI. Other codecs (H.265, VP9, AV1,
+//! MPEG-4 part 2 in MP4; Matroska/WebM; raw `.h264` streams) are refused with a sentence naming
+//! the codec or container found and an ffmpeg command that converts the file.
 
 pub mod avi;
+#[cfg(feature = "h264")]
+pub mod h264;
+#[cfg(feature = "h264")]
+pub mod isobmff;
 pub mod jpeg;
 mod writer;
 
@@ -17,10 +23,23 @@ pub use writer::{QUALITY, VideoWriter};
 use crate::error::{Error, Result};
 use crate::live::source::{Frame, FrameSource};
 
-/// Extensions read as MJPEG video.
+/// Extensions read as video.
+#[cfg(feature = "h264")]
+pub const VIDEO_EXTENSIONS: [&str; 6] = ["mjpeg", "mjpg", "avi", "mp4", "m4v", "mov"];
+/// Extensions read as video.
+#[cfg(not(feature = "h264"))]
 pub const VIDEO_EXTENSIONS: [&str; 3] = ["mjpeg", "mjpg", "avi"];
-/// Extensions of video containers this build cannot decode, named in the error.
+/// Extensions of video files this build cannot decode, named in the error.
 const OTHER_VIDEO: [&str; 7] = ["mp4", "mkv", "mov", "webm", "h264", "264", "m4v"];
+
+/// The conversion the errors suggest: to H.264 in MP4 when this build reads it, else to MJPEG.
+fn convert_hint(path: &Path) -> String {
+    if cfg!(feature = "h264") {
+        format!("ffmpeg -i {} -c:v libx264 -pix_fmt yuv420p -an out.mp4", path.display())
+    } else {
+        format!("ffmpeg -i {} -c:v mjpeg -q:v 3 -an out.avi", path.display())
+    }
+}
 
 fn extension(path: &Path) -> String {
     path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
@@ -35,33 +54,30 @@ pub fn is_video_path(path: &Path) -> bool {
 enum Reader {
     Mjpeg(jpeg::Bytes<BufReader<File>>),
     Avi(avi::Avi<BufReader<File>>),
+    #[cfg(feature = "h264")]
+    H264(Box<h264::H264<BufReader<File>>>),
 }
 
-/// An MJPEG video file as a frame source, decoded frame by frame.
+/// A video file as a frame source, decoded frame by frame.
 pub struct VideoFile {
     path: PathBuf,
     reader: Reader,
     next: usize,
     what: String,
+    time_s: Option<f64>,
 }
 
 impl VideoFile {
-    /// Opens `path`, recognised by its first bytes: `RIFF…AVI ` or a JPEG start (`FF D8`).
+    /// Opens `path`, recognised by its first bytes: an ISO BMFF box (`ftyp`, `moov`, …),
+    /// `RIFF…AVI ` or a JPEG start (`FF D8`).
     pub fn open(path: &Path) -> Result<Self> {
         let err = |msg: String| Error::Video { path: path.to_path_buf(), msg };
-        if OTHER_VIDEO.contains(&extension(path).as_str()) {
-            return Err(err(format!(
-                "only MJPEG video is read (raw .mjpeg/.mjpg, or MJPEG in .avi); this build has \
-                 no H.264 decoder. Convert it, for example: ffmpeg -i {} -c:v mjpeg -q:v 3 \
-                 out.avi",
-                path.display()
-            )));
-        }
         let io = |source| Error::Io { path: path.to_path_buf(), source };
         let mut file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 12];
-        let n = file.read(&mut head).map_err(io)?;
+        let n = read_head(&mut file, &mut head).map_err(io)?;
+        let head = &head[..n];
         let file = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
         let (reader, what) = if n == 12 && &head[..4] == b"RIFF" && &head[8..] == b"AVI " {
             let mut a = avi::Avi::open(file, len).map_err(err)?;
@@ -71,18 +87,93 @@ impl VideoFile {
         } else if n >= 2 && head[..2] == [0xFF, 0xD8] {
             (Reader::Mjpeg(jpeg::Bytes::new(file)), format!("video {} (MJPEG)", path.display()))
         } else {
-            return Err(err(
-                "neither an MJPEG stream (it does not start with a JPEG) nor an AVI file".into(),
-            ));
+            Self::open_other(path, file, head, len)?
         };
-        Ok(VideoFile { path: path.to_path_buf(), reader, next: 0, what })
+        Ok(VideoFile { path: path.to_path_buf(), reader, next: 0, what, time_s: None })
     }
 
-    /// The frame rate an AVI header gives (raw MJPEG has none).
+    /// MP4/MOV, or the error for anything else.
+    fn open_other(
+        path: &Path,
+        file: BufReader<File>,
+        head: &[u8],
+        len: u64,
+    ) -> Result<(Reader, String)> {
+        let err = |msg: String| Error::Video { path: path.to_path_buf(), msg };
+        let convert = convert_hint(path);
+        let is_bmff = head.len() >= 8
+            && [&b"ftyp"[..], b"moov", b"mdat", b"free", b"skip", b"wide"].contains(&&head[4..8]);
+        if is_bmff {
+            #[cfg(feature = "h264")]
+            return Self::open_mp4(path, file, len);
+            #[cfg(not(feature = "h264"))]
+            {
+                let _ = (file, len);
+                return Err(err(format!(
+                    "MP4/MOV video is read by builds with the `h264` feature (default), not \
+                     this one. Convert it, for example: {convert}"
+                )));
+            }
+        }
+        if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+            return Err(err(format!(
+                "a Matroska/WebM file; only MP4/MOV (H.264), AVI (MJPEG) and raw MJPEG are \
+                 read. Convert it, for example: {convert}"
+            )));
+        }
+        let named = OTHER_VIDEO.contains(&extension(path).as_str())
+            || VIDEO_EXTENSIONS.contains(&extension(path).as_str());
+        let hint = if named {
+            format!(". If it is a video, convert it: {convert}")
+        } else {
+            String::new()
+        };
+        Err(err(format!(
+            "not a video file this build reads: neither MP4/MOV, AVI nor an MJPEG stream by its \
+             first bytes{hint}"
+        )))
+    }
+
+    #[cfg(feature = "h264")]
+    fn open_mp4(path: &Path, file: BufReader<File>, len: u64) -> Result<(Reader, String)> {
+        let err = |msg: String| Error::Video { path: path.to_path_buf(), msg };
+        let r = h264::open(file, len).map_err(|e| match e {
+            isobmff::Mp4Error::Codec { .. } => err(format!(
+                "{e}; only H.264 is read from MP4/MOV (MJPEG from AVI). Convert it, for \
+                 example: {}",
+                convert_hint(path)
+            )),
+            isobmff::Mp4Error::Fragmented => err(format!(
+                "{e}. Rewrite it as a plain MP4, for example: ffmpeg -i {} -c copy out.mp4",
+                path.display()
+            )),
+            e => err(e.to_string()),
+        })?;
+        let t = r.track();
+        let fps = t.fps().map_or(String::new(), |f| format!(", {f:.1} frames/s"));
+        let what = format!(
+            "video {} (H.264 in MP4, {}×{}, {} frames{fps})",
+            path.display(),
+            t.width,
+            t.height,
+            t.samples.len()
+        );
+        Ok((Reader::H264(Box::new(r)), what))
+    }
+
+    /// Presentation time of the frame returned last, in seconds from the first, where the
+    /// file says (MP4 time stamps, an AVI's frame rate; a raw MJPEG stream has none).
+    pub fn time_s(&self) -> Option<f64> {
+        self.time_s
+    }
+
+    /// The frame rate an AVI header or an MP4's time stamps give (raw MJPEG has none).
     pub fn fps(&self) -> Option<f64> {
         match &self.reader {
             Reader::Avi(a) => a.fps(),
             Reader::Mjpeg(_) => None,
+            #[cfg(feature = "h264")]
+            Reader::H264(r) => r.track().fps(),
         }
     }
 
@@ -118,6 +209,8 @@ impl VideoFile {
                 Ok(avi::Next::Truncated(at)) => Err(at),
                 Err(e) => return Err(self.stopped(e)),
             },
+            #[cfg(feature = "h264")]
+            Reader::H264(_) => Ok(None),
         };
         match r {
             Ok(j) => Ok(j),
@@ -131,6 +224,14 @@ impl VideoFile {
 
 impl FrameSource for VideoFile {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
+        #[cfg(feature = "h264")]
+        if let Reader::H264(r) = &mut self.reader {
+            let next = r.next_picture().map_err(|e| self.stopped(e.to_string()))?;
+            let Some((image, t)) = next else { return Ok(None) };
+            self.time_s = t;
+            self.next += 1;
+            return Ok(Some(Frame { image, index: self.next - 1, truth: None, path: None }));
+        }
         let Some((at, bytes)) = self.next_jpeg()? else { return Ok(None) };
         let image = fer_data::image_file::decode_bytes(&bytes, Some(ImageFormat::Jpeg))
             .map_err(|e| {
@@ -139,6 +240,7 @@ impl FrameSource for VideoFile {
                 self.stopped(format!("frame {} (byte {at}) is not a valid JPEG: {e}", self.next))
             })?
             .to_rgb8();
+        self.time_s = self.fps().map(|f| self.next as f64 / f);
         self.next += 1;
         Ok(Some(Frame { image, index: self.next - 1, truth: None, path: None }))
     }
@@ -146,4 +248,16 @@ impl FrameSource for VideoFile {
     fn describe(&self) -> String {
         self.what.clone()
     }
+}
+
+/// Reads up to `buf.len()` bytes (fewer only at the end of the file).
+fn read_head(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
