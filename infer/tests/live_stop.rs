@@ -11,7 +11,7 @@ use fer_infer::live::headless::{self, Options};
 use fer_infer::live::source::camera::{Camera, Grabber, PixelFormat, RawFrame};
 use fer_infer::live::source::{FrameSource, Latest};
 use fer_infer::live::video::VideoFile;
-use fer_infer::{BackendKind, BackendOptions, MetaOverrides, Model};
+use fer_infer::{BackendOptions, MetaOverrides, Model};
 use live_support::{classifier, inside_truth, synthetic_jpegs};
 
 const UNPLUGGED: &str = "No such device (os error 19)";
@@ -48,8 +48,7 @@ fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
     let detector = BlazeFace::open(
         &Range::Short.default_path().unwrap(),
         Range::Short,
-        BackendKind::Ort,
-        Some(1),
+        &BackendOptions::ort_cpu().with_threads(1),
     )
     .unwrap();
     let mut live = Live::new(detector, model, 0.5);

@@ -1,8 +1,16 @@
-//! Runtimes that execute an ONNX classifier: ONNX Runtime ([`ort`](self::ort)) and tract
-//! ([`tract`](self::tract)), behind one small trait.
+//! Runtimes: one generic [`Runner`] per runtime, ONNX Runtime ([`ort`](self::ort)) and tract
+//! ([`tract`](self::tract)), built by [`open_runner`] for any ONNX graph; the classifier
+//! ([`Classifier`], behind the small [`Backend`] trait) and the face detector
+//! ([`crate::face::BlazeFace`]) are built on it, so both honour the runtime, the execution
+//! provider and the threads the user chose.
 
+pub mod classifier;
 pub mod ort;
+pub mod runner;
 pub mod tract;
+
+pub use classifier::Classifier;
+pub use runner::{Runner, Signature};
 
 use ndarray::{Array2, ArrayView4};
 
@@ -88,13 +96,24 @@ impl BackendOptions {
     }
 }
 
-/// Builds the backend `opts` describes for `file`.
+/// Builds the classifier `opts` describes for `file`.
 pub fn open(file: &OnnxFile, opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(Classifier::open(file, opts)?))
+}
+
+/// Builds the runner `opts` describes for `file`, fed and read as `sig` says: the one place
+/// where the runtime, the execution provider (`Cuda` never falls back; `Auto` falls back to
+/// the CPU and says so once) and the threads are applied, for every model.
+pub fn open_runner(
+    file: &OnnxFile,
+    sig: Signature,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Runner>> {
     if opts.threads == Some(0) {
         return Err(Error::invalid("--threads", "must be at least 1"));
     }
     Ok(match opts.kind {
-        BackendKind::Ort => Box::new(self::ort::OrtBackend::new(file, opts.ep, opts.threads)?),
+        BackendKind::Ort => Box::new(self::ort::OrtRunner::new(file, sig, opts.ep, opts.threads)?),
         BackendKind::Tract => {
             if opts.ep == ExecutionProvider::Cuda {
                 return Err(Error::ExecutionProvider {
@@ -102,7 +121,7 @@ pub fn open(file: &OnnxFile, opts: &BackendOptions) -> Result<Box<dyn Backend>> 
                     msg: "tract runs on the CPU only; use --backend ort for CUDA".into(),
                 });
             }
-            Box::new(self::tract::TractBackend::new(file, opts.threads)?)
+            Box::new(self::tract::TractRunner::new(file, sig, opts.threads)?)
         }
     })
 }

@@ -18,15 +18,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use ndarray::ArrayView4;
+use ndarray::{ArrayD, ArrayViewD};
 use ort::environment::Environment;
 use ort::ep::{CUDA, ExecutionProvider as _};
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use super::{Backend, ExecutionProvider, Outputs, check_input, to_2d};
+use super::{ExecutionProvider, Runner, Signature};
 use crate::error::{Error, Result};
-use crate::onnx_file::{EMBEDDING, OnnxFile};
+use crate::onnx_file::OnnxFile;
 
 /// The environment variable naming the library explicitly.
 pub const DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -174,18 +174,26 @@ pub fn environment() -> Result<Environment> {
     Ok(env)
 }
 
-/// A session of ONNX Runtime on one execution provider.
-pub struct OrtBackend {
+/// A session of ONNX Runtime on one execution provider, for any graph.
+pub struct OrtRunner {
     session: Session,
     name: String,
-    file: OnnxFile,
+    sig: Signature,
+    path: PathBuf,
 }
 
-impl OrtBackend {
+impl OrtRunner {
     /// Builds a session for `file` on `ep` with `threads` intra-op threads (ONNX Runtime's
-    /// default when `None`). `Cuda` fails when the CUDA provider cannot be registered; `Auto`
-    /// tries CUDA, then the CPU, and logs which one runs.
-    pub fn new(file: &OnnxFile, ep: ExecutionProvider, threads: Option<usize>) -> Result<Self> {
+    /// default when `None`), fed and read as `sig` says. `Cuda` fails when the CUDA provider
+    /// cannot be registered; `Auto` tries CUDA, then the CPU, and says once per process why
+    /// CUDA was not used.
+    pub fn new(
+        file: &OnnxFile,
+        sig: Signature,
+        ep: ExecutionProvider,
+        threads: Option<usize>,
+    ) -> Result<Self> {
+        sig.check(file)?;
         let env = environment()?;
         let what = |dev: &str| format!("creating a {dev} session for {}", file.path.display());
         let (session, dev) = match ep {
@@ -199,16 +207,23 @@ impl OrtBackend {
             ExecutionProvider::Auto => match session(&env, file, threads, true) {
                 Ok(s) => (s, "cuda"),
                 Err(e) => {
-                    tracing::info!(
-                        "CUDA execution provider unavailable ({}); using the CPU",
-                        e.msg()
-                    );
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    let mut first = false;
+                    SAID.call_once(|| first = true);
+                    if first {
+                        tracing::info!(
+                            "CUDA execution provider unavailable ({}); using the CPU",
+                            e.msg()
+                        );
+                    } else {
+                        tracing::debug!(model = %file.path.display(), "CPU provider, as before");
+                    }
                     (session(&env, file, threads, false).map_err(|e| e.at(what("CPU")))?, "cpu")
                 }
             },
         };
         tracing::info!(model = %file.path.display(), provider = dev, "ONNX Runtime session ready");
-        Ok(OrtBackend { session, name: format!("ort-{dev}"), file: file.clone() })
+        Ok(OrtRunner { session, name: format!("ort-{dev}"), sig, path: file.path.clone() })
     }
 }
 
@@ -272,37 +287,41 @@ fn session(
     b.commit_from_memory(&file.bytes).map_err(BuildError::Other)
 }
 
-impl Backend for OrtBackend {
+impl Runner for OrtRunner {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn run(&mut self, input: ArrayView4<'_, f32>) -> Result<Outputs> {
-        check_input(&self.file, input.shape())?;
-        let n = input.shape()[0];
-        let input = input.as_standard_layout();
-        let tensor = TensorRef::from_array_view(input.view())
-            .map_err(|e| Error::ort("wrapping the input batch", e))?;
-        let input_name = self.file.input.name.as_str();
+    fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>> {
+        self.sig.check_inputs(inputs)?;
+        let owned: Vec<_> = inputs.iter().map(|x| x.as_standard_layout()).collect();
+        let mut feed = Vec::with_capacity(owned.len());
+        for (decl, x) in self.sig.inputs.iter().zip(&owned) {
+            let tensor = TensorRef::from_array_view(x.view())
+                .map_err(|e| Error::ort(format!("wrapping the input `{}`", decl.name), e))?;
+            feed.push((decl.name.as_str(), tensor));
+        }
         let outs = self
             .session
-            .run(ort::inputs![input_name => tensor])
-            .map_err(|e| Error::ort(format!("running {}", self.file.path.display()), e))?;
-        let get = |name: &str| -> Result<ndarray::Array2<f32>> {
-            let value = outs.get(name).ok_or_else(|| Error::Output {
-                name: name.into(),
-                msg: "not produced by the session".into(),
-            })?;
-            let arr = value
-                .try_extract_array::<f32>()
-                .map_err(|e| Error::ort(format!("reading output `{name}`"), e))?;
-            to_2d(name, arr.shape(), arr.iter().copied().collect(), n)
-        };
-        let logits = get(&self.file.logits().name)?;
-        let embedding = match self.file.embedding_opt() {
-            Some(_) => Some(get(EMBEDDING)?),
-            None => None,
-        };
-        Ok(Outputs { logits, embedding })
+            .run(feed)
+            .map_err(|e| Error::ort(format!("running {}", self.path.display()), e))?;
+        self.sig
+            .outputs
+            .iter()
+            .map(|name| {
+                let value = outs.get(name).ok_or_else(|| Error::Output {
+                    name: name.clone(),
+                    msg: "not produced by the session".into(),
+                })?;
+                let arr = value
+                    .try_extract_array::<f32>()
+                    .map_err(|e| Error::ort(format!("reading output `{name}`"), e))?;
+                Ok(arr.to_owned())
+            })
+            .collect()
     }
 }

@@ -201,8 +201,7 @@ impl FaceArgs {
             choice: self.detector,
             short_file: file(Range::Short),
             full_file: file(Range::Full),
-            backend: backend.kind(),
-            threads: backend.device.threads,
+            backend: backend.options(),
             min_score: self.min_score,
         };
         Ok(Some(FaceFinder::open(&o).context("loading the face detector")?))

@@ -157,9 +157,8 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         Some(f) => f.clone(),
         None => a.detector.default_path().context("writing the built-in face detector")?,
     };
-    let mut detector =
-        BlazeFace::open(&det_path, a.detector, a.backend.kind(), a.backend.device.threads)
-            .context("loading the face detector")?;
+    let mut detector = BlazeFace::open(&det_path, a.detector, &a.backend.options())
+        .context("loading the face detector")?;
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);
     // A folder of photos: each is classified on its own (tracking and smoothing are for video).
