@@ -74,6 +74,22 @@ pub enum Error {
         /// The names that would have been accepted.
         known: Vec<String>,
     },
+    /// Class folders of an image folder that are neither expression names nor mapped, all
+    /// of them at once.
+    #[error(
+        "{}: class folders not named after an expression: {}; map each to an expression or \
+         `skip` (data.class_map, or `fer-train init --map NAME=EXPRESSION`); expressions: {}",
+        path.display(), names.join(", "), known.join(", ")
+    )]
+    UnknownClasses {
+        /// The dataset root.
+        path: PathBuf,
+        /// The unknown folder names, each with the split folders it is in when there are some
+        /// (`smiling (train, val)`).
+        names: Vec<String>,
+        /// The names that would have been accepted.
+        known: Vec<String>,
+    },
     /// An index past the end of a dataset.
     #[error("index {index} out of range for a dataset of {len} samples")]
     Index {

@@ -6,8 +6,8 @@ mod formats_support;
 use std::path::Path;
 
 use fer_data::formats::{
-    AffectNetClasses, AffectNetCsv, AffectNetFolder, CkPlus, ImageFolder, OpenOptions, RafDb,
-    RafDbImages,
+    AffectNetClasses, AffectNetCsv, AffectNetFolder, CkPlus, ClassMap, FolderClass, ImageFolder,
+    OpenOptions, RafDb, RafDbImages, survey,
 };
 use fer_data::{Dataset, Emotion, Error, SplitName};
 use formats_support::{jpeg, png, px, write};
@@ -225,14 +225,18 @@ fn image_folder_parses_class_names_and_names_unknown_folders() {
     assert!(err.to_string().contains("no split folders"), "{err}");
 
     png(&r.join("flat/smirk/d.png"), 8, 8, 4);
+    png(&r.join("flat/meh/e.png"), 8, 8, 5);
     let err = ImageFolder::open(&r.join("flat"), None, &OpenOptions::default()).unwrap_err();
     match &err {
-        Error::UnknownClass { path, name, known } => {
-            assert_eq!((path.as_path(), name.as_str()), (r.join("flat/smirk").as_path(), "smirk"));
-            assert!(known.iter().any(|k| k == "angry"));
+        Error::UnknownClasses { path, names, known } => {
+            assert_eq!(path.as_path(), r.join("flat").as_path());
+            assert_eq!(names, &["`meh`", "`smirk`"], "every unknown folder, at once");
+            assert!(known.iter().any(|k| k == "anger"));
         }
-        other => panic!("expected UnknownClass, got {other}"),
+        other => panic!("expected UnknownClasses, got {other}"),
     }
+    assert!(err.to_string().contains("data.class_map"), "{err}");
+    std::fs::remove_dir_all(r.join("flat/meh")).unwrap();
     assert_eq!(ImageFolder::open(&r.join("flat"), None, &skip()).unwrap().skipped().len(), 1);
 
     png(&r.join("split/train/happy/a.png"), 8, 8, 1);
@@ -250,4 +254,47 @@ fn image_folder_parses_class_names_and_names_unknown_folders() {
     let err = ImageFolder::open(&r.join("split"), Some(SplitName::Val), &OpenOptions::default())
         .unwrap_err();
     assert!(matches!(err, Error::EmptySplit { split: SplitName::Val, .. }), "{err}");
+}
+
+#[test]
+fn image_folder_class_map_relabels_maps_and_skips_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    png(&r.join("train/smiling/a.png"), 8, 8, 1);
+    png(&r.join("train/Neutral/b.png"), 8, 8, 2);
+    png(&r.join("train/misc/c.png"), 8, 8, 3);
+    png(&r.join("val/smiling/d.png"), 8, 8, 4);
+    png(&r.join("val/frown/e.png"), 8, 8, 5);
+    let err = ImageFolder::open(r, Some(SplitName::Train), &OpenOptions::default()).unwrap_err();
+    match &err {
+        Error::UnknownClasses { names, .. } => {
+            assert_eq!(names, &["`frown` (val)", "`misc` (train)", "`smiling` (train, val)"]);
+        }
+        other => panic!("expected UnknownClasses, got {other}"),
+    }
+    let map: ClassMap =
+        serde_json::from_str(r#"{"smiling": "happy", "misc": "skip", "frown": "ANGER"}"#).unwrap();
+    assert_eq!(map.0["smiling"], FolderClass::Expression(Emotion::Happiness));
+    assert_eq!(map.0["misc"], FolderClass::Skip);
+    let opts = OpenOptions { class_map: map, ..Default::default() };
+    let want = [Emotion::Neutral, Emotion::Anger, Emotion::Happiness];
+    let train = ImageFolder::open(r, Some(SplitName::Train), &opts).unwrap();
+    assert_eq!(
+        train.classes(),
+        want,
+        "folder names in byte order, as torchvision: Neutral, frown, smiling"
+    );
+    assert_eq!(emotions(&train), [Emotion::Neutral, Emotion::Happiness]);
+    assert_eq!(train.excluded().iter().map(|e| e.count).sum::<usize>(), 1, "misc is left out");
+    let val = ImageFolder::open(r, Some(SplitName::Val), &opts).unwrap();
+    assert_eq!(val.classes(), want);
+    assert_eq!(emotions(&val), [Emotion::Anger, Emotion::Happiness]);
+
+    let bad = serde_json::from_str::<ClassMap>(r#"{"smiling": "glee"}"#).unwrap_err();
+    assert!(bad.to_string().contains("neither an expression"), "{bad}");
+
+    let s = survey(r).unwrap();
+    assert_eq!(s.splits, [SplitName::Train, SplitName::Val]);
+    let names: Vec<_> = s.classes.iter().map(|c| (c.name.as_str(), c.total())).collect();
+    assert_eq!(names, [("Neutral", 1), ("frown", 1), ("misc", 1), ("smiling", 2)]);
 }

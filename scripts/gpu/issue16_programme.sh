@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -26,6 +26,11 @@
 #            over SEEDS.
 # extra5:    kd5's runs carried on (resumed), EfficientNet-B0 exp3 and kd5 at lr 0.05 with gradient
 #            clipping (seed 1).
+# Round 7 (the schedule, at a fair comparison):
+# long:      ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) and, beside them, MobileNetV3-Large
+#            exp3 over SEEDS; once the teachers are done, MobileNetV3-Large 0.1 CE + 0.9 KD (T = 4)
+#            towards the mean of the three, over SEEDS; both at EPOCHS. Call it again (same warm
+#            machine) to resume what LIMIT stopped; ENSEMBLE=1 also scores the teachers' ensemble.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -153,7 +158,18 @@ case "$phase" in
     students B0_exp3 configs/fer2013/exp3_baseline.toml efficientnet_b0 1 "${b0[@]}"
     students B0_kd5_w09 "$kd5" efficientnet_b0 1 "${b0[@]}" "${w09[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5 or extra5"; exit 2 ;;
+  long)
+    for t in 0 1 2; do
+      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+    done
+    teacher_jobs=$(jobs -p)
+    students "L_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
+    # shellcheck disable=SC2086 # one pid per word
+    [ -z "$teacher_jobs" ] || wait $teacher_jobs
+    students "L_kd3_w09_e$epochs" "$kd3" mobilenet_v3_large "$seeds" "${w09[@]}"
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5 or long"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -194,7 +210,7 @@ for g, rs in rows.items():
           f"{st.mean(c('wall')):.0f} | {st.mean(c('ips')):,.0f} |")
 PY
 cat "$out/$phase.md"
-if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
+if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ] || [ -n "${ENSEMBLE:-}" ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi

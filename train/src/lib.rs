@@ -6,6 +6,7 @@ pub mod cuda_graph;
 pub mod device;
 pub mod error;
 pub mod extras;
+pub mod init;
 pub mod losses;
 pub mod lower;
 pub mod trainer;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::OpenOptions;
+use super::class_map::FolderClass;
 use super::common::{
     BadItems, Entry, ExclusionCounter, ImgSrc, Listing, header_dims, listing_dataset,
     read_dir_sorted,
@@ -155,8 +156,10 @@ fn read_splits(
     list.require_samples(root, split)
 }
 
-/// Any folder of class-named folders (names parsed with [`Emotion::parse`]), either directly
-/// under the root or under split folders `train/ val/ test/`.
+/// Any folder of class-named folders (names parsed with [`Emotion::parse`], or mapped by
+/// [`OpenOptions::class_map`]), either directly under the root or under split folders
+/// `train/ val/ test/`. Folders neither names are listed all at once in one error
+/// ([`Error::UnknownClasses`]), or, with `skip_bad`, left out and listed as skipped.
 ///
 /// Class indices follow the sorted folder names (as torchvision's `ImageFolder`), taken over
 /// all split folders so every split has the same indices.
@@ -184,24 +187,49 @@ impl ImageFolder {
         } else {
             splits.iter().map(|(_, p)| p.clone()).collect()
         };
-        let mut names: Vec<String> = Vec::new();
+        // Every class folder name, with the split folders it is in.
+        let mut names: Vec<(String, Vec<String>)> = Vec::new();
         for dir in &class_dirs {
+            let split = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
             for (n, _, is_dir) in read_dir_sorted(dir)? {
-                if is_dir && !names.contains(&n) {
-                    names.push(n);
+                if !is_dir {
+                    continue;
+                }
+                match names.iter_mut().find(|(m, _)| *m == n) {
+                    Some((_, in_splits)) => in_splits.push(split.clone()),
+                    None => names.push((n, vec![split.clone()])),
                 }
             }
         }
         names.sort();
+        let map = &opts.class_map;
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|(n, _)| map.resolve(n).is_none())
+            .map(|(n, in_splits)| match splits.is_empty() {
+                true => format!("`{n}`"),
+                false => format!("`{n}` ({})", in_splits.join(", ")),
+            })
+            .collect();
+        if !unknown.is_empty() && !opts.skip_bad {
+            return Err(Error::UnknownClasses {
+                path: root.to_path_buf(),
+                names: unknown,
+                known: Emotion::ALL.iter().map(|e| e.name().to_string()).collect(),
+            });
+        }
         let mut classes: Vec<Emotion> = Vec::new();
-        for e in names.iter().filter_map(|n| Emotion::parse(n)) {
-            if !classes.contains(&e) {
+        for (n, _) in &names {
+            if let Some(FolderClass::Expression(e)) = map.resolve(n)
+                && !classes.contains(&e)
+            {
                 classes.push(e);
             }
         }
         let lookup = classes.clone();
-        let resolve = move |n: &str| {
-            Emotion::parse(n).and_then(|e| lookup.iter().position(|c| *c == e)).map(Resolved::Class)
+        let resolve = move |n: &str| match map.resolve(n)? {
+            FolderClass::Expression(e) => lookup.iter().position(|c| *c == e).map(Resolved::Class),
+            FolderClass::Skip => Some(Resolved::Exclude("class folders mapped to `skip`".into())),
         };
         let spec = ClassFolders { resolve: &resolve, known: Emotion::known_names(), group: None };
         let list = if splits.is_empty() {

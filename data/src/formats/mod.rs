@@ -12,6 +12,7 @@
 //! [`Dataset::skipped`], never dropped silently.
 
 mod affectnet;
+mod class_map;
 mod common;
 mod fer2013_csv;
 mod ferplus;
@@ -19,6 +20,7 @@ mod folder;
 mod rafdb;
 
 pub use affectnet::AffectNetCsv;
+pub use class_map::{ClassFolder, ClassMap, FolderClass, FolderSurvey, survey};
 pub use fer2013_csv::Fer2013Csv;
 pub use ferplus::FerPlus;
 pub use folder::{AffectNetFolder, CkPlus, Fer2013Folder, ImageFolder};
@@ -175,6 +177,9 @@ pub struct OpenOptions {
     /// AffectNet CSV: the folder that `subDirectory_filePath` is relative to. Default:
     /// `Manually_Annotated_Images/` beside the CSV's folder if present, else the CSV's folder.
     pub image_root: Option<PathBuf>,
+    /// Image folders only: what class folders not named after an expression hold, by exact
+    /// folder name (`smiling → happiness`, `other → skip`); see [`ClassMap`]. Default empty.
+    pub class_map: ClassMap,
 }
 
 impl Default for OpenOptions {
@@ -187,6 +192,7 @@ impl Default for OpenOptions {
             rafdb_images: RafDbImages::default(),
             affectnet_classes: AffectNetClasses::default(),
             image_root: None,
+            class_map: ClassMap::default(),
         }
     }
 }

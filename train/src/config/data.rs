@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use fer_data::SplitName;
-use fer_data::formats::{AffectNetClasses, FerPlusMode, Format, OpenOptions, RafDbImages};
+use fer_data::formats::{
+    AffectNetClasses, ClassMap, FerPlusMode, Format, OpenOptions, RafDbImages,
+};
 use serde::{Deserialize, Serialize};
 
 /// How class imbalance is countered during training.
@@ -188,6 +190,11 @@ pub struct DataConfig {
     /// CSV. Relative to the config file's folder.
     #[serde(default)]
     pub image_root: Option<PathBuf>,
+    /// `image-folder` only: class folders not named after an expression, by exact folder
+    /// name, mapped to an expression or `skip` (`[data.class_map]` with `smiling =
+    /// "happiness"`, `misc = "skip"`). Default empty: such folders are an error naming them.
+    #[serde(default, skip_serializing_if = "ClassMap::is_empty")]
+    pub class_map: ClassMap,
 }
 
 impl DataConfig {
@@ -217,6 +224,7 @@ impl DataConfig {
             rafdb_images: self.rafdb_images,
             affectnet_classes: self.affectnet_classes,
             image_root: self.image_root.clone(),
+            class_map: self.class_map.clone(),
         }
     }
 }

@@ -163,6 +163,12 @@ impl ExperimentConfig {
                 format!("must be in (0, 1] (got {})", d.device_data_share),
             );
         }
+        if !d.class_map.is_empty() && d.format != fer_data::formats::Format::ImageFolder {
+            is.push(
+                "data.class_map",
+                format!("is read by the image-folder format only (format is {})", d.format),
+            );
+        }
         if let Some(f) = d.calib_fraction
             && !(f > 0.0 && f < 1.0)
         {

@@ -241,8 +241,14 @@ impl Optimizer {
     pub fn load_state_dict(&mut self, map: &TensorMap, step: u64) -> Result<()> {
         self.step = step;
         for ((name, p), st) in self.params.iter().zip(self.state.iter_mut()) {
+            // Laid out as the parameter is (channels-last convolutions included): the fused
+            // SGD and Adam kernels refuse buffers whose strides differ from their parameter's.
             let get = |suffix: &str| {
-                map.get(&format!("{name}.{suffix}")).map(|h| from_host(h).to_device(p.device()))
+                map.get(&format!("{name}.{suffix}")).map(|h| {
+                    let mut buf = p.zeros_like();
+                    tch::no_grad(|| buf.copy_(&from_host(h).to_device(p.device())));
+                    buf
+                })
             };
             match st {
                 State::Sgd { buf } => *buf = get("momentum_buffer"),
@@ -291,6 +297,56 @@ pub fn lr_at(cfg: &OptimConfig, lr: f64, warmup_epochs: usize, at: Progress) -> 
             let total = (at.epochs * at.batches) as f64 - warm;
             let t = if total > 0.0 { (step - warm) / total } else { 1.0 };
             cfg.min_lr + (lr - cfg.min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fer_models_spec::{Arch, ArchConfig};
+
+    use super::*;
+
+    /// Resuming a channels-last run restored its momentum as contiguous tensors, which the
+    /// fused CUDA SGD kernel refuses ("check_fast_path_restrictions"): every restored buffer
+    /// must have its parameter's strides.
+    #[test]
+    fn restored_buffers_are_laid_out_as_their_parameters() {
+        let cfg = ArchConfig::new(Arch::MobilenetV3Small, 7).with_input_size(32);
+        let graph = fer_models_spec::spec(&cfg).unwrap();
+        let model =
+            TchModel::new(graph, Some(Arch::MobilenetV3Small), tch::Device::Cpu, 0).unwrap();
+        model.to_channels_last().unwrap();
+        let optim: OptimConfig = toml::from_str("optimizer = \"sgd\"\nlr = 0.1").unwrap();
+        for kind in [OptimizerKind::Sgd, OptimizerKind::Adamw] {
+            let optim = OptimConfig { optimizer: kind, ..optim.clone() };
+            let mut saved = Optimizer::new(&model, &optim, Precision::Fp32);
+            for (_, st) in saved.params.iter().zip(saved.state.iter_mut()) {
+                if let State::Sgd { buf } = st {
+                    *buf = None;
+                }
+            }
+            let mut map = TensorMap::new();
+            for (name, p) in &saved.params {
+                let host = to_host(&p.detach().contiguous(), ParamKind::Buffer).unwrap();
+                for suffix in ["momentum_buffer", "exp_avg", "exp_avg_sq"] {
+                    map.insert(format!("{name}.{suffix}"), host.clone());
+                }
+            }
+            saved.load_state_dict(&map, 3).unwrap();
+            let mut four_d = 0;
+            for ((name, p), st) in saved.params.iter().zip(&saved.state) {
+                let bufs = match st {
+                    State::Sgd { buf } => vec![buf.as_ref().unwrap()],
+                    State::Adam { m, v } => vec![m, v],
+                };
+                for b in bufs {
+                    assert_eq!(b.stride(), p.stride(), "{name} ({kind:?})");
+                    assert!(b.allclose(p, 0.0, 0.0, false), "{name}: the values survive");
+                }
+                four_d += usize::from(p.dim() == 4 && !p.is_contiguous());
+            }
+            assert!(four_d >= 1, "the test needs a convolution whose layout channels-last changes");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod out;
+mod init_cmd;
 mod progress;
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use fer_train::trainer::{self, RunOptions};
     name = "fer-train",
     version,
     about = "Train facial-expression models on libtorch, with knowledge distillation.",
-    after_help = "Examples:\n  fer-train synth --out data/synth                      a small built-in dataset\n  fer-train run --config configs/fer2013/exp3_baseline.toml --set optim.lr=0.05\n  fer-train run --config C.toml --seeds 1,2,3            one run per seed, mean ± std\n  fer-train resume runs/NAME                             continue after a crash or a kill\n  fer-train check --config C.toml                        validate, print the resolved config"
+    after_help = "Examples:\n  fer-train synth --out data/synth                      a small built-in dataset\n  fer-train init --data my_faces/                       a config for your own class folders\n  fer-train run --config configs/fer2013/exp3_baseline.toml --set optim.lr=0.05\n  fer-train run --config C.toml --seeds 1,2,3            one run per seed, mean ± std\n  fer-train resume runs/NAME                             continue after a crash or a kill\n  fer-train check --config C.toml                        validate, print the resolved config"
 )]
 struct Cli {
     /// `-q`: no progress bars; `-v`: also the resolved config and where libtorch was loaded
@@ -52,6 +53,9 @@ enum Cmd {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Write a complete, commented config for a folder of class folders (your own data),
+    /// which `run` accepts as it is.
+    Init(init_cmd::InitArgs),
     /// Parse and validate a config, print it fully resolved; trains nothing.
     Check {
         /// The TOML config (or `--config FILE`, as for `run`).
@@ -202,6 +206,7 @@ fn run(cli: Cli) -> Result<()> {
                 outln!("{}", s.markdown());
             }
         }
+        Cmd::Init(a) => init_cmd::run(a)?,
         Cmd::Check { config, config_flag, sets } => {
             let config = config.or(config_flag).unwrap_or_default();
             let cfg = load_config(&config, &sets)
