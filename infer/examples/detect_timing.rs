@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use fer_infer::face::blazeface::{decode, input_tensor, weighted_nms};
 use fer_infer::face::{BlazeFace, Range};
-use fer_infer::live::source::{FrameSource, Synthetic};
 use fer_infer::{BackendKind, BackendOptions};
+use fer_live::source::{FrameSource, Synthetic};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

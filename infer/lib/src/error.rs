@@ -157,41 +157,6 @@ pub enum Error {
     /// A trainer run's `metrics.jsonl` could not be read.
     #[error(transparent)]
     Record(#[from] fer_metrics::run::RecordError),
-    /// No camera to open: none found, not the one asked for, or a build without camera
-    /// support; the message lists the video devices found and the other `--source` choices.
-    #[error("{msg}")]
-    NoCamera {
-        /// The whole explanation.
-        msg: String,
-    },
-    /// A camera that exists but cannot be opened or set up (busy, no permission, no usable
-    /// format).
-    #[error("camera {device}: {msg}")]
-    Camera {
-        /// The device, for example `/dev/video0`.
-        device: String,
-        /// What failed, with the capture library's message.
-        msg: String,
-    },
-    /// A video file that cannot be read as MJPEG (another codec, a corrupt header).
-    #[error("{}: {msg}", path.display())]
-    Video {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
-    /// A source that failed after it had started: a camera unplugged or stalled, a corrupt
-    /// frame in a video file. What was produced before stays valid.
-    #[error("{what} stopped delivering frames: {msg} (after {frames} frames)")]
-    SourceStopped {
-        /// The source, for example `camera /dev/video0`.
-        what: String,
-        /// Why, with the underlying message.
-        msg: String,
-        /// Frames it delivered before.
-        frames: usize,
-    },
     /// A JSON, JSON-lines or TOML file that cannot be read (`report`).
     #[error("{}: {msg}", path.display())]
     Parse {

@@ -2,6 +2,7 @@
 //! [`crate::backend`] (ONNX Runtime or tract), and the
 //! choice between its short- and full-range models for photos ([`finder`]).
 
+pub mod align;
 pub mod blazeface;
 pub mod finder;
 

@@ -15,7 +15,7 @@ use image::ImageFormat;
 pub use writer::{QUALITY, VideoWriter};
 
 use crate::error::{Error, Result};
-use crate::live::source::{Frame, FrameSource};
+use crate::source::{Frame, FrameSource};
 
 /// Extensions read as MJPEG video.
 pub const VIDEO_EXTENSIONS: [&str; 3] = ["mjpeg", "mjpg", "avi"];
