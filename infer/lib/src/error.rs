@@ -57,7 +57,16 @@ pub enum Error {
         /// Where we looked and how to fix it.
         msg: String,
     },
+    /// A runtime this build was compiled without (cargo features `ort` and `tract`).
+    #[error(
+        "this fer-infer was built without {runtime:?} (its cargo feature is off); use the other --backend"
+    )]
+    NotBuilt {
+        /// The runtime asked for.
+        runtime: crate::backend::BackendKind,
+    },
     /// An ONNX Runtime call failed.
+    #[cfg(feature = "ort")]
     #[error("ONNX Runtime: {what}: {source}")]
     Ort {
         /// What we were doing, for example `creating the session for model.onnx`.
@@ -178,16 +187,19 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Tract`], keeping tract's whole error chain.
+    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
     pub(crate) fn tract(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
         Error::Tract { what: what.into(), msg: format!("{e:#}") }
     }
 
     /// Shorthand for [`Error::Ort`].
+    #[cfg(feature = "ort")]
     pub(crate) fn ort<R>(what: impl Into<String>, e: ort::Error<R>) -> Self {
         Error::Ort { what: what.into(), source: strip_recovery(e) }
     }
 }
 
+#[cfg(feature = "ort")]
 /// Drops the value an ort builder error carries for recovery, keeping the message and code.
 fn strip_recovery<R>(e: ort::Error<R>) -> ort::Error {
     ort::Error::new_with_code(e.code(), e.message().to_string())

@@ -7,6 +7,7 @@
 pub mod classifier;
 pub mod ort;
 pub mod runner;
+#[cfg(feature = "tract")]
 pub mod tract;
 
 pub use classifier::Classifier;
@@ -41,6 +42,16 @@ pub enum BackendKind {
     Ort,
     /// tract: pure Rust, CPU only, nothing to install.
     Tract,
+}
+
+impl BackendKind {
+    /// Whether this build has the runtime (cargo features `ort` and `tract`, both default).
+    pub fn built(self) -> bool {
+        match self {
+            BackendKind::Ort => cfg!(feature = "ort"),
+            BackendKind::Tract => cfg!(feature = "tract"),
+        }
+    }
 }
 
 /// Where ONNX Runtime runs the graph.
@@ -112,18 +123,25 @@ pub fn open_runner(
     if opts.threads == Some(0) {
         return Err(Error::invalid("--threads", "must be at least 1"));
     }
-    Ok(match opts.kind {
-        BackendKind::Ort => Box::new(self::ort::OrtRunner::new(file, sig, opts.ep, opts.threads)?),
-        BackendKind::Tract => {
-            if opts.ep == ExecutionProvider::Cuda {
-                return Err(Error::ExecutionProvider {
-                    ep: "cuda".into(),
-                    msg: "tract runs on the CPU only; use --backend ort for CUDA".into(),
-                });
-            }
-            Box::new(self::tract::TractRunner::new(file, sig, opts.threads)?)
+    if opts.kind == BackendKind::Tract && opts.ep == ExecutionProvider::Cuda {
+        return Err(Error::ExecutionProvider {
+            ep: "cuda".into(),
+            msg: "tract runs on the CPU only; use --backend ort for CUDA".into(),
+        });
+    }
+    match opts.kind {
+        #[cfg(feature = "ort")]
+        BackendKind::Ort => {
+            Ok(Box::new(self::ort::OrtRunner::new(file, sig, opts.ep, opts.threads)?))
         }
-    })
+        #[cfg(feature = "tract")]
+        BackendKind::Tract => Ok(Box::new(self::tract::TractRunner::new(file, sig, opts.threads)?)),
+        #[allow(unreachable_patterns)]
+        kind => {
+            let _ = sig;
+            Err(Error::NotBuilt { runtime: kind })
+        }
+    }
 }
 
 /// Checks a batch against the declared input shape before a runtime sees it.

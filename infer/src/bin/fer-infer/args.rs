@@ -64,6 +64,9 @@ impl BackendArgs {
         match self.backend {
             RuntimeChoice::Ort => BackendKind::Ort,
             RuntimeChoice::Tract => BackendKind::Tract,
+            // A build with one runtime: `auto` is that one.
+            RuntimeChoice::Auto if !BackendKind::Tract.built() => BackendKind::Ort,
+            RuntimeChoice::Auto if !BackendKind::Ort.built() => BackendKind::Tract,
             RuntimeChoice::Auto
                 if self.device.ep != ExecutionProvider::Cpu
                     || fer_infer::backend::ort::library_named() =>
