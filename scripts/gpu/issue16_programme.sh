@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -31,6 +31,9 @@
 #            exp3 over SEEDS; once the teachers are done, MobileNetV3-Large 0.1 CE + 0.9 KD (T = 4)
 #            towards the mean of the three, over SEEDS; both at EPOCHS. Call it again (same warm
 #            machine) to resume what LIMIT stopped; ENSEMBLE=1 also scores the teachers' ensemble.
+# bf16:      MobileNetV3-Large exp3 in fp32 and in bf16 over SEEDS (issue 15: bf16 only if
+#            accuracy holds), EfficientNet-B0 exp3 at lr 0.05 with clipping over SEEDS, and a
+#            resume check: a MobileNetV3-Small run killed after its first epochs, then resumed.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -169,7 +172,28 @@ case "$phase" in
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     students "L_kd3_w09_e$epochs" "$kd3" mobilenet_v3_large "$seeds" "${w09[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5 or long"; exit 2 ;;
+  bf16)
+    students L_exp3_fp32 configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
+    students L_exp3_bf16 configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds" \
+      --set 'optim.precision="bf16"'
+    students B0_exp3 configs/fer2013/exp3_baseline.toml efficientnet_b0 "$seeds" "${b0[@]}"
+    (
+      rc="$runs/resume_check"
+      timeout 90 "$bin" -q run --config configs/fer2013/exp3_baseline.toml --overwrite \
+        --set name=resume_check --set data.root="$data/fer2013" --set output_dir="$runs" \
+        --set model.arch=mobilenet_v3_small --set stages.0.epochs=40 > "$rc.log" 2>&1
+      if [ -f "$rc/outcome.json" ]; then echo "resume check: finished before the kill (inconclusive)"
+      elif [ ! -f "$rc/state.safetensors" ]; then echo "resume check: no state after 90 s (inconclusive)"
+      else
+        before=$(wc -l < "$rc/metrics.jsonl")
+        timeout 30 "$bin" -q resume "$rc" >> "$rc.log" 2>&1
+        code=$?
+        echo "resume check: killed after $before epochs; resume exited $code after $(wc -l < "$rc/metrics.jsonl") epochs (124: stopped by its 30 s limit while training)"
+        tail -2 "$rc.log"
+      fi
+    ) > "$out/resume_check.txt" 2>&1 &
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long or bf16"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -210,6 +234,7 @@ for g, rs in rows.items():
           f"{st.mean(c('wall')):.0f} | {st.mean(c('ips')):,.0f} |")
 PY
 cat "$out/$phase.md"
+[ -f "$out/resume_check.txt" ] && cat "$out/resume_check.txt"
 if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ] || [ -n "${ENSEMBLE:-}" ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
