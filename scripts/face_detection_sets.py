@@ -10,6 +10,12 @@
   composites/ 40 images of 1-3 head-and-shoulders patches (faces 30-200 px) pasted without
               overlap on resized bundled backgrounds, with their face boxes in truth.json.
 `score` counts the composites' faces found (IoU >= 0.3) and the false detections.
+
+    .venv/bin/python scripts/face_detection_sets.py pad-ckplus ../shared/data/ckplus48 OUT
+
+`pad-ckplus` makes a stand-in for a set of one-face photos from CK+48 (posed expressions): each
+48x48 face crop upscaled to 144 px (bicubic) and placed in the upper middle of a 256x256 canvas
+of its border's median grey, keeping CK+'s class folders and file names (`--format ckplus`).
 """
 
 import csv
@@ -114,9 +120,27 @@ def score(out: Path, csv_path: Path):
     print(f"found {hit} of {hit + miss} faces ({small_hit} of {small} under 80 px), {false} false detections")
 
 
+def pad_ckplus(src: Path, out: Path):
+    import numpy as np
+
+    n = 0
+    for d in sorted(p for p in src.iterdir() if p.is_dir()):
+        (out / d.name).mkdir(parents=True, exist_ok=True)
+        for f in sorted(d.glob("*.png")):
+            a = np.asarray(Image.open(f).convert("L").resize((144, 144), Image.BICUBIC), float)
+            bg = np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+            c = np.full((256, 256), bg)
+            c[40:184, 56:200] = a
+            Image.fromarray(c.astype(np.uint8)).save(out / d.name / f.name)
+            n += 1
+    print(f"{n} images in {out}")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make":
         make(Path(sys.argv[2]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "pad-ckplus":
+        pad_ckplus(Path(sys.argv[2]), Path(sys.argv[3]))
     elif len(sys.argv) == 4 and sys.argv[1] == "score":
         score(Path(sys.argv[2]), Path(sys.argv[3]))
     else:

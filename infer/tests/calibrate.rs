@@ -154,6 +154,15 @@ fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     let (out_h, err_h, code) = run(&data, &["--holdout", plan_path.to_str().unwrap()], "h.onnx");
     assert_eq!(code, 0, "{out_h}\n{err_h}");
     assert!(out_h.contains("calibration hold-out"), "{out_h}");
+    // A hold-out this small gets its interval and a warning that T may not carry over.
+    assert!(out_h.contains("95 % bootstrap interval of T:"), "{out_h}");
+    assert!(out_h.contains("ECE at the fitted T on this hold-out"), "{out_h}");
+    assert!(
+        err_h.contains(&format!("warning: the hold-out has {n_held} samples"))
+            || err_h.contains(&format!("on {n_held} samples")),
+        "{err_h}"
+    );
+    assert!(err_h.contains("data.calib_fraction"), "{err_h}");
     let (out_r, err_r, code) = run(&held, &[], "r.onnx");
     assert_eq!(code, 0, "{out_r}\n{err_r}");
     assert_eq!(fitted(&out_h), fitted(&out_r));

@@ -360,7 +360,7 @@ impl Render<'_> {
         let _ = writeln!(
             w,
             "cache = {cache}                              # keep decoded images in memory (about {} MB)",
-            f.n_total * size * size * 3 >> 20
+            (f.n_total * size * size * 3) >> 20
         );
         let _ = writeln!(
             w,

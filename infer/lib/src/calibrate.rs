@@ -92,6 +92,53 @@ pub fn fit_temperature(logits: &[f32], labels: &[usize], k: usize) -> Result<Tem
     Ok(TemperatureFit { temperature, nll_t1, nll, iterations })
 }
 
+/// Resamples of the hold-out behind [`temperature_interval`].
+pub const BOOTSTRAP_ROUNDS: usize = 200;
+/// Hold-outs smaller than this get [`holdout_warning`]'s warning whatever their interval.
+pub const MIN_HOLDOUT: usize = 1000;
+/// The widest 95 % interval of `T` taken to carry over to new data: ±10 % of `T`.
+pub const MAX_T_SPREAD: f64 = 0.1;
+
+/// 95 % percentile-bootstrap interval of the fitted temperature: the rows of `logits` and
+/// `labels` resampled with replacement [`BOOTSTRAP_ROUNDS`] times (seeded), `T` refitted on
+/// each. It says how far a fit on another hold-out of the same size could land.
+pub fn temperature_interval(
+    logits: &[f32],
+    labels: &[usize],
+    k: usize,
+    seed: u64,
+) -> Result<(f64, f64)> {
+    // Checked once here; a resample of valid rows is valid, so the fits below cannot fail.
+    fit_temperature(logits, labels, k)?;
+    let refit = |l: &[f32], y: &[usize], k: usize| {
+        Ok(fit_temperature(l, y, k).map_or(f64::NAN, |f| f.temperature))
+    };
+    fer_metrics::bootstrap_ci(logits, labels, k, BOOTSTRAP_ROUNDS, seed, refit)
+        .map_err(|source| Error::Metrics { what: "bootstrap of the temperature".into(), source })
+}
+
+/// Why a temperature `t` fitted on `n` samples, with 95 % interval `ci`, may not carry over to
+/// new data: fewer than [`MIN_HOLDOUT`] samples, or an interval wider than ±[`MAX_T_SPREAD`]
+/// of `t`. `None` when neither holds.
+pub fn holdout_warning(n: usize, t: f64, ci: (f64, f64)) -> Option<String> {
+    let spread = (ci.1 - ci.0) / 2.0 / t;
+    let why = match (n < MIN_HOLDOUT, spread > MAX_T_SPREAD) {
+        (false, false) => return None,
+        (true, false) => format!("the hold-out has {n} samples (fewer than {MIN_HOLDOUT})"),
+        (small, true) => format!(
+            "T's 95 % interval {:.3}–{:.3} spans ±{:.0} % of T on {n} samples{}",
+            ci.0,
+            ci.1,
+            spread * 100.0,
+            if small { format!(" (fewer than {MIN_HOLDOUT})") } else { String::new() }
+        ),
+    };
+    Some(format!(
+        "{why}: a temperature fitted on so few samples may not carry over to new data; hold out \
+         more (data.calib_fraction when training) and calibrate again"
+    ))
+}
+
 /// A copy of the ONNX bytes with `fer.temperature` set to `t`, encoded by the metadata codec
 /// ([`fer_models_spec::meta::temperature_prop`]).
 ///
@@ -202,6 +249,44 @@ mod tests {
         for s in [0.98, 1.02] {
             assert!(nll_at(&logits, &labels, k, fit.temperature * s) >= fit.nll - 1e-12);
         }
+    }
+
+    #[test]
+    fn the_temperature_interval_narrows_with_the_hold_out_and_small_ones_are_warned() {
+        // Logits of a 4-class model whose labels follow softmax(logits / 2), drawn by a fixed
+        // inverse-CDF walk so the test is deterministic.
+        let k = 4;
+        let set = |n: usize| {
+            let mut logits = Vec::with_capacity(n * k);
+            let mut labels = Vec::with_capacity(n);
+            for i in 0..n {
+                let row: Vec<f32> =
+                    (0..k).map(|c| ((i * 7 + c * 13) % 11) as f32 * 0.6 - 3.0).collect();
+                let p = fer_metrics::softmax(&row, k, 2.0);
+                let u = ((i as f64 * 0.618_033_988_75) % 1.0) as f32;
+                let mut acc = 0.0;
+                let label = (0..k).find(|&c| {
+                    acc += p[c];
+                    u < acc
+                });
+                labels.push(label.unwrap_or(k - 1));
+                logits.extend(row);
+            }
+            (logits, labels)
+        };
+        let (small_l, small_y) = set(150);
+        let (big_l, big_y) = set(6000);
+        let small = temperature_interval(&small_l, &small_y, k, 0).unwrap();
+        let big = temperature_interval(&big_l, &big_y, k, 0).unwrap();
+        let t_big = fit_temperature(&big_l, &big_y, k).unwrap().temperature;
+        assert!(big.0 <= t_big && t_big <= big.1, "{big:?} holds the fit {t_big}");
+        assert!((big.0..=big.1).contains(&2.0) || (t_big - 2.0).abs() < 0.2, "{big:?}");
+        assert!(small.1 - small.0 > 2.0 * (big.1 - big.0), "{small:?} vs {big:?}");
+        let t_small = fit_temperature(&small_l, &small_y, k).unwrap().temperature;
+        let w = holdout_warning(150, t_small, small).expect("150 samples are warned");
+        assert!(w.contains("150 samples") && w.contains("calib_fraction"), "{w}");
+        assert_eq!(holdout_warning(6000, t_big, big), None, "{big:?}");
+        assert!(holdout_warning(6000, 2.0, (1.5, 2.5)).unwrap().contains("±25 %"));
     }
 
     #[test]

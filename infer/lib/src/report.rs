@@ -328,6 +328,88 @@ pub fn markdown(rows: &[Row]) -> String {
     s
 }
 
+/// One row against the baseline row of the same dataset and runtime: what the experiment
+/// (distillation, say) added, as differences of means.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gain {
+    /// The row's experiment.
+    pub experiment: String,
+    /// Dataset and split.
+    pub dataset: String,
+    /// Runtime (`None` for trainer runs).
+    pub runtime: Option<String>,
+    /// Entries behind the row and behind the baseline row.
+    pub n: (usize, usize),
+    /// Accuracy minus the baseline's (fractions; `None` when either is unknown).
+    pub accuracy: Option<f64>,
+    /// Macro-F1 minus the baseline's.
+    pub macro_f1: Option<f64>,
+    /// ECE minus the baseline's (negative: better calibrated).
+    pub ece: Option<f64>,
+}
+
+/// Every row that has a row of experiment `baseline` on its dataset and runtime, against that
+/// row. An error names the experiments when none is `baseline`.
+pub fn gains(rows: &[Row], baseline: &str) -> Result<Vec<Gain>> {
+    if !rows.iter().any(|r| r.experiment == baseline) {
+        let mut names: Vec<&str> = rows.iter().map(|r| r.experiment.as_str()).collect();
+        names.dedup();
+        return Err(Error::invalid(
+            "--baseline",
+            format!("no experiment `{baseline}` in the table (experiments: {})", names.join(", ")),
+        ));
+    }
+    let diff = |a: &Option<Stat>, b: &Option<Stat>| a.zip(*b).map(|(a, b)| a.mean - b.mean);
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| r.experiment != baseline) {
+        let base = rows
+            .iter()
+            .find(|b| b.experiment == baseline && b.dataset == r.dataset && b.runtime == r.runtime);
+        if let Some(b) = base {
+            out.push(Gain {
+                experiment: r.experiment.clone(),
+                dataset: r.dataset.clone(),
+                runtime: r.runtime.clone(),
+                n: (r.n, b.n),
+                accuracy: diff(&r.accuracy, &b.accuracy),
+                macro_f1: diff(&r.macro_f1, &b.macro_f1),
+                ece: diff(&r.ece, &b.ece),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The markdown section of [`gains`], in percentage points.
+pub fn gains_markdown(gains: &[Gain], baseline: &str) -> String {
+    let pts = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:+.2}", 100.0 * v));
+    let mut s = format!(
+        "## Against the baseline `{baseline}`\n\nDifferences of means, in percentage points, \
+         with the baseline row of the same dataset and runtime. With one entry a side, they \
+         include run-to-run noise: compare over seeds before trusting a gain.\n\n\
+         | experiment | dataset | runtime | accuracy | macro-F1 | ECE (lower is better) | entries (baseline) |\n\
+         |---|---|---|---:|---:|---:|---|\n"
+    );
+    for g in gains {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} ({}) |",
+            g.experiment,
+            g.dataset,
+            g.runtime.as_deref().unwrap_or("n/a"),
+            pts(g.accuracy),
+            pts(g.macro_f1),
+            pts(g.ece),
+            g.n.0,
+            g.n.1
+        );
+    }
+    if gains.is_empty() {
+        s += "| (no row shares a dataset and runtime with the baseline) | | | | | | |\n";
+    }
+    s
+}
+
 /// The CSV table (means and standard deviations in separate columns; empty when unknown).
 pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from(
@@ -381,6 +463,34 @@ pub fn bar_groups(rows: &[Row]) -> Vec<BarGroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gains_pair_rows_by_dataset_and_runtime() {
+        let row = |exp: &str, rt: Option<&str>, acc: f64| Row {
+            experiment: exp.into(),
+            dataset: "demo (val)".into(),
+            runtime: rt.map(str::to_string),
+            n: 1,
+            seeds: vec![],
+            accuracy: Some(Stat { mean: acc, std: 0.0, n: 1 }),
+            macro_f1: None,
+            ece: Some(Stat { mean: 0.05, std: 0.0, n: 1 }),
+            parameters: None,
+            ms_per_image: None,
+        };
+        let rows = [
+            row("base", Some("ort-cpu"), 0.60),
+            row("kd", Some("ort-cpu"), 0.65),
+            row("kd", Some("tract"), 0.65),
+        ];
+        let g = gains(&rows, "base").unwrap();
+        assert_eq!(g.len(), 1, "tract has no baseline row: {g:?}");
+        assert!((g[0].accuracy.unwrap() - 0.05).abs() < 1e-12 && g[0].macro_f1.is_none());
+        let md = gains_markdown(&g, "base");
+        assert!(md.contains("| kd | demo (val) | ort-cpu | +5.00 | n/a | +0.00 | 1 (1) |"), "{md}");
+        let e = gains(&rows, "exp3").unwrap_err().to_string();
+        assert!(e.contains("no experiment `exp3`") && e.contains("base, kd"), "{e}");
+    }
 
     #[test]
     fn seed_and_fold_suffixes_are_stripped() {

@@ -107,7 +107,7 @@ pub struct Environment {
     pub cuda_backend_loaded: bool,
     /// libtorch intra-op threads.
     pub threads: i32,
-    /// `git rev-parse HEAD` of the working directory (with `-dirty` when modified), if any.
+    /// The commit the binary was built from ([`git_commit`]).
     pub git_commit: String,
     /// This toolkit's version.
     pub toolkit_version: String,
@@ -118,22 +118,9 @@ pub struct Environment {
     pub data_path: String,
 }
 
-/// The current git commit of the working directory, `unknown` outside a repository.
+/// The git commit the training code was built from (`unknown` when it was built outside a
+/// checkout), not the commit of whatever folder the run is started in: a binary copied to a
+/// GPU machine records its own code.
 pub fn git_commit() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(c) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty { format!("{c}-dirty") } else { c }
-        }
-        None => "unknown".into(),
-    }
+    fer_checkpoint::cli::COMMIT.to_string()
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fer_infer::calibrate::{fit_temperature, with_temperature};
+use fer_infer::calibrate::{
+    BOOTSTRAP_ROUNDS, fit_temperature, holdout_warning, temperature_interval, with_temperature,
+};
 use fer_infer::eval::{MetricSet, Tta};
 
 use crate::UsageError;
@@ -65,6 +67,12 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             fer_infer::calibrate::T_RANGE.1
         );
     }
+    let t_ci = temperature_interval(&shared, &c.labels, k, 0)?;
+    let p_fit = r.classes.probabilities(&c.logits, fit.temperature);
+    let ece =
+        |p: &[f32], l: &[usize], k: usize| fer_metrics::ece(p, l, k, fer_infer::eval::ECE_BINS);
+    let ece_ci = fer_metrics::bootstrap_ci(&p_fit, &c.labels, k, BOOTSTRAP_ROUNDS, 0, ece)
+        .context("bootstrap of the ECE")?;
     let stored = r.info.temperature;
     let score = |t: f64| {
         let p = r.classes.probabilities(&c.logits, t);
@@ -93,6 +101,11 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         },
         fit.iterations
     );
+    outln!(
+        "95 % bootstrap interval of T: {:.4}–{:.4} ({BOOTSTRAP_ROUNDS} resamples of this hold-out)",
+        t_ci.0,
+        t_ci.1
+    );
     if a.data.tta != Tta::None {
         outln!(
             "this temperature fits `fer-infer eval --tta {}`: evaluate with the same flag",
@@ -109,6 +122,15 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             m.nll,
             m.brier
         );
+    }
+    outln!(
+        "ECE at the fitted T on this hold-out: {:.4} (95 % bootstrap interval {:.4}–{:.4})",
+        rows.last().map_or(f64::NAN, |(_, m)| m.ece),
+        ece_ci.0,
+        ece_ci.1
+    );
+    if let Some(w) = holdout_warning(c.labels.len(), fit.temperature, t_ci) {
+        eprintln!("warning: {w}");
     }
     outln!(
         "\nwrote {} (fer.temperature = {}; the graph and its raw `logits` output are unchanged)",

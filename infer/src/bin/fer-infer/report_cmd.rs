@@ -16,6 +16,10 @@ pub struct ReportArgs {
     /// Folder for report.md, report.csv, report.png and curves/<run>.png.
     #[arg(long, default_value = "report")]
     out: PathBuf,
+    /// Also compare every row with this experiment's row of the same dataset and runtime
+    /// (e.g. the exp3 baseline, to show what distillation added).
+    #[arg(long, value_name = "EXPERIMENT")]
+    baseline: Option<String>,
 }
 
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
@@ -23,7 +27,10 @@ pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let entries = report::collect(&a.dirs)?;
     let rows = report::group(&entries);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let md = report::markdown(&rows);
+    let mut md = report::markdown(&rows);
+    if let Some(b) = &a.baseline {
+        md = format!("{md}\n{}", report::gains_markdown(&report::gains(&rows, b)?, b));
+    }
     let write = |name: &str, text: &str| {
         let p = a.out.join(name);
         fer_checkpoint::write_atomic(&p, text.as_bytes())
