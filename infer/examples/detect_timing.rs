@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use fer_infer::BackendKind;
 use fer_infer::face::blazeface::{decode, input_tensor, weighted_nms};
 use fer_infer::face::{BlazeFace, Range};
-use fer_infer::live::source::{FrameSource, Synthetic};
+use fer_infer::{BackendKind, BackendOptions};
+use fer_live::source::{FrameSource, Synthetic};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         image::open(concat!(env!("FER_REPO_ROOT"), "/.deps/faces/astronaut_face.png"))?.to_rgb8();
     let mut src = Synthetic::new(face, 640, 480, Some(1))?;
     let frame = src.next_frame()?.ok_or("no frame")?;
-    let mut det = BlazeFace::open(&range.default_path()?, range, backend, Some(2))?;
+    let mut det = BlazeFace::open(
+        &range.default_path()?,
+        range,
+        &BackendOptions { kind: backend, ..BackendOptions::ort_cpu() }.with_threads(2),
+    )?;
     let n = 50;
     let (mut pre, mut net, mut post) = (0.0, 0.0, 0.0);
     for _ in 0..n {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{python, read_f32, rel_diff};
-use fer_infer::BackendKind;
+use fer_infer::BackendOptions;
 use fer_infer::face::blazeface::{RawDetection, decode, weighted_nms};
 use fer_infer::face::{BlazeFace, Range};
 use ndarray::{ArrayD, IxDyn};
@@ -55,11 +55,14 @@ fn blazeface_matches_onnxruntime_and_numpy_on_real_images() {
     let mut found = 0;
     for range in [Range::Short, Range::Full] {
         let s = range.size();
-        let mut ort =
-            BlazeFace::open(&range.default_path().unwrap(), range, BackendKind::Ort, Some(1))
-                .expect("BlazeFace on ONNX Runtime (run scripts/setup.sh)");
+        let mut ort = BlazeFace::open(
+            &range.default_path().unwrap(),
+            range,
+            &BackendOptions::ort_cpu().with_threads(1),
+        )
+        .expect("BlazeFace on ONNX Runtime (run scripts/setup.sh)");
         let mut tract =
-            BlazeFace::open(&range.default_path().unwrap(), range, BackendKind::Tract, None)
+            BlazeFace::open(&range.default_path().unwrap(), range, &BackendOptions::tract())
                 .unwrap();
         for img in ["astronaut", "camera"] {
             let key = format!("{img}-{s}");
@@ -107,11 +110,12 @@ fn a_wrong_detector_file_is_named_and_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("front.onnx");
     std::fs::write(&p, b"not a model").unwrap();
-    let e = BlazeFace::open(&p, Range::Short, BackendKind::Tract, None).err().unwrap().to_string();
+    let e = BlazeFace::open(&p, Range::Short, &BackendOptions::tract()).err().unwrap().to_string();
     assert!(e.contains("front.onnx") && e.contains("SHA-256"), "{e}");
-    let e = BlazeFace::open(&dir.path().join("missing.onnx"), Range::Short, BackendKind::Ort, None)
-        .err()
-        .unwrap()
-        .to_string();
+    let e =
+        BlazeFace::open(&dir.path().join("missing.onnx"), Range::Short, &BackendOptions::ort_cpu())
+            .err()
+            .unwrap()
+            .to_string();
     assert!(e.contains("missing.onnx") && e.contains("setup.sh"), "{e}");
 }

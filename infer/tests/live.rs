@@ -6,7 +6,7 @@ mod common;
 mod live_support;
 
 use common::{cli, texts};
-use fer_infer::live::source::{FrameSource, Synthetic};
+use fer_live::source::{FrameSource, Synthetic};
 use live_support::{check_faces, classifier, face, inside_truth, lines};
 
 #[test]

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{cli, texts};
-use fer_infer::live::source::{FrameSource, Synthetic};
-use fer_infer::live::video::VideoFile;
+use fer_live::source::{FrameSource, Synthetic};
+use fer_live::video::VideoFile;
 use live_support::{classifier, face, inside_truth, lines};
 
 /// The ffmpeg that `imageio-ffmpeg` bundles in the venv, if it is there.

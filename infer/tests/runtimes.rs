@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use fer_infer::backend::tract::TractBackend;
+use fer_infer::backend::Classifier;
 use fer_infer::backend::{self, Backend};
 use fer_infer::bench::synthetic_input;
 use fer_infer::parity::{argmax_rows, compare};
@@ -77,7 +77,7 @@ fn a_batch_of_n_equals_n_single_runs_in_both_runtimes() {
     let (ort, tract) = backends(&file);
     // tract runs batches image by image unless asked for batch-size plans: test both.
     let tract_batched: Box<dyn Backend> =
-        Box::new(TractBackend::new(&file, None).unwrap().with_batch_plans(true));
+        Box::new(Classifier::open(&file, &BackendOptions::tract()).unwrap().with_batch_plans(true));
     let x = input_for(&cfg, 6, 77);
     for mut b in [ort, tract, tract_batched] {
         let batch = b.run(x.view()).unwrap().logits;

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{export, python};
-use fer_infer::live::draw::class_colour;
+use fer_live::draw::class_colour;
 use fer_models_spec::{Arch, ArchConfig};
 
 struct Kill(Child);

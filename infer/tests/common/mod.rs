@@ -46,7 +46,11 @@ pub fn export(
 
 /// Runs the `fer-infer` binary with `args` and extra environment variables.
 pub fn cli(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fer-infer"));
+    // Set for the binary's own tests; fer-live's tests share this module without running it.
+    let Some(bin) = option_env!("CARGO_BIN_EXE_fer-infer") else {
+        panic!("cli() runs in the tests of the fer-infer package only")
+    };
+    let mut cmd = Command::new(bin);
     cmd.args(args).env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);

@@ -2,7 +2,7 @@
 //! JPEGs with where the face was put, and checks of the JSON lines.
 #![allow(dead_code)]
 
-use fer_infer::live::source::{FrameSource, Synthetic};
+use fer_live::source::{FrameSource, Synthetic};
 use fer_models_spec::{Arch, ArchConfig};
 use serde_json::Value;
 

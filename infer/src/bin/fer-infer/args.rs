@@ -64,6 +64,9 @@ impl BackendArgs {
         match self.backend {
             RuntimeChoice::Ort => BackendKind::Ort,
             RuntimeChoice::Tract => BackendKind::Tract,
+            // A build with one runtime: `auto` is that one.
+            RuntimeChoice::Auto if !BackendKind::Tract.built() => BackendKind::Ort,
+            RuntimeChoice::Auto if !BackendKind::Ort.built() => BackendKind::Tract,
             RuntimeChoice::Auto
                 if self.device.ep != ExecutionProvider::Cpu
                     || fer_infer::backend::ort::library_named() =>
@@ -201,8 +204,7 @@ impl FaceArgs {
             choice: self.detector,
             short_file: file(Range::Short),
             full_file: file(Range::Full),
-            backend: backend.kind(),
-            threads: backend.device.threads,
+            backend: backend.options(),
             min_score: self.min_score,
         };
         Ok(Some(FaceFinder::open(&o).context("loading the face detector")?))

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fer_infer::backend::tract::TractBackend;
+use fer_infer::backend::Classifier;
 use fer_infer::bench::{self, BenchConfig, BenchResult};
 use fer_infer::face::RangeChoice;
 use fer_infer::{BackendKind, BackendOptions, Model};
@@ -107,7 +107,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let mut model = Model::from_parts(file.clone(), meta.clone(), &opts)
             .with_context(|| format!("loading {} with {kind:?}", model_path.display()))?;
         if kind == BackendKind::Tract && a.tract_batch_plans {
-            let t = TractBackend::new(&file, a.device.threads)?.with_batch_plans(true);
+            let t = Classifier::open(&file, &opts)?.with_batch_plans(true);
             model = Model::with_backend(file.clone(), meta.clone(), Box::new(t));
         }
         for &batch in &a.batch {
@@ -120,24 +120,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             results.push(r);
         }
         if a.profile && kind == BackendKind::Tract {
-            let mut t = TractBackend::new(&file, a.device.threads)?.with_batch_plans(true);
-            for &batch in &a.batch {
-                let x = bench::synthetic_input([batch, chw[0], chw[1], chw[2]], 42);
-                let ops = t.profile(x.view(), a.iters).context("profiling tract")?;
-                let total: f64 = ops.iter().map(|o| o.ms_per_run).sum();
-                profiles += &format!(
-                    "\ntract, batch {batch}: {total:.2} ms in operators\n\n| op | nodes | ms | share |\n|---|---:|---:|---:|\n"
-                );
-                for o in ops.iter().take(12) {
-                    profiles += &format!(
-                        "| {} | {} | {:.2} | {:.1}% |\n",
-                        o.op,
-                        o.nodes,
-                        o.ms_per_run,
-                        100.0 * o.ms_per_run / total
-                    );
-                }
-            }
+            profiles += &profile_tract(&file, chw, &a)?;
         }
     }
     match a.format {
@@ -153,4 +136,40 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// tract's time per operator at each `--batch` (`--profile`).
+#[cfg(feature = "tract")]
+fn profile_tract(
+    file: &fer_infer::OnnxFile,
+    chw: [usize; 3],
+    a: &BenchArgs,
+) -> anyhow::Result<String> {
+    use fer_infer::backend::tract::TractRunner;
+    let mut profiles = String::new();
+    let mut t = TractRunner::new(file, Classifier::signature(file), a.device.threads)?;
+    for &batch in &a.batch {
+        let x = bench::synthetic_input([batch, chw[0], chw[1], chw[2]], 42);
+        let ops = t.profile(&[x.view().into_dyn()], a.iters).context("profiling tract")?;
+        let total: f64 = ops.iter().map(|o| o.ms_per_run).sum();
+        profiles += &format!(
+            "\ntract, batch {batch}: {total:.2} ms in operators\n\n| op | nodes | ms | share |\n|---|---:|---:|---:|\n"
+        );
+        for o in ops.iter().take(12) {
+            profiles += &format!(
+                "| {} | {} | {:.2} | {:.1}% |\n",
+                o.op,
+                o.nodes,
+                o.ms_per_run,
+                100.0 * o.ms_per_run / total
+            );
+        }
+    }
+    Ok(profiles)
+}
+
+/// A build without tract has nothing to profile (`--backend tract` fails before this).
+#[cfg(not(feature = "tract"))]
+fn profile_tract(_: &fer_infer::OnnxFile, _: [usize; 3], _: &BenchArgs) -> anyhow::Result<String> {
+    Ok(String::new())
 }

@@ -56,8 +56,7 @@ pub fn run(
         choice: detector,
         short_file: None,
         full_file: None,
-        backend: kind,
-        threads: device.threads,
+        backend: opts.clone(),
         min_score: 0.5,
     };
     let finder = FaceFinder::open(&fo).context("loading the face detector")?;

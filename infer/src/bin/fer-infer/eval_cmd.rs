@@ -157,7 +157,7 @@ fn face_pass(
     let finder = d.photos.face.finder(mode, m.crop, backend)?;
     let mut photos = Photos::new(finder, m, mode)?;
     let bar = progress_bar(data.len() as u64);
-    let side = fer_infer::live::align::crop_side(m);
+    let side = fer_infer::face::align::crop_side(m);
     let fc =
         FaceCropped::build(data, &mut photos, side, d.photos.multi, d.skip_bad, &mut |i, _| {
             bar.set_position(i as u64)

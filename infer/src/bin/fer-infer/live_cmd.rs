@@ -6,14 +6,13 @@ use anyhow::Context;
 use clap::Args;
 use fer_infer::Model;
 use fer_infer::face::{BlazeFace, Range};
-use fer_infer::live::source::camera::{self, Camera};
-use fer_infer::live::source::{FrameSource, ImageFolder, Latest, Paced, Synthetic};
-use fer_infer::live::video::{self, VideoFile};
-use fer_infer::live::{Live, headless};
+use fer_live::source::camera::{self, Camera};
+use fer_live::source::{FrameSource, ImageFolder, Latest, Paced, Synthetic};
+use fer_live::video::{self, VideoFile};
+use fer_live::{Live, headless, window};
 
 use crate::UsageError;
 use crate::args::{BackendArgs, MetaArgs, read_model};
-use crate::window;
 
 /// Arguments of `live`.
 #[derive(Args, Debug)]
@@ -157,9 +156,8 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         Some(f) => f.clone(),
         None => a.detector.default_path().context("writing the built-in face detector")?,
     };
-    let mut detector =
-        BlazeFace::open(&det_path, a.detector, a.backend.kind(), a.backend.device.threads)
-            .context("loading the face detector")?;
+    let mut detector = BlazeFace::open(&det_path, a.detector, &a.backend.options())
+        .context("loading the face detector")?;
     detector.score_threshold = a.min_score;
     let mut live = Live::new(detector, model, a.smoothing);
     // A folder of photos: each is classified on its own (tracking and smoothing are for video).
@@ -171,11 +169,15 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
             source = Box::new(Paced::new(source, fps));
         }
         let mut latest = Latest::spawn(source);
-        let r = window::run(&mut latest, &mut live, &a.out, a.frames);
+        let mut said = |p: &Path| eprintln!("snapshot: {}", p.display());
+        let r = window::run(&mut latest, &mut live, &a.out, a.frames, &mut said);
+        if let Ok(shown) = &r {
+            eprintln!("{} frames shown ({:.1} frames/s)", shown.frames, shown.fps);
+        }
         if latest.dropped() > 0 {
             eprintln!("{} frames were replaced by newer ones before display", latest.dropped());
         }
-        return r;
+        return r.map(|_| ()).map_err(Into::into);
     }
     let opts = headless::Options {
         out: a.out.clone(),
@@ -186,7 +188,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     };
     let s = match headless::run(source.as_mut(), &mut live, &opts) {
         Ok(s) => s,
-        Err(e @ fer_infer::Error::SourceStopped { .. }) => {
+        Err(e @ fer_live::Error::SourceStopped { .. }) => {
             return Err(anyhow::anyhow!(
                 "{e}; what was written before is kept in {}",
                 a.out.display()

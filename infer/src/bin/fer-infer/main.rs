@@ -19,7 +19,6 @@ mod predict;
 mod predict_out;
 mod predict_video;
 mod report_cmd;
-mod window;
 
 use std::process::ExitCode;
 
@@ -113,13 +112,10 @@ fn main() -> ExitCode {
 fn exit_code(e: &anyhow::Error) -> u8 {
     let usage = e.chain().any(|c| {
         c.downcast_ref::<UsageError>().is_some()
+            || c.downcast_ref::<fer_live::Error>().is_some_and(fer_live::Error::is_usage)
             || matches!(
                 c.downcast_ref::<fer_infer::Error>(),
-                Some(
-                    fer_infer::Error::Meta { .. }
-                        | fer_infer::Error::Invalid { .. }
-                        | fer_infer::Error::NoCamera { .. }
-                )
+                Some(fer_infer::Error::Meta { .. } | fer_infer::Error::Invalid { .. })
             )
     });
     if usage { 2 } else { 1 }

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fer_infer::face::Found;
-use fer_infer::live::{FaceResult, FrameResult, Timings, draw};
 use fer_infer::photo::{CropUsed, Prepared};
 use fer_infer::predict::{Prediction, Scored};
+use fer_live::{FaceResult, FrameResult, Timings, draw};
 use image::RgbImage;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use fer_infer::live::source::FrameSource;
-use fer_infer::live::video::{self, VideoFile};
+use fer_live::source::FrameSource;
+use fer_live::video::{self, VideoFile};
 
 use crate::predict::{Item, Run};
 

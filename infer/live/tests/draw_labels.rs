@@ -2,9 +2,9 @@
 //! is found is matched against the font's glyphs, so the test fails if the label is missing,
 //! misplaced, garbled or not the one asked for.
 
-use fer_infer::live::draw::{self, BAR, NAME_GREY, PAD, ROW, annotate, class_colour};
-use fer_infer::live::font::{ADVANCE, GLYPH_H, GLYPH_W, GLYPHS};
-use fer_infer::live::{FaceResult, FrameResult, Timings};
+use fer_live::draw::{self, BAR, NAME_GREY, PAD, ROW, annotate, class_colour};
+use fer_live::font::{ADVANCE, GLYPH_H, GLYPH_W, GLYPHS};
+use fer_live::{FaceResult, FrameResult, Timings};
 use image::{Rgb, RgbImage};
 
 const LABELS: [&str; 7] =

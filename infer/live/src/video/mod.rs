@@ -21,7 +21,7 @@ use image::ImageFormat;
 pub use writer::{QUALITY, VideoWriter};
 
 use crate::error::{Error, Result};
-use crate::live::source::{Frame, FrameSource};
+use crate::source::{Frame, FrameSource};
 
 /// Extensions read as video.
 #[cfg(feature = "h264")]

@@ -1,7 +1,7 @@
 //! Faces followed from frame to frame (greedy IoU matching), each with its own exponentially
 //! smoothed logits so the displayed expression does not flicker.
 
-use crate::face::Face;
+use fer_infer::face::Face;
 
 /// One followed face.
 #[derive(Debug, Clone)]

@@ -1,28 +1,32 @@
-//! The live demo's pipeline: frames from a [`source::FrameSource`], faces from BlazeFace,
-//! eye-levelled crops ([`align`]), the classifier with the preprocessing of its ONNX metadata,
+//! The live demo as a library (`fer-infer live` is its front end): frames from a
+//! [`source::FrameSource`] (a camera with the cargo feature `camera`, MJPEG [`video`] files,
+//! images, a synthetic scene), faces from BlazeFace, eye-levelled crops
+//! ([`fer_infer::face::align`]), the classifier with the preprocessing of its ONNX metadata,
 //! per-face temporal smoothing ([`track`]), annotated frames ([`draw`], text in the bitmap
 //! [`font`]) and one JSON record per frame with the time spent in every stage; [`headless`]
-//! writes them out (JSON lines, PNG frames, an MJPEG [`video`]). The crop follows the model's
+//! writes them out (JSON lines, PNG frames, an MJPEG video), [`window`] shows them. The crop follows the model's
 //! `fer.crop`: detected faces at its margin, or the whole frame for a model trained on whole
 //! images. Stills (a folder of photos) are classified one by one ([`Live::set_stills`]).
 
-pub mod align;
 pub mod draw;
+pub mod error;
 pub mod font;
 pub mod headless;
 pub mod source;
 pub mod track;
 pub mod video;
+pub mod window;
 
 use std::time::Instant;
 
 use image::DynamicImage;
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::face::BlazeFace;
-use crate::model::Model;
-use crate::predict::{preprocess_batch, softmax};
+pub use error::{Error, Result};
+use fer_infer::face::BlazeFace;
+use fer_infer::face::align;
+use fer_infer::model::Model;
+use fer_infer::predict::{preprocess_batch, softmax};
 use source::Frame;
 use track::Tracker;
 
@@ -93,10 +97,10 @@ pub struct Live {
 }
 
 /// The whole frame as one "face", for a model trained on whole images (`fer.crop` `whole`).
-fn whole_frame(img: &image::RgbImage) -> crate::face::Face {
+fn whole_frame(img: &image::RgbImage) -> fer_infer::face::Face {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let c = [w / 2.0, h / 2.0];
-    crate::face::Face { score: 1.0, bbox: [0.0, 0.0, w, h], keypoints: [c; 6] }
+    fer_infer::face::Face { score: 1.0, bbox: [0.0, 0.0, w, h], keypoints: [c; 6] }
 }
 
 fn ms(t: Instant) -> f64 {
@@ -177,7 +181,7 @@ impl Live {
                 let k = smoothed.len();
                 let row = ndarray::Array2::from_shape_vec((1, k), smoothed).expect("one row");
                 let probs = softmax(row.view(), meta.temperature).row(0).to_vec();
-                let best = crate::predict::top_k(&probs, 1)[0];
+                let best = fer_infer::predict::top_k(&probs, 1)[0];
                 FaceResult {
                     id,
                     score: f.score,

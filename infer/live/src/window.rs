@@ -1,21 +1,33 @@
 //! The live window (minifb, X11 through dlopen): the annotated frame, FPS and per-stage
 //! milliseconds in the title; q or Esc quits, s saves a snapshot PNG.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
-use fer_infer::live::source::FrameSource;
-use fer_infer::live::{Live, draw};
 use minifb::{Key, KeyRepeat, Window, WindowOptions};
 
-/// Shows frames until the source ends, `frames` have been shown, or the user quits.
+use crate::error::{Error, Result};
+use crate::source::FrameSource;
+use crate::{Live, draw};
+
+/// What a window session showed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shown {
+    /// Frames shown.
+    pub frames: usize,
+    /// Frames per second over the session.
+    pub fps: f64,
+}
+
+/// Shows frames until the source ends, `frames` have been shown, or the user quits; each
+/// snapshot (key s) is written into `out` and its path handed to `on_snapshot`.
 pub fn run(
     source: &mut dyn FrameSource,
     live: &mut Live,
     out: &Path,
     frames: Option<usize>,
-) -> anyhow::Result<()> {
+    on_snapshot: &mut dyn FnMut(&Path),
+) -> Result<Shown> {
     let mut window: Option<Window> = None;
     let mut buf: Vec<u32> = Vec::new();
     let (mut shown, start) = (0usize, Instant::now());
@@ -32,8 +44,10 @@ pub fn run(
         let win = match &mut window {
             Some(win) => win,
             None => {
-                let win = Window::new("fer-infer live", w, h, WindowOptions::default())
-                    .map_err(|e| anyhow::anyhow!("opening the window: {e}; or use --headless"))?;
+                let win =
+                    Window::new("fer-infer live", w, h, WindowOptions::default()).map_err(|e| {
+                        Error::Window { msg: format!("opening the window: {e}; or use --headless") }
+                    })?;
                 window.insert(win)
             }
         };
@@ -45,7 +59,8 @@ pub fn run(
             let [r, g, b] = p.0;
             (u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b)
         }));
-        win.update_with_buffer(&buf, w, h).context("drawing the frame")?;
+        win.update_with_buffer(&buf, w, h)
+            .map_err(|e| Error::Window { msg: format!("drawing the frame: {e}") })?;
         let secs = start.elapsed().as_secs_f64();
         shown += 1;
         fps = if secs > 0.0 { shown as f64 / secs } else { fps };
@@ -58,13 +73,18 @@ pub fn run(
             r.ms.detect, r.ms.align, r.ms.classify, r.ms.draw
         ));
         if win.is_key_pressed(Key::S, KeyRepeat::No) {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let p = out.join(format!("snapshot-{:06}.png", frame.index));
-            fer_data::image_file::save_image(&frame.image.clone().into(), &p)
-                .with_context(|| format!("writing {}", p.display()))?;
-            eprintln!("snapshot: {}", p.display());
+            let p = snapshot(out, &frame)?;
+            on_snapshot(&p);
         }
     }
-    eprintln!("{shown} frames shown ({fps:.1} frames/s)");
-    Ok(())
+    Ok(Shown { frames: shown, fps })
+}
+
+/// Writes `frame` as `out/snapshot-NNNNNN.png`.
+fn snapshot(out: &Path, frame: &crate::source::Frame) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.into(), source })?;
+    let p = out.join(format!("snapshot-{:06}.png", frame.index));
+    fer_data::image_file::save_image(&frame.image.clone().into(), &p)
+        .map_err(|source| fer_infer::Error::BadImage { source })?;
+    Ok(p)
 }

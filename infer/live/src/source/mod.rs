@@ -1,5 +1,5 @@
 //! Where frames come from, behind one trait: a camera ([`camera`]), a video file
-//! ([`crate::live::video`]), a folder (or list) of images, and a synthetic scene (a real face
+//! ([`crate::video`]), a folder (or list) of images, and a synthetic scene (a real face
 //! moving and changing scale over a background) whose ground truth is known.
 
 pub mod camera;
@@ -47,7 +47,7 @@ pub struct ImageFolder {
 impl ImageFolder {
     /// Every image file of `path` (a folder, searched recursively, or one image).
     pub fn open(path: &Path) -> Result<Self> {
-        let files = crate::predict::collect_images(&[path.to_path_buf()])?;
+        let files = fer_infer::predict::collect_images(&[path.to_path_buf()])?;
         if files.is_empty() {
             return Err(Error::invalid("--source", format!("{}: no images", path.display())));
         }
@@ -62,7 +62,7 @@ impl ImageFolder {
 impl FrameSource for ImageFolder {
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let Some(path) = self.files.get(self.next) else { return Ok(None) };
-        let image = crate::predict::load_image(path)?.to_rgb8();
+        let image = fer_infer::predict::load_image(path)?.to_rgb8();
         self.next += 1;
         Ok(Some(Frame { image, index: self.next - 1, truth: None, path: Some(path.clone()) }))
     }

@@ -2,16 +2,19 @@
 //! the synthetic scene, then fails the way V4L2 does when the device is unplugged. The headless
 //! pipeline must end with an error naming the device and keep everything it wrote before.
 
+// The fixtures are shared with the binary's tests in infer/tests.
+#[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "../../tests/live_support/mod.rs"]
 mod live_support;
 
 use fer_infer::face::{BlazeFace, Range};
-use fer_infer::live::Live;
-use fer_infer::live::headless::{self, Options};
-use fer_infer::live::source::camera::{Camera, Grabber, PixelFormat, RawFrame};
-use fer_infer::live::source::{FrameSource, Latest};
-use fer_infer::live::video::VideoFile;
-use fer_infer::{BackendKind, BackendOptions, MetaOverrides, Model};
+use fer_infer::{BackendOptions, MetaOverrides, Model};
+use fer_live::Live;
+use fer_live::headless::{self, Options};
+use fer_live::source::camera::{Camera, Grabber, PixelFormat, RawFrame};
+use fer_live::source::{FrameSource, Latest};
+use fer_live::video::VideoFile;
 use live_support::{classifier, inside_truth, synthetic_jpegs};
 
 const UNPLUGGED: &str = "No such device (os error 19)";
@@ -48,8 +51,7 @@ fn an_unplugged_camera_ends_the_run_naming_the_device_and_the_output_is_kept() {
     let detector = BlazeFace::open(
         &Range::Short.default_path().unwrap(),
         Range::Short,
-        BackendKind::Ort,
-        Some(1),
+        &BackendOptions::ort_cpu().with_threads(1),
     )
     .unwrap();
     let mut live = Live::new(detector, model, 0.5);
@@ -119,7 +121,7 @@ fn a_few_broken_frames_are_skipped_but_a_run_of_them_stops_the_camera() {
     let (jpegs, _) = synthetic_jpegs(2);
     let broken = || b"\xFF\xD8 not a jpeg".to_vec();
     let mut frames = vec![jpegs[0].clone(), broken(), broken(), jpegs[1].clone()];
-    frames.extend((0..fer_infer::live::source::camera::MAX_BAD_FRAMES).map(|_| broken()));
+    frames.extend((0..fer_live::source::camera::MAX_BAD_FRAMES).map(|_| broken()));
     let mut cam = camera(frames);
     assert_eq!(cam.next_frame().unwrap().unwrap().index, 0);
     assert_eq!(cam.next_frame().unwrap().unwrap().index, 1, "two broken frames are skipped");

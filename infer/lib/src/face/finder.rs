@@ -20,7 +20,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use super::{BlazeFace, Face, Range};
-use crate::backend::BackendKind;
+use crate::backend::BackendOptions;
 use crate::error::Result;
 
 /// Which detector(s) look at a photo.
@@ -68,10 +68,8 @@ pub struct FinderOptions {
     pub short_file: Option<PathBuf>,
     /// The full-range file (default [`Range::default_path`]).
     pub full_file: Option<PathBuf>,
-    /// Runtime of the detectors.
-    pub backend: BackendKind,
-    /// Threads per operator.
-    pub threads: Option<usize>,
+    /// Runtime, execution provider and threads of the detectors.
+    pub backend: BackendOptions,
     /// Minimum detection confidence.
     pub min_score: f32,
 }
@@ -91,7 +89,7 @@ impl FaceFinder {
                 Some(f) => f.clone(),
                 None => range.default_path()?,
             };
-            let mut d = BlazeFace::open(&path, range, o.backend, o.threads)?;
+            let mut d = BlazeFace::open(&path, range, &o.backend)?;
             d.score_threshold = o.min_score;
             Ok(d)
         };

@@ -88,7 +88,7 @@ pub fn panel_rect(bbox: [f32; 4], labels: &[String], width: u32, height: u32) ->
 }
 
 fn annotate_face(img: &mut RgbImage, f: &FaceResult, labels: &[String]) {
-    let best = crate::predict::top_k(&f.probs, 1).first().map_or(0, |b| b.0);
+    let best = fer_infer::predict::top_k(&f.probs, 1).first().map_or(0, |b| b.0);
     let c = class_colour(best);
     let [x0, y0, x1, y1] = f.bbox.map(|v| v.round() as i64);
     fill(img, x0, y0, x1, y0 + LINE, c);

@@ -3,7 +3,7 @@
 //!
 //! Each image is either classified whole (a pre-cropped face, or a model whose `fer.crop` is
 //! `whole`) or searched for faces ([`FaceFinder`]), each face cut with the live demo's aligned
-//! crop ([`crate::live::align`], at the margin of the model's `fer.crop`) and classified. The
+//! crop ([`crate::face::align`], at the margin of the model's `fer.crop`) and classified. The
 //! choice is [`FaceMode`]; what was done to an image is recorded as [`CropUsed`].
 //!
 //! In [`FaceMode::Auto`] an image is taken as a pre-cropped face when it is nearly square
@@ -20,8 +20,8 @@ use image::{DynamicImage, RgbImage};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::face::align;
 use crate::face::{FaceFinder, Found};
-use crate::live::align;
 use crate::meta::InferMeta;
 
 /// How images are turned into classifier inputs.

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use image::RgbImage;
 use ndarray::{ArrayD, IxDyn};
 
-use super::raw::RawModel;
-use crate::backend::BackendKind;
+use crate::backend::{self, BackendOptions, Runner, Signature};
 use crate::error::{Error, Result};
+use crate::onnx_file::OnnxFile;
 
 /// Which of the two models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -270,9 +270,11 @@ pub fn input_tensor(img: &RgbImage, size: usize) -> (ArrayD<f32>, Letterbox) {
     (arr, lb)
 }
 
-/// The detector: a BlazeFace model on ONNX Runtime or tract, with its thresholds.
+/// The detector: a BlazeFace model on the runtime and execution provider of
+/// [`BackendOptions`] (the classifier's rule: `--ep cuda` fails rather than fall back), with
+/// its thresholds.
 pub struct BlazeFace {
-    model: RawModel,
+    runner: Box<dyn Runner>,
     range: Range,
     /// Detections scoring below this are dropped (default 0.5).
     pub score_threshold: f32,
@@ -281,13 +283,9 @@ pub struct BlazeFace {
 }
 
 impl BlazeFace {
-    /// Loads the model file for `range`, checking that it is the published one (SHA-256).
-    pub fn open(
-        path: &Path,
-        range: Range,
-        backend: BackendKind,
-        threads: Option<usize>,
-    ) -> Result<Self> {
+    /// Loads the model file for `range`, checking that it is the published one (SHA-256), on
+    /// the runtime, execution provider and threads of `opts`.
+    pub fn open(path: &Path, range: Range, opts: &BackendOptions) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.into(),
             source: std::io::Error::new(
@@ -305,15 +303,17 @@ impl BlazeFace {
                 ),
             });
         }
-        let s = range.size();
-        let model = RawModel::open(path, backend, &[1, s, s, 3], threads)?;
-        if model.output_names().len() != 4 {
+        let file = OnnxFile::from_bytes(path, bytes)?;
+        let sig = Signature::of(&file);
+        if sig.outputs.len() != 4 {
             return Err(Error::Model {
                 path: path.into(),
-                msg: format!("expected 4 outputs, found {}", model.output_names().len()),
+                msg: format!("expected 4 outputs, found {}", sig.outputs.len()),
             });
         }
-        Ok(BlazeFace { model, range, score_threshold: 0.5, iou_threshold: 0.3 })
+        let runner = backend::open_runner(&file, sig, opts)?;
+        tracing::debug!(detector = ?range, runtime = runner.name(), "face detector ready");
+        Ok(BlazeFace { runner, range, score_threshold: 0.5, iou_threshold: 0.3 })
     }
 
     /// Which model this is.
@@ -321,15 +321,20 @@ impl BlazeFace {
         self.range
     }
 
+    /// The runtime and device it runs on, for example `ort-cuda` or `tract`.
+    pub fn runtime(&self) -> &str {
+        self.runner.name()
+    }
+
     /// The model's raw outputs for a prepared input: scores `[896]` (logits) and regressors
     /// `[896 × 16]`, the two grids concatenated.
     pub fn raw(&mut self, input: &ArrayD<f32>) -> Result<(Vec<f32>, Vec<f32>)> {
-        let outs = self.model.run(input.view())?;
+        let outs = self.runner.run(&[input.view()])?;
         let flat = |i: usize| outs[i].iter().copied().collect::<Vec<f32>>();
         let (s16, s8, b16, b8) = (flat(0), flat(1), flat(2), flat(3));
         if s16.len() + s8.len() != 896 || b16.len() + b8.len() != 896 * 16 {
             return Err(Error::Output {
-                name: self.model.output_names()[0].clone(),
+                name: self.runner.signature().outputs[0].clone(),
                 msg: "unexpected BlazeFace output sizes".into(),
             });
         }

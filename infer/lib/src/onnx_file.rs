@@ -147,6 +147,14 @@ impl OnnxFile {
         self.outputs.iter().find(|o| o.name == EMBEDDING)
     }
 
+    /// Every graph input that is not an initializer, in graph order (the first is [`Self::input`]).
+    pub fn graph_inputs(&self) -> Vec<TensorDecl> {
+        let Some(graph) = self.proto.graph.as_ref() else { return vec![self.input.clone()] };
+        let inits: std::collections::HashSet<&str> =
+            graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        graph.input.iter().filter(|i| !inits.contains(i.name.as_str())).map(decl).collect()
+    }
+
     /// Whether the file carries any of our `fer.` metadata keys.
     pub fn has_fer_metadata(&self) -> bool {
         self.props.keys().any(|k| k.starts_with(fer_models_spec::meta::META_PREFIX))

@@ -1,8 +1,17 @@
-//! Runtimes that execute an ONNX classifier: ONNX Runtime ([`ort`](self::ort)) and tract
-//! ([`tract`](self::tract)), behind one small trait.
+//! Runtimes: one generic [`Runner`] per runtime, ONNX Runtime ([`ort`](self::ort)) and tract
+//! ([`tract`](self::tract)), built by [`open_runner`] for any ONNX graph; the classifier
+//! ([`Classifier`], behind the small [`Backend`] trait) and the face detector
+//! ([`crate::face::BlazeFace`]) are built on it, so both honour the runtime, the execution
+//! provider and the threads the user chose.
 
+pub mod classifier;
 pub mod ort;
+pub mod runner;
+#[cfg(feature = "tract")]
 pub mod tract;
+
+pub use classifier::Classifier;
+pub use runner::{Runner, Signature};
 
 use ndarray::{Array2, ArrayView4};
 
@@ -33,6 +42,16 @@ pub enum BackendKind {
     Ort,
     /// tract: pure Rust, CPU only, nothing to install.
     Tract,
+}
+
+impl BackendKind {
+    /// Whether this build has the runtime (cargo features `ort` and `tract`, both default).
+    pub fn built(self) -> bool {
+        match self {
+            BackendKind::Ort => cfg!(feature = "ort"),
+            BackendKind::Tract => cfg!(feature = "tract"),
+        }
+    }
 }
 
 /// Where ONNX Runtime runs the graph.
@@ -88,23 +107,41 @@ impl BackendOptions {
     }
 }
 
-/// Builds the backend `opts` describes for `file`.
+/// Builds the classifier `opts` describes for `file`.
 pub fn open(file: &OnnxFile, opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(Classifier::open(file, opts)?))
+}
+
+/// Builds the runner `opts` describes for `file`, fed and read as `sig` says: the one place
+/// where the runtime, the execution provider (`Cuda` never falls back; `Auto` falls back to
+/// the CPU and says so once) and the threads are applied, for every model.
+pub fn open_runner(
+    file: &OnnxFile,
+    sig: Signature,
+    opts: &BackendOptions,
+) -> Result<Box<dyn Runner>> {
     if opts.threads == Some(0) {
         return Err(Error::invalid("--threads", "must be at least 1"));
     }
-    Ok(match opts.kind {
-        BackendKind::Ort => Box::new(self::ort::OrtBackend::new(file, opts.ep, opts.threads)?),
-        BackendKind::Tract => {
-            if opts.ep == ExecutionProvider::Cuda {
-                return Err(Error::ExecutionProvider {
-                    ep: "cuda".into(),
-                    msg: "tract runs on the CPU only; use --backend ort for CUDA".into(),
-                });
-            }
-            Box::new(self::tract::TractBackend::new(file, opts.threads)?)
+    if opts.kind == BackendKind::Tract && opts.ep == ExecutionProvider::Cuda {
+        return Err(Error::ExecutionProvider {
+            ep: "cuda".into(),
+            msg: "tract runs on the CPU only; use --backend ort for CUDA".into(),
+        });
+    }
+    match opts.kind {
+        #[cfg(feature = "ort")]
+        BackendKind::Ort => {
+            Ok(Box::new(self::ort::OrtRunner::new(file, sig, opts.ep, opts.threads)?))
         }
-    })
+        #[cfg(feature = "tract")]
+        BackendKind::Tract => Ok(Box::new(self::tract::TractRunner::new(file, sig, opts.threads)?)),
+        #[allow(unreachable_patterns)]
+        kind => {
+            let _ = sig;
+            Err(Error::NotBuilt { runtime: kind })
+        }
+    }
 }
 
 /// Checks a batch against the declared input shape before a runtime sees it.

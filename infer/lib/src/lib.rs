@@ -26,7 +26,6 @@ pub mod calibrate;
 pub mod error;
 pub mod eval;
 pub mod face;
-pub mod live;
 pub mod meta;
 pub mod model;
 pub mod onnx_file;

@@ -57,7 +57,16 @@ pub enum Error {
         /// Where we looked and how to fix it.
         msg: String,
     },
+    /// A runtime this build was compiled without (cargo features `ort` and `tract`).
+    #[error(
+        "this fer-infer was built without {runtime:?} (its cargo feature is off); use the other --backend"
+    )]
+    NotBuilt {
+        /// The runtime asked for.
+        runtime: crate::backend::BackendKind,
+    },
     /// An ONNX Runtime call failed.
+    #[cfg(feature = "ort")]
     #[error("ONNX Runtime: {what}: {source}")]
     Ort {
         /// What we were doing, for example `creating the session for model.onnx`.
@@ -157,41 +166,6 @@ pub enum Error {
     /// A trainer run's `metrics.jsonl` could not be read.
     #[error(transparent)]
     Record(#[from] fer_metrics::run::RecordError),
-    /// No camera to open: none found, not the one asked for, or a build without camera
-    /// support; the message lists the video devices found and the other `--source` choices.
-    #[error("{msg}")]
-    NoCamera {
-        /// The whole explanation.
-        msg: String,
-    },
-    /// A camera that exists but cannot be opened or set up (busy, no permission, no usable
-    /// format).
-    #[error("camera {device}: {msg}")]
-    Camera {
-        /// The device, for example `/dev/video0`.
-        device: String,
-        /// What failed, with the capture library's message.
-        msg: String,
-    },
-    /// A video file that cannot be read as MJPEG (another codec, a corrupt header).
-    #[error("{}: {msg}", path.display())]
-    Video {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        msg: String,
-    },
-    /// A source that failed after it had started: a camera unplugged or stalled, a corrupt
-    /// frame in a video file. What was produced before stays valid.
-    #[error("{what} stopped delivering frames: {msg} (after {frames} frames)")]
-    SourceStopped {
-        /// The source, for example `camera /dev/video0`.
-        what: String,
-        /// Why, with the underlying message.
-        msg: String,
-        /// Frames it delivered before.
-        frames: usize,
-    },
     /// A JSON, JSON-lines or TOML file that cannot be read (`report`).
     #[error("{}: {msg}", path.display())]
     Parse {
@@ -213,16 +187,19 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Tract`], keeping tract's whole error chain.
+    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
     pub(crate) fn tract(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
         Error::Tract { what: what.into(), msg: format!("{e:#}") }
     }
 
     /// Shorthand for [`Error::Ort`].
+    #[cfg(feature = "ort")]
     pub(crate) fn ort<R>(what: impl Into<String>, e: ort::Error<R>) -> Self {
         Error::Ort { what: what.into(), source: strip_recovery(e) }
     }
 }
 
+#[cfg(feature = "ort")]
 /// Drops the value an ort builder error carries for recovery, keeping the message and code.
 fn strip_recovery<R>(e: ort::Error<R>) -> ort::Error {
     ort::Error::new_with_code(e.code(), e.message().to_string())

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("..")
+        .join("../..")
         .join(".deps");
     let assets = [
         ("BLAZEFACE_SHORT", "blazeface/face_detection_front_128x128_barracuda.onnx"),
