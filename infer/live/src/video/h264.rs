@@ -16,7 +16,8 @@
 //!   reorders B-frames itself), and the track's presentation times are sorted, so the k-th
 //!   picture is shown at the k-th time ([`isobmff::Track::time_s`]).
 //! - Limits: the declared size is checked against the image decoding limits before anything
-//!   is decoded (OpenH264 itself refuses parameter sets over level 5.2's frame size), and each
+//!   is decoded, every sequence parameter set (from `avcC` and in the frames) must declare a
+//!   picture no larger than that size ([`super::sps`]) before it reaches the decoder, and each
 //!   picture must fit the declared size.
 //!
 //! YUV 4:2:0 → RGB is OpenH264's (`openh264` crate's) conversion: BT.601, limited range, as
@@ -49,11 +50,13 @@ pub struct H264<R> {
     annex_b: Vec<u8>,
 }
 
-/// Appends the length-prefixed NAL units of `sample` to `out` with start codes.
+/// Appends the length-prefixed NAL units of `sample` to `out` with start codes, after `check`
+/// has accepted each of them.
 pub fn to_annex_b(
     sample: &[u8],
     length_size: usize,
     out: &mut Vec<u8>,
+    mut check: impl FnMut(&[u8]) -> std::result::Result<(), String>,
 ) -> std::result::Result<(), String> {
     let mut at = 0;
     while at < sample.len() {
@@ -68,6 +71,7 @@ pub fn to_annex_b(
                 sample.len()
             )
         })?;
+        check(nal)?;
         out.extend_from_slice(&[0, 0, 0, 1]);
         out.extend_from_slice(nal);
         at += len;
@@ -81,6 +85,10 @@ impl<R: Read + Seek> H264<R> {
         let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| Mp4Error::Container(format!("the H.264 decoder did not start: {e}")))?;
+        for ps in &track.sps {
+            check_sps(ps, track.width, track.height)
+                .map_err(|m| Mp4Error::Container(format!("avcC: {m}")))?;
+        }
         if track.rotation != 0 {
             tracing::warn!(
                 "the video asks to be rotated by {}° when shown; frames are read unrotated",
@@ -142,7 +150,9 @@ impl<R: Read + Seek> H264<R> {
                 buf.extend_from_slice(ps);
             }
         }
-        to_annex_b(&bytes, self.track.length_size, &mut buf).map_err(|m| self.frame_error(i, m))?;
+        let (w, h) = (self.track.width, self.track.height);
+        to_annex_b(&bytes, self.track.length_size, &mut buf, |nal| check_sps(nal, w, h))
+            .map_err(|m| self.frame_error(i, m))?;
         let decoded = match self.decoder.decode(&buf) {
             Ok(Some(yuv)) => Some(to_rgb(&yuv, &self.track)),
             Ok(None) => None,
@@ -167,6 +177,21 @@ impl<R: Read + Seek> H264<R> {
             self.ready.push_back(img);
         }
         Ok(())
+    }
+}
+
+/// Refuses a sequence parameter set (NAL type 7) that cannot be read or whose coded picture is
+/// larger than the track's declared `w`×`h` ([`super::sps`]); other NAL units pass.
+fn check_sps(nal: &[u8], w: u32, h: u32) -> std::result::Result<(), String> {
+    if nal.first().is_none_or(|b| b & 0x1f != 7) {
+        return Ok(());
+    }
+    match super::sps::coded_size(nal) {
+        Some(c) if super::sps::fits(c, w, h) => Ok(()),
+        Some((cw, ch)) => Err(format!(
+            "a sequence parameter set declares {cw}×{ch} pixels in a track declaring {w}×{h}"
+        )),
+        None => Err("a sequence parameter set that cannot be read".into()),
     }
 }
 
@@ -198,13 +223,13 @@ mod tests {
     #[test]
     fn length_prefixed_nal_units_become_start_code_delimited() {
         let mut out = Vec::new();
-        to_annex_b(&[0, 0, 0, 2, 0x65, 1, 0, 0, 0, 1, 0x41], 4, &mut out).unwrap();
+        to_annex_b(&[0, 0, 0, 2, 0x65, 1, 0, 0, 0, 1, 0x41], 4, &mut out, |_| Ok(())).unwrap();
         assert_eq!(out, [0, 0, 0, 1, 0x65, 1, 0, 0, 0, 1, 0x41]);
         out.clear();
-        to_annex_b(&[0, 1, 9], 2, &mut out).unwrap();
+        to_annex_b(&[0, 1, 9], 2, &mut out, |_| Ok(())).unwrap();
         assert_eq!(out, [0, 0, 0, 1, 9]);
-        let e = to_annex_b(&[0, 0, 0, 9, 0x65], 4, &mut out).unwrap_err();
+        let e = to_annex_b(&[0, 0, 0, 9, 0x65], 4, &mut out, |_| Ok(())).unwrap_err();
         assert_eq!(e, "a NAL unit of 9 bytes at byte 4 runs past the frame's 5 bytes");
-        assert!(to_annex_b(&[0, 0], 4, &mut out).is_err());
+        assert!(to_annex_b(&[0, 0], 4, &mut out, |_| Ok(())).is_err());
     }
 }

@@ -268,6 +268,41 @@ impl Track {
     }
 }
 
+/// Bounds the reads and seeks the `mp4` crate makes while parsing the index: its box loops do
+/// not advance past a child box of 0 to 7 bytes, so a corrupt `moov` would loop forever (found
+/// by the `mp4` fuzz target). A real index needs a few calls per box of at least 8 bytes, far
+/// below `left`, set from the `moov` size.
+struct Bounded<'a, R> {
+    inner: R,
+    left: &'a std::cell::Cell<u64>,
+}
+
+impl<R> Bounded<'_, R> {
+    fn spend(&mut self) -> std::io::Result<()> {
+        match self.left.get() {
+            0 => Err(std::io::Error::other("the index does not advance")),
+            n => {
+                self.left.set(n - 1);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.spend()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<R: Seek> Seek for Bounded<'_, R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.spend()?;
+        self.inner.seek(pos)
+    }
+}
+
 /// Reads the video track of the ISO BMFF file `r` (`len` bytes).
 pub fn open<R: Read + Seek>(mut r: R, len: u64) -> Result<Track> {
     let moov = top_level(&mut r, len)?;
@@ -281,8 +316,15 @@ pub fn open<R: Read + Seek>(mut r: R, len: u64) -> Result<Track> {
         return Err(Mp4Error::Codec { fourcc, name: codec_name(&entry) });
     }
     r.seek(SeekFrom::Start(0))?;
-    let m = mp4::Mp4Reader::read_header(std::io::BufReader::new(r), len)
-        .map_err(|e| Mp4Error::Container(e.to_string()))?;
+    let left = std::cell::Cell::new(4 * moov.len() as u64 + 10_000);
+    let bounded = Bounded { inner: r, left: &left };
+    let parsed = mp4::Mp4Reader::read_header(std::io::BufReader::new(bounded), len);
+    if left.get() == 0 {
+        return Err(Mp4Error::Container(
+            "its index does not advance (a box of 0 to 7 bytes inside `moov`)".into(),
+        ));
+    }
+    let m = parsed.map_err(|e| Mp4Error::Container(e.to_string()))?;
     let trak = m
         .moov
         .traks
@@ -463,6 +505,26 @@ mod tests {
             let e = open_bytes(&file(entry)).unwrap_err();
             assert!(matches!(&e, Mp4Error::Codec { name: n, .. } if *n == name), "{e}");
         }
+    }
+
+    #[test]
+    fn an_index_box_that_does_not_advance_is_refused_at_once() {
+        // An `avc1` track (with a minimal `avcC`) whose `stbl` holds, after its `stsd`, a box
+        // declaring 0 bytes: the `mp4` crate's loop would read that header forever (the fuzz
+        // target's hang).
+        let hdlr = bx(b"hdlr", &[&[0u8; 8][..], b"vide", &[0; 13]].concat());
+        let avcc =
+            bx(b"avcC", &[1, 66, 0, 30, 0xff, 0xe1, 0, 4, 0x67, 66, 0, 30, 1, 0, 2, 0x68, 0xce]);
+        let avc1 = bx(b"avc1", &[&[0u8; 78][..], &avcc].concat());
+        let stsd = bx(b"stsd", &[&[0, 0, 0, 0, 0, 0, 0, 1][..], &avc1].concat());
+        let stuck = [0, 0, 0, 0, b'z', b'z', b'z', b'z', 0, 0, 0, 0];
+        let minf = bx(b"minf", &bx(b"stbl", &[&stsd[..], &stuck].concat()));
+        let trak = bx(b"trak", &bx(b"mdia", &[hdlr, minf].concat()));
+        let f = [bx(b"ftyp", b"isom\0\0\0\0isom"), bx(b"moov", &trak)].concat();
+        let t = std::time::Instant::now();
+        let e = open_bytes(&f).unwrap_err();
+        assert!(e.to_string().contains("does not advance"), "{e}");
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod h264;
 #[cfg(feature = "h264")]
 pub mod isobmff;
 pub mod jpeg;
+#[cfg(feature = "h264")]
+mod sps;
 mod writer;
 
 use std::fs::File;
