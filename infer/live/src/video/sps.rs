@@ -164,7 +164,7 @@ mod tests {
         }
         fn bytes(mut self) -> Vec<u8> {
             self.bits.push(true); // rbsp_stop_one_bit
-            while self.bits.len() % 8 != 0 {
+            while !self.bits.len().is_multiple_of(8) {
                 self.bits.push(false);
             }
             self.bits.chunks(8).map(|c| c.iter().fold(0u8, |b, &x| b << 1 | u8::from(x))).collect()
