@@ -237,7 +237,8 @@ fn bad_inputs_give_clear_errors() {
     // A class folder that is not an emotion.
     let bored = image_folder(&t.join("bored"), &["happy", "bored"], 1);
     let (e, _) = eval_error(&model, &bored, "image-folder");
-    assert!(e.contains("unknown class `bored`"), "{e}");
+    assert!(e.contains("class folders not named after an expression: `bored`"), "{e}");
+    assert!(e.contains("data.class_map"), "the error says how to map it: {e}");
 
     // A corrupt image stops the run unless --skip-bad.
     let bad = image_folder(&t.join("bad"), &["happy", "sad"], 3);
