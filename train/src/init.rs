@@ -217,9 +217,17 @@ fn survey(root: &Path, map: &ClassMap) -> Result<Facts, InitError> {
     if all.classes().len() < 2 {
         return Err(InitError::OneClass { path: root.into(), n: all.classes().len() });
     }
+    // The training images, from the survey's counts (the open above has checked every file).
     let n_train = match survey.splits.is_empty() {
         true => all.len(),
-        false => ImageFolder::open(root, Some(SplitName::Train), &opts)?.len(),
+        false => survey
+            .classes
+            .iter()
+            .filter(|c| matches!(map.resolve(&c.name), Some(FolderClass::Expression(_))))
+            .flat_map(|c| &c.files)
+            .filter(|(s, _)| *s == Some(SplitName::Train))
+            .map(|(_, n)| n)
+            .sum(),
     };
     // A spread of up to 64 images decides gray against colour and the largest side.
     let (mut gray, mut max_side) = (true, 0);
