@@ -1,12 +1,14 @@
 """PublicTest accuracy of a teacher ensemble, computed independently of fer-train.
 
-    python3 scripts/gpu/ensemble_eval.py --data DIR/fer2013 --split val --arch resnet18 \
-        RUN_DIR [RUN_DIR ...]
+    python3 scripts/gpu/ensemble_eval.py --data DIR/fer2013 --split val RUN_DIR [RUN_DIR ...]
 
-Each RUN_DIR is a finished fer-train run (best.safetensors, test.json). The weights are loaded
-into torchvision's architecture (our checkpoints use torchvision's state_dict names), the images
-preprocessed as fer-train does (gray replicated to RGB, PIL bilinear resize to the input size,
-ImageNet mean/std), and every member is scored alone — its accuracy must equal the trainer's
+Each RUN_DIR is a finished fer-train run (best.safetensors, test.json, config.resolved.toml, which
+names the architecture and input size; members may differ in both). The weights are loaded
+into torchvision's architecture (our checkpoints use torchvision's state_dict names; `vgg_fer`,
+which torchvision does not define, is built from torchvision's VGG parts by the parity tests'
+reference, `train/tests/py/torchvision_ref.py`), the images preprocessed as fer-train does (gray
+replicated to RGB, PIL bilinear resize to the input size, ImageNet mean/std), and every member
+is scored alone — its accuracy must equal the trainer's
 own `test.json` up to the precision difference (this script scores in float32; a teacher trained
 with `precision = "bf16"` is scored by fer-train under bf16 autocast: 0.06–0.14 points apart in
 round 5), which checks this script — then the ensemble, as the mean of the members' softmax
@@ -19,10 +21,14 @@ import os
 import struct
 import sys
 
+import tomllib
+
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../train/tests/py"))
+from torchvision_ref import build  # noqa: E402  (one Python definition of every architecture)
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -67,22 +73,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="val")
-    ap.add_argument("--arch", default="resnet18")
-    ap.add_argument("--size", type=int, default=112)
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     # CLASSES is fer-train's order for FER-2013 (data/src/labels.rs, the CSV release's ids).
     paths, y = load_split(a.data, a.split, CLASSES)
-    x = images(paths, a.size)
+    inputs = {}
     probs, rows = [], []
     for run in a.runs:
-        m = getattr(torchvision.models, a.arch)(num_classes=len(CLASSES))
+        with open(os.path.join(run, "config.resolved.toml"), "rb") as f:
+            model = tomllib.load(f)["model"]
+        arch, size = model["arch"], model["input_size"]
+        if size not in inputs:
+            inputs[size] = images(paths, size)
+        x = inputs[size]
+        m = build(arch, len(CLASSES), size)
         sd = read_safetensors(os.path.join(run, "best.safetensors"))
         missing, unexpected = m.load_state_dict(sd, strict=False)
         missing = [k for k in missing if not k.endswith("num_batches_tracked")]
         if missing or unexpected:
-            sys.exit(f"{run}: weights do not match torchvision {a.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            sys.exit(f"{run}: weights do not match torchvision {arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
         m = m.to(dev).eval()
         with torch.no_grad():
             p = torch.cat([m(x[i : i + 512].to(dev)).softmax(1).cpu() for i in range(0, len(x), 512)])

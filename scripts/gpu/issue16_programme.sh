@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16 [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -34,6 +34,12 @@
 # bf16:      MobileNetV3-Large exp3 in fp32 and in bf16 over SEEDS (issue 15: bf16 only if
 #            accuracy holds), EfficientNet-B0 exp3 at lr 0.05 with clipping over SEEDS, and a
 #            resume check: a MobileNetV3-Small run killed after its first epochs, then resumed.
+# Round 8 (a teacher of another family):
+# vgg:       vgg_fer teachers (a VGG for 48-pixel faces, at 48 px) of seeds 0-2 (TEACHER_EPOCHS)
+#            and, beside them, MobileNetV3-Large exp3 over SEEDS; once the teachers are done,
+#            their ensemble's PublicTest accuracy (OUT/ensemble.md), then MobileNetV3-Large
+#            0.1 CE + 0.9 KD (T = 4) towards the mean of the three over SEEDS; students at EPOCHS.
+#            Call it again (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -88,16 +94,16 @@ students() { # prefix config arch seeds extra...
 
 ens=(--set "teachers.0.checkpoint=$t50" --set "teachers.1.checkpoint=$t18")
 
-# kd_ensemble_config N: the round-1 recipe with 0.5 CE + 0.5 KD towards ResNet-18 teachers of
-# seeds 0..N-1 (the loss weights are changed per run with --set).
+# kd_ensemble_config N [ARCH]: the round-1 recipe with 0.5 CE + 0.5 KD towards ARCH (resnet18)
+# teachers of seeds 0..N-1 (the loss weights are changed per run with --set).
 kd_ensemble_config() {
-  local n="$1" names="" s
-  for s in $(seq 0 $((n - 1))); do names="$names${names:+, }\"resnet18_s$s\""; done
+  local n="$1" arch="${2:-resnet18}" names="" s
+  for s in $(seq 0 $((n - 1))); do names="$names${names:+, }\"${arch}_s$s\""; done
   sed -n '/^version/,/^warmup_epochs/p' configs/fer2013/exp3_baseline.toml \
-    | sed "s/^name = .*/name = \"fer2013_kd_ensemble_resnet18x$n\"/; s/^description = .*/description = \"Hinton KD towards the mean of $n ResNet-18 teachers.\"/"
+    | sed "s/^name = .*/name = \"fer2013_kd_ensemble_${arch}x$n\"/; s/^description = .*/description = \"Hinton KD towards the mean of $n $arch teachers.\"/"
   echo; echo '[early_stopping]'; echo 'metric = "val_accuracy"'
   for s in $(seq 0 $((n - 1))); do
-    printf '\n[[teachers]]\nname = "resnet18_s%s"\ncheckpoint = "%s/teacher_resnet18_s%s/best.safetensors"\n' "$s" "$runs" "$s"
+    printf '\n[[teachers]]\nname = "%s_s%s"\ncheckpoint = "%s/teacher_%s_s%s/best.safetensors"\n' "$arch" "$s" "$runs" "$arch" "$s"
   done
   printf '\n[[stages]]\nname = "train"\nepochs = 30\n'
   printf '\n[[stages.loss]]\nkind = "cross_entropy"\nweight = 0.5\nlabel_smoothing = 0.1\n'
@@ -105,6 +111,7 @@ kd_ensemble_config() {
 }
 kd3="$runs/kd_ensemble_resnet18x3.toml"; kd_ensemble_config 3 > "$kd3"
 kd5="$runs/kd_ensemble_resnet18x5.toml"; kd_ensemble_config 5 > "$kd5"
+kdvgg="$runs/kd_ensemble_vgg_ferx3.toml"; kd_ensemble_config 3 vgg_fer > "$kdvgg"
 w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 case "$phase" in
@@ -193,7 +200,22 @@ case "$phase" in
       fi
     ) > "$out/resume_check.txt" 2>&1 &
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long or bf16"; exit 2 ;;
+  vgg)
+    for t in 0 1 2; do
+      launch "teacher_vgg_fer_s$t" configs/fer2013/teacher_vgg_fer.toml vgg_fer "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+    done
+    teacher_jobs=$(jobs -p)
+    students "L_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
+    # shellcheck disable=SC2086 # one pid per word
+    [ -z "$teacher_jobs" ] || wait $teacher_jobs
+    if [ ! -s "$out/ensemble.md" ]; then
+      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
+        "$runs"/teacher_vgg_fer_s{0,1,2} > "$out/ensemble.md" 2>&1
+    fi
+    students "L_kdvgg_w09_e$epochs" "$kdvgg" mobilenet_v3_large "$seeds" "${w09[@]}"
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16 or vgg"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -236,11 +258,12 @@ PY
 cat "$out/$phase.md"
 [ -f "$out/resume_check.txt" ] && cat "$out/resume_check.txt"
 if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ] || [ -n "${ENSEMBLE:-}" ]; then
-  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
+  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
+[ "$phase" = vgg ] && cat "$out/ensemble.md"
 if [ "$phase" = teachers5 ]; then
-  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --arch resnet18 \
+  python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
 fi
 tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude=./.cache .

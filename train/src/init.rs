@@ -320,7 +320,11 @@ impl Render<'_> {
         let (f, req) = (self.facts, self.req);
         let arch = self.arch();
         let teacher_task = req.task == Task::Teacher;
-        let size = if arch == Arch::InceptionV3 { 299 } else { 112 };
+        let size = match arch {
+            Arch::InceptionV3 => 299,
+            Arch::VggFer => 48,
+            _ => 112,
+        };
         let epochs = req.epochs.unwrap_or(if teacher_task { 80 } else { 60 });
         let batch = if f.n_train >= 10_000 { 256 } else { 64 };
         // The linear scaling rule from the FER-2013 recipe (0.1 at batch 256).

@@ -48,7 +48,7 @@ pub struct Forward {
 /// How fresh weights are drawn: torchvision's scheme of each architecture.
 #[derive(Debug, Clone, Copy)]
 enum InitScheme {
-    /// Conv: Kaiming normal, fan-out; Linear: N(0, 0.01), zero bias (MobileNetV3).
+    /// Conv: Kaiming normal, fan-out; Linear: N(0, 0.01), zero bias (MobileNetV3, VGG).
     Mobile,
     /// Conv: Kaiming normal, fan-out; Linear: U(±1/√out), zero bias (EfficientNet).
     Efficient,
@@ -77,7 +77,7 @@ fn scheme(arch: Option<Arch>, init: WeightInit) -> InitScheme {
         return InitScheme::Residual;
     }
     match arch {
-        Some(Arch::MobilenetV3Small | Arch::MobilenetV3Large) => InitScheme::Mobile,
+        Some(Arch::MobilenetV3Small | Arch::MobilenetV3Large | Arch::VggFer) => InitScheme::Mobile,
         Some(Arch::EfficientnetB0) => InitScheme::Efficient,
         Some(Arch::InceptionV3) => InitScheme::Inception,
         Some(Arch::Resnet18 | Arch::Resnet50) | None => InitScheme::Residual,

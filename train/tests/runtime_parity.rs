@@ -1,4 +1,4 @@
-//! Every runtime against every other, for all six architectures: torchvision (PyTorch, the
+//! Every runtime against every other, for every architecture: torchvision (PyTorch, the
 //! independent reference, which also makes the random weights and writes them with
 //! `torch.save(state_dict)`), our tch lowering in eval mode, and the ONNX file that `fer_export`
 //! writes from that state dict, run by ONNX Runtime (CPU) and by tract, with BatchNorm folded
@@ -108,4 +108,9 @@ fn resnet50_agrees_in_torchvision_tch_ort_and_tract() {
 #[test]
 fn inception_v3_agrees_in_torchvision_tch_ort_and_tract() {
     check(Arch::InceptionV3, 80);
+}
+
+#[test]
+fn vgg_fer_agrees_in_torchvision_tch_ort_and_tract() {
+    check(Arch::VggFer, 48);
 }

@@ -13,6 +13,7 @@ use tch::{Device, Kind, Tensor};
 fn size(arch: Arch) -> usize {
     match arch {
         Arch::InceptionV3 => 107,
+        Arch::VggFer => 48,
         _ => 96,
     }
 }
@@ -123,6 +124,10 @@ fn inception_v3_eval_logits_equal_torchvision() {
     eval_logits_match(Arch::InceptionV3, 3);
 }
 #[test]
+fn vgg_fer_eval_logits_equal_torchvision() {
+    eval_logits_match(Arch::VggFer, 3);
+}
+#[test]
 fn grayscale_input_model_equals_torchvision_with_one_channel_conv() {
     eval_logits_match(Arch::MobilenetV3Small, 1);
 }
@@ -217,6 +222,10 @@ fn resnet50_train_step_equals_torchvision() {
 #[test]
 fn inception_v3_train_step_equals_torchvision() {
     train_step_matches(Arch::InceptionV3);
+}
+#[test]
+fn vgg_fer_train_step_equals_torchvision() {
+    train_step_matches(Arch::VggFer);
 }
 
 /// Precise BatchNorm against PyTorch's cumulative running average (`momentum=None` after

@@ -4,6 +4,7 @@ mod efficientnet;
 mod inception_v3;
 mod mobilenet_v3;
 mod resnet;
+mod vgg;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,21 +29,25 @@ pub enum Arch {
     Resnet50,
     /// Inception-v3 (Szegedy et al. 2016) without the auxiliary head, torchvision `inception_v3`.
     InceptionV3,
+    /// VGG for 48-pixel faces (after Khaireddin & Chen 2021): torchvision's `vgg13_bn` features
+    /// without the fifth stage and its VGG classifier; not a torchvision builder.
+    VggFer,
 }
 
 impl Arch {
     /// Every architecture.
-    pub const ALL: [Arch; 6] = [
+    pub const ALL: [Arch; 7] = [
         Arch::MobilenetV3Small,
         Arch::MobilenetV3Large,
         Arch::EfficientnetB0,
         Arch::Resnet18,
         Arch::Resnet50,
         Arch::InceptionV3,
+        Arch::VggFer,
     ];
-    /// Their ids, equal to torchvision's builder names (derived from [`Arch::id`]).
-    pub const ALL_IDS: [&'static str; 6] = {
-        let mut ids = [""; 6];
+    /// Their ids (derived from [`Arch::id`]).
+    pub const ALL_IDS: [&'static str; 7] = {
+        let mut ids = [""; 7];
         let mut i = 0;
         while i < ids.len() {
             ids[i] = Self::ALL[i].id();
@@ -51,7 +56,8 @@ impl Arch {
         ids
     };
 
-    /// The id, equal to torchvision's builder name (and to the serde name in configs).
+    /// The id, equal to torchvision's builder name where torchvision has the network (and to the
+    /// serde name in configs).
     pub const fn id(self) -> &'static str {
         match self {
             Arch::MobilenetV3Small => "mobilenet_v3_small",
@@ -60,13 +66,16 @@ impl Arch {
             Arch::Resnet18 => "resnet18",
             Arch::Resnet50 => "resnet50",
             Arch::InceptionV3 => "inception_v3",
+            Arch::VggFer => "vgg_fer",
         }
     }
 
-    /// The input size the architecture is usually trained at (299 for Inception-v3, else 224).
+    /// The input size the architecture is usually trained at (299 for Inception-v3, 48 for
+    /// `vgg_fer`, else 224).
     pub fn default_input_size(self) -> usize {
         match self {
             Arch::InceptionV3 => 299,
+            Arch::VggFer => 48,
             _ => 224,
         }
     }
@@ -75,6 +84,7 @@ impl Arch {
     pub fn min_input_size(self) -> usize {
         match self {
             Arch::InceptionV3 => 75,
+            Arch::VggFer => vgg::DOWNSAMPLING,
             _ => 32,
         }
     }
@@ -122,7 +132,8 @@ pub struct ArchConfig {
     /// accepts only 1.0.
     #[serde(default = "default_width")]
     pub width_mult: f64,
-    /// Dropout before the classifier; default torchvision's (0.2, or 0.5 for Inception-v3).
+    /// Dropout before the classifier; default torchvision's (0.2, or 0.5 for Inception-v3 and
+    /// for both hidden layers of `vgg_fer`).
     #[serde(default)]
     pub dropout: Option<f64>,
 }
@@ -210,6 +221,7 @@ pub fn spec(cfg: &ArchConfig) -> Result<Graph> {
         Arch::EfficientnetB0 => efficientnet::spec(cfg),
         Arch::Resnet18 | Arch::Resnet50 => resnet::spec(cfg),
         Arch::InceptionV3 => inception_v3::spec(cfg),
+        Arch::VggFer => vgg::spec(cfg),
     }
 }
 

@@ -16,10 +16,31 @@ import torch.nn.functional as F
 import torchvision
 
 ARCHS = ["mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "resnet18", "resnet50",
-         "inception_v3"]
+         "inception_v3", "vgg_fer"]
 
 
-def build(arch, classes):
+class VggFer(torch.nn.Module):
+    """vgg_fer as models-spec documents it, from torchvision's VGG parts: vgg13_bn's features
+    without the fifth stage, flattened as they are, into torchvision's VGG classifier."""
+
+    def __init__(self, classes, size):
+        super().__init__()
+        from torchvision.models.vgg import make_layers
+        self.features = make_layers([64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M"],
+                                    batch_norm=True)
+        n = 512 * (size // 16) ** 2
+        self.classifier = torch.nn.Sequential(
+            torch.nn.Linear(n, 4096), torch.nn.ReLU(True), torch.nn.Dropout(0.5),
+            torch.nn.Linear(4096, 4096), torch.nn.ReLU(True), torch.nn.Dropout(0.5),
+            torch.nn.Linear(4096, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def build(arch, classes, size=None):
+    if arch == "vgg_fer":
+        return VggFer(classes, size or 48)
     kw = dict(aux_logits=False, init_weights=True) if arch == "inception_v3" else {}
     return getattr(torchvision.models, arch)(weights=None, num_classes=classes, **kw)
 
@@ -63,7 +84,7 @@ def main():
         return
 
     torch.manual_seed(a.seed)
-    m = build(a.arch, a.classes)
+    m = build(a.arch, a.classes, a.size)
     if a.in_ch != 3:
         name, c = first_conv(m)
         set_module(m, name, torch.nn.Conv2d(a.in_ch, c.out_channels, c.kernel_size, c.stride,
