@@ -74,6 +74,7 @@ launch() { # name config arch seed epochs extra...
   local name="$1" cfg="$2" arch="$3" seed="$4" ep="$5"; shift 5
   [ -f "$runs/$name/outcome.json" ] && return
   local left=$(( limit - ($(date +%s) - start) ))
+  [ "$left" -gt 10 ] || { echo "no time left for $name"; return; }
   if [ -f "$runs/$name/state.safetensors" ]; then
     echo "resuming $name"
     timeout "$left" "$bin" -q resume "$runs/$name" >> "$runs/$name.log" 2>&1 &
