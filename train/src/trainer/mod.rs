@@ -15,6 +15,7 @@ pub mod resident;
 pub mod rundir;
 pub mod seeds;
 pub mod teacher;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -388,7 +389,9 @@ impl<'a> Session<'a> {
         self.ema.as_ref().map_or(&self.student, |e| &e.model)
     }
 
-    fn save_checkpoint(&self, path: &Path, rec: &EpochRecord) -> Result<()> {
+    /// The checkpoint of the evaluated weights after the epoch `rec` records (weights on the
+    /// host, checked finite).
+    fn checkpoint(&self, rec: &EpochRecord) -> Result<Checkpoint> {
         let mut extra = BTreeMap::new();
         extra.insert("epoch".into(), rec.epoch.to_string());
         extra.insert("stage".into(), rec.stage.clone());
@@ -404,9 +407,7 @@ impl<'a> Session<'a> {
             let tensor = name.to_string();
             return Err(Error::NonFiniteWeights { epoch: rec.epoch, tensor, count });
         }
-        let ck = Checkpoint { meta: self.meta.clone(), tensors, extra };
-        ck.save(path)?;
-        Ok(())
+        Ok(Checkpoint { meta: self.meta.clone(), tensors, extra })
     }
 
     /// Redraws `curves.png` (loss and accuracy per epoch) on a thread of its own, so drawing
@@ -437,7 +438,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn save_state(&self, epoch: usize, opt: &Optimizer) -> Result<()> {
+    /// `state.safetensors` after `epoch`: the student, the optimizer and the weight average.
+    fn state_file(&self, epoch: usize, opt: &Optimizer) -> Result<writer::File> {
         let mut all = TensorMap::new();
         for (k, v) in self.student.to_tensor_map()? {
             all.insert(format!("model.{k}"), v);
@@ -455,8 +457,7 @@ impl<'a> Session<'a> {
         }
         extra.insert("epoch".to_string(), epoch.to_string());
         extra.insert("optimizer_step".to_string(), step.to_string());
-        fer_checkpoint::write_safetensors(self.dir.state(), &all, &extra)?;
-        Ok(())
+        Ok(writer::File::State(self.dir.state(), all, extra))
     }
 
     /// Scores the last weights and then `best.safetensors` on `data.test_split` (never used
@@ -511,6 +512,7 @@ impl<'a> Session<'a> {
         let total: usize = self.cfg.stages.iter().map(|s| s.epochs).sum();
         let mut timing = Timing { setup: self.opened.elapsed().as_secs_f64(), ..Timing::default() };
         let mut plotting = None;
+        let mut writer = writer::Writer::default();
         let mut stage_start = 0;
         let mut stopped_early = false;
         for stage in self.cfg.stages.clone() {
@@ -591,11 +593,17 @@ impl<'a> Session<'a> {
                 // A non-finite metric never selects an epoch (not even the first).
                 let improved = best.observe(&rec);
                 self.dir.append_metrics(&rec)?;
+                // The previous epoch's files are written first; this epoch's are copied to
+                // the host and written while the next epoch trains (`writer`).
+                writer.wait()?;
+                let ck = self.checkpoint(&rec)?;
+                let mut files = Vec::with_capacity(3);
                 if improved {
-                    self.save_checkpoint(&self.dir.best(), &rec)?;
+                    files.push(writer::File::Checkpoint(self.dir.best(), ck.clone()));
                 }
-                self.save_checkpoint(&self.dir.last(), &rec)?;
-                self.save_state(epoch, &opt)?;
+                files.push(writer::File::Checkpoint(self.dir.last(), ck));
+                files.push(self.state_file(epoch, &opt)?);
+                writer.submit(files)?;
                 self.obs.epoch_end(&rec, improved);
                 records.push(rec);
                 self.plot_curves(&records, &mut plotting);
@@ -613,6 +621,9 @@ impl<'a> Session<'a> {
             stage_start += stage.epochs;
         }
         self.finish_plot(plotting.take());
+        let clock = std::time::Instant::now();
+        writer.wait()?;
+        timing.checkpoints += clock.elapsed().as_secs_f64();
         let best_epoch = best.epoch().unwrap_or(0);
         let clock = std::time::Instant::now();
         self.test(best_epoch, records.last().map_or(0, |r| r.epoch))?;
