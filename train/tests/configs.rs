@@ -8,7 +8,6 @@ use fer_train::config::{ConfigError, ExperimentConfig, Validation};
 use fer_train::lower::WeightInit;
 
 const REPO: &str = env!("FER_REPO_ROOT");
-const PYTHON: &str = concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python");
 
 /// Every `.toml` under `configs/`, walked at test time so new files are covered.
 fn config_files() -> Vec<PathBuf> {
@@ -373,7 +372,8 @@ fn config_hash_is_the_sha256_of_the_resolved_toml_and_ignores_formatting() {
                   doc = tomllib.loads(raw.decode())\n\
                   print(hashlib.sha256(raw).hexdigest(), doc['optim']['lr'], \
                   doc['stages'][0]['loss'][1]['kind'], doc['model']['input_size'])";
-    let out = Command::new(PYTHON).arg("-c").arg(script).arg(&file).output().unwrap();
+    let out =
+        Command::new(fer_test_support::python()).arg("-c").arg(script).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim(), format!("{hash} 0.1 kd 64"));
