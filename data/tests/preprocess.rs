@@ -1,6 +1,6 @@
 //! Preprocessing against PIL and torchvision, run in the venv at test time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fer_data::preprocess::{output_len, preprocess, preprocess_gray_into, preprocess_into};
@@ -9,9 +9,7 @@ use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn python() -> PathBuf {
-    PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
-}
+use fer_test_support::python;
 
 /// Smooth gradients plus sharp noise and a hard edge: the worst case for rounding.
 fn pattern(w: u32, h: u32, channels: usize, seed: u64) -> Vec<u8> {

@@ -7,9 +7,7 @@ use std::process::Command;
 use fer_data::dataset::{Dataset, SplitName, Target};
 use fer_data::synth::{FER_NAMES, SynthConfig, SynthDataset, render, write_fer_folder};
 
-fn python() -> PathBuf {
-    PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
-}
+use fer_test_support::python;
 
 fn files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

@@ -7,9 +7,10 @@ mod eval_support;
 
 use std::path::Path;
 
-use eval_support::{FER7, SIZE, eval, export, f, image_folder, python};
+use eval_support::{FER7, SIZE, eval, export, f, image_folder};
 use fer_data::formats::{Format, OpenOptions};
 use fer_models_spec::Preprocess;
+use fer_test_support::python;
 use serde_json::Value;
 
 /// FER-2013 folder names (sorted by the reader: angry, disgust, fear, happy, neutral, sad,

@@ -8,10 +8,11 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{python, read_f32, rel_diff};
+use common::{read_f32, rel_diff};
 use fer_infer::BackendOptions;
 use fer_infer::face::blazeface::{RawDetection, decode, weighted_nms};
 use fer_infer::face::{BlazeFace, Range};
+use fer_test_support::python;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 

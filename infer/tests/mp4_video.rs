@@ -19,7 +19,7 @@ use live_support::{classifier, face, inside_truth, lines};
 
 /// The ffmpeg that `imageio-ffmpeg` bundles in the venv, if it is there.
 fn ffmpeg() -> Option<PathBuf> {
-    let py = Path::new(env!("FER_REPO_ROOT")).join(".venv/bin/python");
+    let py = fer_test_support::venv().join("bin/python");
     let o = Command::new(py)
         .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
         .output()

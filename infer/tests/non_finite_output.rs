@@ -33,7 +33,8 @@ onnx.save(m, sys.argv[1])
 fn non_finite_logits_are_an_error_naming_the_image_never_a_null_probability() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("nan.onnx");
-    let st = Command::new(common::python()).arg("-c").arg(MAKE_NAN_MODEL).arg(&model).status();
+    let st =
+        Command::new(fer_test_support::python()).arg("-c").arg(MAKE_NAN_MODEL).arg(&model).status();
     assert!(st.unwrap().success(), "building the test model");
     let data = dir.path().join("data");
     for class in ["happy", "sad", "angry"] {

@@ -160,7 +160,7 @@ import csv, json, sys
 rows = list(csv.DictReader(sys.stdin))
 print(json.dumps({"columns": list(rows[0].keys()), "rows": rows}))
 "#;
-    let mut child = std::process::Command::new(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
+    let mut child = std::process::Command::new(fer_test_support::python())
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -110,7 +110,7 @@ x = np.fromfile(xin, dtype="<f4").reshape(int(n), int(c), int(h), int(w))
 sess.run(["logits"], {"input": x})[0].astype("<f4").tofile(yout)
 "#;
     let sh = x.shape().iter().map(|d| d.to_string()).collect::<Vec<_>>();
-    let st = Command::new(common::python())
+    let st = Command::new(fer_test_support::python())
         .args(["-c", script, path.to_str().unwrap(), xin.to_str().unwrap(), yout.to_str().unwrap()])
         .args(&sh)
         .status()

@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{export, python};
+use common::export;
 use fer_live::draw::class_colour;
 use fer_models_spec::{Arch, ArchConfig};
+use fer_test_support::python;
 
 struct Kill(Child);
 impl Drop for Kill {

@@ -1,8 +1,11 @@
-//! Our metrics against torchmetrics and scikit-learn, computed by those libraries in the venv on
-//! the same saved probabilities and labels.
+//! Our metrics against torchmetrics and scikit-learn. Their answers on these exact
+//! probabilities and labels are committed in `tests/golden/metrics.json`, computed by
+//! `tests/py/reference_metrics.py` (torchmetrics' calibration error, scikit-learn's F1 and
+//! accuracies, torch's NLL) through `scripts/golden/make_golden.sh`, so these tests need no
+//! Python. The golden keeps the SHA-256 of each case's inputs, so a change to the generator
+//! below fails until the goldens are regenerated.
 
-use std::process::Command;
-
+use fer_test_support::{assert_golden_inputs, dump_golden_input, golden_json};
 use rand::{Rng, SeedableRng};
 
 fn case(n: usize, k: usize, seed: u64, sharpness: f64) -> (Vec<f32>, Vec<usize>) {
@@ -20,27 +23,62 @@ fn case(n: usize, k: usize, seed: u64, sharpness: f64) -> (Vec<f32>, Vec<usize>)
     (fer_metrics::softmax(&logits, k, 1.0), labels)
 }
 
-fn reference(probs: &[f32], labels: &[usize], k: usize) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let pb: Vec<u8> = probs.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let lb: Vec<u8> = labels.iter().flat_map(|x| (*x as i64).to_le_bytes()).collect();
-    std::fs::write(dir.path().join("probs.f32"), pb).unwrap();
-    std::fs::write(dir.path().join("labels.i64"), lb).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/reference_metrics.py");
-    let out = Command::new(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
-        .args([script, dir.path().to_str().unwrap(), &labels.len().to_string(), &k.to_string()])
-        .output()
-        .expect("venv python (run scripts/setup.sh)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+/// The generated cases (seed, classes, sharpness): over-confident, moderate and
+/// under-confident models, 7 and 8 classes; 2000 samples each.
+const CASES: [(u64, usize, f64); 4] = [(1, 7, 4.0), (2, 7, 1.0), (3, 8, 0.3), (4, 7, 10.0)];
+
+/// Three classes, class 2 never predicted.
+const NEVER_PREDICTED: ([f32; 12], [usize; 4]) =
+    ([0.9, 0.05, 0.05, 0.1, 0.8, 0.1, 0.6, 0.3, 0.1, 0.2, 0.7, 0.1], [0, 1, 2, 1]);
+
+/// `probs.f32` (`[N, K]`) and `labels.i64` (`[N]`), little-endian, as
+/// `tests/py/reference_metrics.py` reads them.
+fn input_files(probs: &[f32], labels: &[usize]) -> [Vec<u8>; 2] {
+    [
+        probs.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        labels.iter().flat_map(|x| (*x as i64).to_le_bytes()).collect(),
+    ]
+}
+
+/// The reference's answers for the case `name`, after checking that the golden was computed
+/// on these inputs.
+fn reference(name: &str, probs: &[f32], labels: &[usize]) -> serde_json::Value {
+    let golden = golden_json(env!("CARGO_MANIFEST_DIR"), "metrics.json")[name].clone();
+    assert!(
+        golden.is_object(),
+        "metrics.json has no case `{name}` (scripts/golden/make_golden.sh)"
+    );
+    let [pb, lb] = input_files(probs, labels);
+    assert_golden_inputs(name, &golden, &[&pb, &lb]);
+    golden
+}
+
+/// The first step of `scripts/golden/make_golden.sh`: with `FER_GOLDEN_INPUTS` set, every
+/// case's inputs are written there for the reference script. Otherwise it does nothing.
+#[test]
+fn golden_inputs_are_written_when_asked() {
+    let mut all: Vec<(String, usize, Vec<f32>, Vec<usize>)> = CASES
+        .iter()
+        .map(|&(seed, k, sharp)| {
+            let (p, l) = case(2000, k, seed, sharp);
+            (format!("seed{seed}"), k, p, l)
+        })
+        .collect();
+    let (p, l) = NEVER_PREDICTED;
+    all.push(("never_predicted".into(), 3, p.to_vec(), l.to_vec()));
+    for (name, k, p, l) in all {
+        let [pb, lb] = input_files(&p, &l);
+        dump_golden_input(&format!("metrics/{name}/probs.f32"), &pb);
+        dump_golden_input(&format!("metrics/{name}/labels.i64"), &lb);
+        dump_golden_input(&format!("metrics/{name}/shape"), format!("{} {k}", l.len()).as_bytes());
+    }
 }
 
 #[test]
 fn metrics_equal_torchmetrics_and_scikit_learn() {
-    // Over-confident, moderate and under-confident models, 7 and 8 classes.
-    for (seed, k, sharp) in [(1, 7, 4.0), (2, 7, 1.0), (3, 8, 0.3), (4, 7, 10.0)] {
+    for (seed, k, sharp) in CASES {
         let (p, l) = case(2000, k, seed, sharp);
-        let r = reference(&p, &l, k);
+        let r = reference(&format!("seed{seed}"), &p, &l);
         let close = |name: &str, ours: f64| {
             let want = r[name].as_f64().unwrap();
             assert!(
@@ -60,10 +98,9 @@ fn metrics_equal_torchmetrics_and_scikit_learn() {
 
 #[test]
 fn a_class_never_predicted_counts_as_zero_f1() {
-    // Three classes, class 2 never predicted: sklearn's macro-F1 with labels=range(3).
-    let p = [0.9, 0.05, 0.05, 0.1, 0.8, 0.1, 0.6, 0.3, 0.1, 0.2, 0.7, 0.1];
-    let l = [0, 1, 2, 1];
-    let r = reference(&p, &l, 3);
+    // sklearn's macro-F1 with labels=range(3).
+    let (p, l) = NEVER_PREDICTED;
+    let r = reference("never_predicted", &p, &l);
     let ours = fer_metrics::macro_f1(&p, &l, 3).unwrap();
     assert!((ours - r["macro_f1"].as_f64().unwrap()).abs() < 1e-9);
 }

@@ -22,9 +22,8 @@ pub fn load_cuda_backend() -> bool {
 
 /// Where tensors live: `auto` picks CUDA when it is available. Its names are declared once,
 /// for configs (serde) and for `fer-train --device` (clap).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
     /// CUDA when libtorch sees a GPU, else the CPU.

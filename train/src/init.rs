@@ -18,7 +18,8 @@ use fer_data::{Dataset, SplitName};
 use fer_models_spec::Arch;
 
 /// What the config trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Task {
     /// A student from scratch on the labels only (exp3).
     Baseline,

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fer_train::config::{ConfigError, ExperimentConfig, Validation};
+use fer_train::lower::WeightInit;
 
 const REPO: &str = env!("FER_REPO_ROOT");
-const PYTHON: &str = concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python");
 
 /// Every `.toml` under `configs/`, walked at test time so new files are covered.
 fn config_files() -> Vec<PathBuf> {
@@ -101,8 +101,8 @@ fn every_shipped_config_parses_validates_and_references_existing_teacher_runs() 
             let producer = producer.unwrap_or_else(|| {
                 panic!("{}: teacher {} ({}) is made by no config", cfg.name, t.name, want.display())
             });
-            assert_eq!(producer.model.num_classes, cfg.model.num_classes, "{}", cfg.name);
-            assert_eq!(producer.model.arch.id(), t.name.as_str(), "{}", cfg.name);
+            assert_eq!(producer.model.net.num_classes, cfg.model.net.num_classes, "{}", cfg.name);
+            assert_eq!(producer.model.net.arch.id(), t.name.as_str(), "{}", cfg.name);
         }
     }
     // Initial weights from a run of ours are likewise made by a shipped config.
@@ -153,6 +153,51 @@ fn a_typo_in_a_field_names_its_path_and_line() {
     assert!(e.contains("invalid type: string \"two\""), "{e}");
 }
 
+/// `[model]` is read as models-spec's `ArchConfig` plus `init` and `weight_init`
+/// (`fer_train::config::ModelConfig`): its errors still name the field and line, whichever part
+/// owns the field, and an unknown key lists every key of the table.
+#[test]
+fn model_section_errors_name_the_field_and_line_whichever_part_owns_it() {
+    let model = |extra: &str| BASE.replace("input_size = 64", &format!("input_size = 64\n{extra}"));
+    let cases = [
+        (
+            model("widthmult = 1.0"),
+            "15:1: model.widthmult: unknown field `widthmult`, expected one of `arch`, \
+             `num_classes`, `in_channels`, `input_size`, `width_mult`, `dropout`, `init`, \
+             `weight_init`",
+        ),
+        (
+            model("width_mult = \"x\""),
+            "15:14: model.width_mult: invalid type: string \"x\", expected f64",
+        ),
+        (
+            model("weight_init = \"xavier\""),
+            "15:15: model.weight_init: unknown variant `xavier`, expected `torchvision` or `kaiming`",
+        ),
+        (
+            model("init = { weights = 3 }"),
+            "15:20: model.init.weights: invalid type: integer `3`, expected path string",
+        ),
+        (BASE.replace("num_classes = 7\n", ""), "11:1: model: missing field `num_classes`"),
+    ];
+    for (text, want) in cases {
+        let e = parse(&text).unwrap_err().to_string();
+        assert_eq!(e, format!("/cfg/exp/test.toml:{want}"));
+    }
+    let mut cfg = parse(BASE).unwrap();
+    let e = cfg.apply_overrides(&["model.dropout=\"a\""]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "--set model.dropout=\"a\": model.dropout: invalid type: string \"a\", expected f64"
+    );
+    cfg.apply_overrides(&["model.width_mult=0.5", "model.weight_init=kaiming"]).unwrap();
+    assert_eq!((cfg.model.net.width_mult, cfg.model.weight_init), (0.5, WeightInit::Kaiming));
+    let resolved = cfg.resolved_toml().unwrap();
+    assert!(
+        resolved.contains("\n[model]\narch = \"mobilenet_v3_small\"\nnum_classes = 7\n"),
+        "{resolved}"
+    );
+}
 #[test]
 fn an_unknown_loss_kind_lists_the_known_ones() {
     let e = parse(&BASE.replace("kind = \"kd\"", "kind = \"kdd\"")).unwrap_err().to_string();
@@ -327,7 +372,8 @@ fn config_hash_is_the_sha256_of_the_resolved_toml_and_ignores_formatting() {
                   doc = tomllib.loads(raw.decode())\n\
                   print(hashlib.sha256(raw).hexdigest(), doc['optim']['lr'], \
                   doc['stages'][0]['loss'][1]['kind'], doc['model']['input_size'])";
-    let out = Command::new(PYTHON).arg("-c").arg(script).arg(&file).output().unwrap();
+    let out =
+        Command::new(fer_test_support::python()).arg("-c").arg(script).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim(), format!("{hash} 0.1 kd 64"));

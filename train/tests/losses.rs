@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use fer_train::losses::{
@@ -175,18 +174,8 @@ fn python_results() -> &'static HashMap<String, (f64, Vec<f64>)> {
             .unwrap();
         let script = dir.path().join("reference.py");
         std::fs::write(&script, PY_REFERENCE).unwrap();
-        let python = concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python");
-        let out = Command::new(python)
-            .arg(&script)
-            .arg(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {python}: {e} (run scripts/setup.sh)"));
-        assert!(
-            out.status.success(),
-            "reference.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("reference.py output")
+        let out = fer_test_support::run_python(&[script.as_os_str(), dir.path().as_os_str()]);
+        serde_json::from_str(&out).expect("reference.py output")
     })
 }
 

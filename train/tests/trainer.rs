@@ -249,7 +249,7 @@ fn mistakes_in_a_run_are_reported_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     synth(tmp.path());
     let mut cfg = config(tmp.path(), "wrong", CE_STAGE);
-    cfg.model.num_classes = 8;
+    cfg.model.net.num_classes = 8;
     let e = trainer::train(&cfg, &RunOptions::default(), &Silent).unwrap_err().to_string();
     assert!(e.contains("model.num_classes = 8") && e.contains("7 classes"), "{e}");
 

@@ -1,14 +1,12 @@
-//! Helpers shared by the integration tests: the venv's Python and expected-value JSON.
+//! Helpers shared by the integration tests: Python scripts (run by `fer_test_support`) and
+//! expected-value JSON.
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 use fer_checkpoint::{HostTensor, TensorData, TensorMap};
-
-/// The venv's interpreter, made by `scripts/setup.sh`.
-pub const PYTHON: &str = concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python");
 
 /// Python prelude: `bits(t)` describes a tensor exactly (f32 bit patterns or i64 values).
 pub const PRELUDE: &str = r#"
@@ -25,19 +23,8 @@ def describe(sd):
 
 /// Runs `script` (after [`PRELUDE`]) with `dir` as `sys.argv[1]`; returns stdout.
 pub fn python(script: &str, dir: &Path) -> String {
-    let out = Command::new(PYTHON)
-        .arg("-c")
-        .arg(format!("{PRELUDE}\n{script}"))
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON} (run scripts/setup.sh): {e}"));
-    assert!(
-        out.status.success(),
-        "python failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("python printed UTF-8")
+    let script = format!("{PRELUDE}\n{script}");
+    fer_test_support::run_python(&[OsStr::new("-c"), OsStr::new(&script), dir.as_os_str()])
 }
 
 /// Asserts that `got` has exactly the tensors `expected` (a JSON object of `bits(t)`),

@@ -88,12 +88,8 @@ struct Args {
     /// `aligned` or `aligned:MARGIN` (docs/onnx-metadata.md). Default for --checkpoint: read
     /// from the run's configuration (`aligned:…` for a dataset made by `fer-infer data faces`,
     /// else `dataset`); for --weights the key is left out.
-    #[arg(long, value_parser = parse_crop)]
+    #[arg(long)]
     crop: Option<FaceCrop>,
-}
-
-fn parse_crop(s: &str) -> std::result::Result<FaceCrop, String> {
-    s.parse()
 }
 
 /// `--crop`, or what the checkpoint's run says (named on stderr unless `-q`).

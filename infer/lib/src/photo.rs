@@ -25,7 +25,8 @@ use crate::face::{FaceFinder, Found};
 use crate::meta::InferMeta;
 
 /// How images are turned into classifier inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum FaceMode {
     /// Pre-cropped faces whole, photos searched for faces (see the module documentation);

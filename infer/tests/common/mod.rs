@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: models exported by `fer_export` from random
-//! weights, the CLI binary, the venv's Python.
+//! weights, the CLI binary, the venv's Python (`fer_test_support`).
 #![allow(dead_code)]
 
 #[path = "random.rs"]
@@ -64,13 +64,6 @@ pub fn texts(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-/// The venv's Python (made by scripts/setup.sh).
-pub fn python() -> PathBuf {
-    let p = PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"));
-    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
-    p
 }
 
 /// Writes `data` as raw little-endian f32.

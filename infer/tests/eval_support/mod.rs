@@ -127,13 +127,6 @@ pub fn eval(
     (serde_json::from_str(&json).expect("metrics.json parses"), stdout)
 }
 
-/// The venv's Python.
-pub fn python() -> PathBuf {
-    let p = PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"));
-    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
-    p
-}
-
 /// `v[key]` as f64 (panics with the key when absent).
 pub fn f(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))

@@ -3,13 +3,13 @@
 //! else it checks can fail.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 /// `skimage/data/NAME` in the venv, if it is there.
 pub fn skimage(name: &str) -> Option<PathBuf> {
-    let lib = Path::new(env!("FER_REPO_ROOT")).join(".venv/lib");
+    let lib = fer_test_support::venv().join("lib");
     let dir = std::fs::read_dir(lib)
         .ok()?
         .filter_map(|e| e.ok())

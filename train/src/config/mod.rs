@@ -205,7 +205,7 @@ impl ExperimentConfig {
         r.data.ferplus_images = self.data.ferplus_images.as_deref().map(|p| self.resolve_path(p));
         r.data.image_root = self.data.image_root.as_deref().map(|p| self.resolve_path(p));
         r.data.split_seed = Some(self.data.split_seed.unwrap_or(self.seed));
-        r.model.input_size = Some(self.model.input_size());
+        r.model.net.input_size = Some(self.model.net.input_size());
         if let Some(init) = &mut r.model.init {
             init.weights = self.resolve_path(&init.weights);
         }

@@ -1,66 +1,197 @@
 //! The `[model]` (the network trained) and `[preprocess]` sections.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
+use fer_models_spec::ArchConfig;
 use fer_models_spec::meta::{ColorMode, Preprocess, ResizeMethod};
-use fer_models_spec::{Arch, ArchConfig};
-use serde::{Deserialize, Serialize};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
-fn default_in_channels() -> usize {
-    3
-}
-fn default_width() -> f64 {
-    1.0
-}
+use crate::lower::WeightInit;
 
-/// The `[model]` section: the fields of [`ArchConfig`] (same names, same defaults) plus the
-/// optional initial weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `[model]` section: the network and how its weights start.
+///
+/// In the file the section is one flat table: [`ArchConfig`]'s fields (`arch`, `num_classes`,
+/// `in_channels`, `input_size`, `width_mult`, `dropout`, with their names, defaults and checks
+/// owned by models-spec) beside `init` and `weight_init`. It is read without
+/// `#[serde(flatten)]` (which would lose the field's path and line in error messages): the
+/// [`Deserialize`] impl below hands `ArchConfig`'s derived reader the table's keys one by one
+/// and keeps `init` and `weight_init` for itself, so an error still names `model.width_mult`
+/// and its line.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
-    /// Architecture id (required): `mobilenet_v3_small`, `mobilenet_v3_large`,
-    /// `efficientnet_b0`, `resnet18`, `resnet50` or `inception_v3`.
-    pub arch: Arch,
-    /// Classifier outputs (required); must equal the dataset's number of classes.
-    pub num_classes: usize,
-    /// Input channels: 3 (gray images replicated) or 1. Default 3.
-    #[serde(default = "default_in_channels")]
-    pub in_channels: usize,
-    /// Square input side in pixels. Default: the architecture's (224; 299 for Inception-v3).
-    #[serde(default)]
-    pub input_size: Option<usize>,
-    /// Channel width multiplier (1.0 = torchvision's network). Default 1.0.
-    #[serde(default = "default_width")]
-    pub width_mult: f64,
-    /// Dropout before the classifier. Default: torchvision's (0.2; 0.5 for Inception-v3).
-    #[serde(default)]
-    pub dropout: Option<f64>,
-    /// Weights to start from. Default: none (fresh initialisation).
-    #[serde(default)]
+    /// The network: architecture (required: `mobilenet_v3_small`, `mobilenet_v3_large`,
+    /// `efficientnet_b0`, `resnet18`, `resnet50` or `inception_v3`), classifier outputs
+    /// (required; must equal the dataset's number of classes), input channels, input size,
+    /// width multiplier and dropout, with models-spec's defaults.
+    pub net: ArchConfig,
+    /// Weights to start from (`init`). Default: none (fresh initialisation).
     pub init: Option<InitConfig>,
-    /// How fresh weights are drawn: `torchvision` (the architecture's own scheme) or `kaiming`
-    /// (Kaiming-normal convolutions, as for ResNets; Inception-v3 from scratch needs it).
-    /// Default `torchvision`.
-    #[serde(default)]
-    pub weight_init: crate::lower::WeightInit,
+    /// How fresh weights are drawn (`weight_init`): `torchvision` (the architecture's own
+    /// scheme) or `kaiming` (Kaiming-normal convolutions, as for ResNets; Inception-v3 from
+    /// scratch needs it). Default `torchvision`.
+    pub weight_init: WeightInit,
 }
 
-impl ModelConfig {
-    /// The architecture options, as models-spec takes them.
-    pub fn arch_config(&self) -> ArchConfig {
-        ArchConfig {
-            arch: self.arch,
-            num_classes: self.num_classes,
-            in_channels: self.in_channels,
-            input_size: self.input_size,
-            width_mult: self.width_mult,
-            dropout: self.dropout,
+/// The keys of `[model]` that are not [`ArchConfig`]'s.
+const OWN_FIELDS: [&str; 2] = ["init", "weight_init"];
+
+/// Every key of `[model]`, in the order error messages list them: [`ArchConfig`]'s (as its
+/// derived `Deserialize` declares them), then [`OWN_FIELDS`].
+fn model_fields() -> &'static [&'static str] {
+    static FIELDS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let mut fields = struct_fields::<ArchConfig>().to_vec();
+        fields.extend(OWN_FIELDS);
+        fields
+    })
+}
+
+/// The field names a derived `Deserialize` of a struct passes to `deserialize_struct` (read
+/// with a deserializer that only records them), so they are not written out a second time.
+fn struct_fields<T: de::DeserializeOwned>() -> &'static [&'static str] {
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("only structs are probed"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("probed"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
+}
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("ModelConfig", model_fields(), ModelVisitor)
+    }
+}
+
+struct ModelVisitor;
+
+impl<'de> Visitor<'de> for ModelVisitor {
+    type Value = ModelConfig;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct ModelConfig")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ModelConfig, A::Error> {
+        let mut keys = NetKeys { map, init: None, weight_init: None };
+        let net = ArchConfig::deserialize(MapAccessDeserializer::new(&mut keys))?;
+        Ok(ModelConfig {
+            net,
+            init: keys.init.flatten(),
+            weight_init: keys.weight_init.unwrap_or_default(),
+        })
+    }
+}
+
+/// The `[model]` table as [`ArchConfig`]'s reader sees it: its own keys only. `init` and
+/// `weight_init` are read on the way into their slots. Keys and values are read through the
+/// table's own `MapAccess`, so the path of a failing field (and its line) is what it would be
+/// for a plain struct.
+struct NetKeys<A> {
+    map: A,
+    init: Option<Option<InitConfig>>,
+    weight_init: Option<WeightInit>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for NetKeys<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            match self.map.next_key_seed(KeyName)? {
+                None => return Ok(None),
+                Some(Key::Init) if self.init.is_some() => {
+                    return Err(de::Error::duplicate_field("init"));
+                }
+                Some(Key::Init) => self.init = Some(self.map.next_value()?),
+                Some(Key::WeightInit) if self.weight_init.is_some() => {
+                    return Err(de::Error::duplicate_field("weight_init"));
+                }
+                Some(Key::WeightInit) => self.weight_init = Some(self.map.next_value()?),
+                Some(Key::Net(name)) => {
+                    return seed.deserialize(name.into_deserializer()).map(Some);
+                }
+            }
         }
     }
 
-    /// The input side in pixels (the explicit one or the architecture's default).
-    pub fn input_size(&self) -> usize {
-        self.input_size.unwrap_or(self.arch.default_input_size())
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// A key of `[model]`: one of [`OWN_FIELDS`] or one of [`ArchConfig`]'s. Any other key is the
+/// "unknown field" error listing every key of the table, raised while the key is read (so the
+/// error's path ends with the unknown key).
+enum Key {
+    Init,
+    WeightInit,
+    Net(&'static str),
+}
+
+struct KeyName;
+
+impl<'de> DeserializeSeed<'de> for KeyName {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyName {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("field identifier")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        match v {
+            "init" => Ok(Key::Init),
+            "weight_init" => Ok(Key::WeightInit),
+            _ => match model_fields().iter().find(|f| **f == v) {
+                Some(name) => Ok(Key::Net(name)),
+                None => Err(E::unknown_field(v, model_fields())),
+            },
+        }
+    }
+}
+
+impl Serialize for ModelConfig {
+    /// The same flat table the file holds (`config.resolved.toml`, `--set`).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            #[serde(flatten)]
+            net: &'a ArchConfig,
+            init: &'a Option<InitConfig>,
+            weight_init: WeightInit,
+        }
+        Flat { net: &self.net, init: &self.init, weight_init: self.weight_init }.serialize(s)
     }
 }
 
@@ -101,7 +232,7 @@ pub struct PreprocessOverrides {
 impl PreprocessOverrides {
     /// The preprocessing of `model`: ImageNet defaults with these overrides applied.
     pub fn resolve(&self, model: &ModelConfig) -> Preprocess {
-        let mut p = Preprocess::imagenet(model.input_size(), model.in_channels);
+        let mut p = Preprocess::imagenet(model.net.input_size(), model.net.in_channels);
         if let Some(c) = self.color {
             p.color = c;
         }

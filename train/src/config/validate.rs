@@ -187,11 +187,11 @@ impl ExperimentConfig {
 
     fn check_model(&self, is: &mut Issues) {
         let m = &self.model;
-        match m.arch_config().validate() {
+        match m.net.validate() {
             Ok(()) => {}
             Err(SpecError::BadOption { field, value, reason, .. }) => is.push(
                 format!("model.{field}"),
-                format!("{value} is not supported by {} (allowed: {reason})", m.arch),
+                format!("{value} is not supported by {} (allowed: {reason})", m.net.arch),
             ),
             Err(e) => is.push("model", e.to_string()),
         }
@@ -201,7 +201,7 @@ impl ExperimentConfig {
             is.push("model.init.weights", "must not be empty");
         }
         let p = &self.preprocess;
-        let channels = m.in_channels;
+        let channels = m.net.in_channels;
         if let Some(color) = p.color {
             let want = match color {
                 ColorMode::Gray => 1,

@@ -117,11 +117,11 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         )));
     }
     let classes = train_ds.classes().to_vec();
-    if cfg.model.num_classes != classes.len() {
+    if cfg.model.net.num_classes != classes.len() {
         let names: Vec<&str> = classes.iter().map(|c| c.name()).collect();
         return Err(Error::Input(format!(
             "model.num_classes = {} but the dataset has {} classes ({})",
-            cfg.model.num_classes,
+            cfg.model.net.num_classes,
             classes.len(),
             names.join(", ")
         )));

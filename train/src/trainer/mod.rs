@@ -91,8 +91,8 @@ fn epoch_seed(seed: u64, epoch: usize) -> i64 {
 
 /// The model description stored in checkpoints (and from there in the ONNX file).
 fn model_meta(cfg: &ExperimentConfig, data: &RunData, preprocess: &Preprocess) -> ModelMeta {
-    let mut arch = cfg.model.arch_config();
-    arch.input_size = Some(cfg.model.input_size());
+    let mut arch = cfg.model.net.clone();
+    arch.input_size = Some(arch.input_size());
     ModelMeta {
         arch,
         labels: data.classes.iter().map(|c| c.name().to_string()).collect(),
@@ -306,8 +306,8 @@ impl<'a> Session<'a> {
                 dir.path.join("skipped.txt").display()
             ));
         }
-        let arch = cfg.model.arch_config();
-        let graph = fer_models_spec::spec(&arch)?;
+        let arch = &cfg.model.net;
+        let graph = fer_models_spec::spec(arch)?;
         let student =
             TchModel::with_init(graph, Some(arch.arch), cfg.model.weight_init, device, cfg.seed)?;
         let teachers = cfg

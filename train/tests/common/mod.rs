@@ -1,29 +1,18 @@
-//! Helpers shared by the libtorch integration tests: the venv's Python and raw tensor files.
+//! Helpers shared by the libtorch integration tests: reference scripts (run by
+//! `fer_test_support`) and raw tensor files.
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use tch::{Kind, Tensor};
-
-/// The project venv's Python (made by scripts/setup.sh).
-pub fn python() -> PathBuf {
-    PathBuf::from(concat!(env!("FER_REPO_ROOT"), "/.venv/bin/python"))
-}
 
 /// Runs a script under `train/tests/py/` with arguments; panics with its stderr on failure.
 pub fn run_py(script: &str, args: &[&str]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(script);
-    let out = Command::new(python()).arg(&path).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {}: {e} (run scripts/setup.sh)", python().display())
-    });
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut all = vec![path.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    fer_test_support::run_python(&all)
 }
 
 /// Reads a raw little-endian file of `kind` elements into a tensor of `shape`.

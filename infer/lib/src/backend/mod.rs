@@ -36,7 +36,8 @@ pub trait Backend: Send {
 }
 
 /// Which runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BackendKind {
     /// ONNX Runtime (the shared library found as described in `backend::ort`); CPU or CUDA.
     Ort,
@@ -55,7 +56,8 @@ impl BackendKind {
 }
 
 /// Where ONNX Runtime runs the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ExecutionProvider {
     /// The CPU provider.
     #[default]

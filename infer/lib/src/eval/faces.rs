@@ -19,7 +19,8 @@ use crate::error::Result;
 use crate::photo::{CropUsed, Photos};
 
 /// What to do with an image in which several faces are found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Multi {
     /// Keep the largest face (by box area).

@@ -124,6 +124,9 @@ pub enum Tta {
 pub const TEN_CROP_FRACTION: f64 = 11.0 / 12.0;
 
 impl Tta {
+    /// Every test-time augmentation, in the order `--tta` lists them.
+    pub const ALL: [Tta; 3] = [Tta::None, Tta::Flip, Tta::TenCrop];
+
     /// The views whose logits are averaged, the first one batched as the reference.
     pub fn views(self) -> Vec<View> {
         match self {
@@ -213,15 +216,13 @@ impl View {
 impl std::str::FromStr for Tta {
     type Err = Error;
 
+    /// The flag's value, as [`Tta::name`] spells it.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "none" => Ok(Tta::None),
-            "flip" => Ok(Tta::Flip),
-            "ten-crop" => Ok(Tta::TenCrop),
-            other => {
-                Err(Error::invalid("--tta", format!("`{other}` (expected none, flip or ten-crop)")))
-            }
-        }
+        Tta::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
+            let names = Tta::ALL.map(Tta::name);
+            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+            Error::invalid("--tta", format!("`{s}` (expected {} or {last})", rest.join(", ")))
+        })
     }
 }
 

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::onnx_file::OnnxFile;
 
 /// Which of the two models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Range {
     /// 128 px input, faces near the camera (webcam distance).

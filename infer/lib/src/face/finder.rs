@@ -24,7 +24,8 @@ use crate::backend::BackendOptions;
 use crate::error::Result;
 
 /// Which detector(s) look at a photo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum RangeChoice {
     /// Short range first; full range too when it finds nothing or only small faces.
