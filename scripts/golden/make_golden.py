@@ -1,5 +1,6 @@
 """Writes the committed golden files of the cheap reference checks, computed by the independent
-references (torchmetrics, scikit-learn, torch, Python's pickle), never by our code.
+references (torchmetrics, scikit-learn, torch, torchvision, PIL, Python's pickle), never by
+our code.
 
 Run by scripts/golden/make_golden.sh, which first has the Rust tests write the inputs they
 generate (seeded) into a folder:
@@ -132,6 +133,17 @@ def stable_legacy_keys(path):
     path.write_bytes(data)
 
 
+def sorted_safetensors_metadata(path):
+    """safetensors writes `__metadata__` in hash order; sorts it (same header length)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    assert len(text) <= n, "the rewritten header must not grow"
+    path.write_bytes(data[:8] + text.ljust(n, b" ") + data[8 + n:])
+
+
 def pth():
     import argparse
     import os
@@ -150,7 +162,9 @@ def pth():
           "t": torch.randn(3, 4).t(), "h": torch.randn(3).half()}
     torch.save(sd, d / "small.pth")
     expected["small.pth"] = describe(sd)
-    torch.save(sd, d / "legacy.pth", _use_new_zipfile_serialization=False)
+    # One storage: the legacy format writes storages in the order of their memory addresses.
+    torch.save({"conv.weight": sd["conv.weight"]}, d / "legacy.pth",
+               _use_new_zipfile_serialization=False)
     stable_legacy_keys(d / "legacy.pth")
     torch.save({"q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)},
                d / "quantized.pth")
@@ -203,6 +217,7 @@ def pth():
     save("many_entries.pth", many, many)
     st = {k: v.contiguous() for k, v in dtypes.items() if k != "bool"}
     save_file(st, os.fspath(d / "dtypes.safetensors"), metadata={"who": "python", "n": "1"})
+    sorted_safetensors_metadata(d / "dtypes.safetensors")
     cases["dtypes.safetensors"] = describe(st)
     expected["edge_cases"] = cases
     for f in sorted(d.iterdir()):

@@ -14,11 +14,12 @@
 //! `FER_TEST_VENV` (read at test time) points every test at another venv; pointing it at a
 //! missing folder shows which tests need one.
 //!
-//! **Goldens.** A cheap numeric check (metrics, pickle decoding) reads the reference's answer
-//! from `<crate>/tests/golden/`, written by `scripts/golden/make_golden.py` (its module
-//! documentation says how to regenerate them). When the test generates its inputs itself
-//! (seeded), the golden records their SHA-256 ([`fingerprint`]), so a changed input generator
-//! fails with the regeneration command instead of comparing against stale numbers.
+//! **Goldens.** A cheap check (metrics, pickle decoding, `.pth` files, preprocessing, synth
+//! learnability) reads the reference's answer from `<crate>/tests/golden/`, written by
+//! `scripts/golden/make_golden.py` (its module documentation says how to regenerate them).
+//! When the test generates its inputs itself (seeded), the golden records their SHA-256
+//! ([`fingerprint`]), so a changed input generator fails with the regeneration command instead
+//! of comparing against stale numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
