@@ -1,11 +1,14 @@
-//! Damaged or foreign files are errors that name the file; nothing panics.
+//! Damaged or foreign files are errors that name the file; nothing panics. The files
+//! `torch.save` wrote are committed under `tests/golden/pth/` (`scripts/golden/make_golden.py
+//! pth`), so this test needs no Python.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fer_checkpoint::{Checkpoint, Error, load_weights, read_pth, read_safetensors};
+use fer_test_support::{golden_json, golden_path};
 
 /// Every reader fails on `path` with a message naming it.
 fn assert_all_readers_fail(path: &Path) {
@@ -84,39 +87,29 @@ fn garbage_files_are_errors_naming_the_file() {
     assert!(matches!(load_weights(d.join("does_not_exist.pth")), Err(Error::Io { .. })));
 }
 
-const WRITE_SMALL: &str = r#"
-import os
-d = sys.argv[1]
-torch.manual_seed(2)
-sd = {"conv.weight": torch.randn(2, 1, 3, 3), "bn.num_batches_tracked": torch.tensor(5),
-      "t": torch.randn(3, 4).t(), "h": torch.randn(3).half()}
-torch.save(sd, os.path.join(d, "small.pth"))
-torch.save(sd, os.path.join(d, "legacy.pth"), _use_new_zipfile_serialization=False)
-torch.save({"q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)},
-           os.path.join(d, "quantized.pth"))
-torch.save({"s": torch.eye(3).to_sparse()}, os.path.join(d, "sparse.pth"))
-print(json.dumps(describe(sd)))
-"#;
+/// The files `torch.save` wrote (`scripts/golden/make_golden.py pth`) and what they hold.
+fn golden(name: &str) -> PathBuf {
+    golden_path(env!("CARGO_MANIFEST_DIR"), &format!("pth/{name}"))
+}
 
 #[test]
 fn truncated_corrupted_legacy_and_unsupported_pth_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let expected: serde_json::Value =
-        serde_json::from_str(&common::python(WRITE_SMALL, d)).unwrap();
-    let small = d.join("small.pth");
-    common::assert_tensors_eq("small.pth", &read_pth(&small).unwrap(), &expected);
+    let expected = golden_json(env!("CARGO_MANIFEST_DIR"), "pth/expected.json");
+    let small = golden("small.pth");
+    common::assert_tensors_eq("small.pth", &read_pth(&small).unwrap(), &expected["small.pth"]);
 
-    let legacy = d.join("legacy.pth");
+    let legacy = golden("legacy.pth");
     for e in [load_weights(&legacy).unwrap_err(), read_pth(&legacy).unwrap_err()] {
         let e = e.to_string();
         assert!(e.contains("legacy") && e.contains("torch.save(torch.load("), "{e}");
         assert!(e.contains(&legacy.display().to_string()), "{e}");
     }
-    let e = read_pth(d.join("quantized.pth")).unwrap_err().to_string();
+    let e = read_pth(golden("quantized.pth")).unwrap_err().to_string();
     assert!(e.contains("unsupported storage type torch.QInt8Storage"), "{e}");
     assert!(e.contains("quantized.pth"), "{e}");
-    let e = read_pth(d.join("sparse.pth")).unwrap_err().to_string();
+    let e = read_pth(golden("sparse.pth")).unwrap_err().to_string();
     assert!(e.contains("unsupported tensor kind `torch._utils._rebuild_sparse_tensor`"), "{e}");
     assert!(e.contains("sparse.pth"), "{e}");
 

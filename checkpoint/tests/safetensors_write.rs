@@ -1,4 +1,7 @@
-//! Files we write are read by Python's `safetensors`, and our checkpoints round-trip.
+//! Files we write are read by Python's `safetensors`, and our checkpoints round-trip. The
+//! Python read-back is a live interoperability check against torch's loader (a golden cannot
+//! stand in for it): without the venv it is skipped with a printed reason, except under
+//! `CI=true`; the round trip through our reader always runs.
 
 mod common;
 
@@ -50,14 +53,17 @@ fn written_safetensors_read_in_python_and_back_unchanged() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["w.safetensors"], "no temporary file is left behind");
 
-    let py: serde_json::Value =
-        serde_json::from_str(&common::python(READ_BACK, dir.path())).unwrap();
-    common::assert_tensors_eq("python", &tensors, &py["tensors"]);
-    assert_eq!(py["metadata"], serde_json::to_value(&meta).unwrap());
-
     let (back, back_meta) = read_safetensors(&path).unwrap();
     assert_eq!(back, tensors);
     assert_eq!(back_meta, meta);
+
+    // The live interoperability check: Python's safetensors and torch load what we wrote.
+    if common::live("written_safetensors_read_in_python_and_back_unchanged (Python read-back)") {
+        let py: serde_json::Value =
+            serde_json::from_str(&common::python(READ_BACK, dir.path())).unwrap();
+        common::assert_tensors_eq("python", &tensors, &py["tensors"]);
+        assert_eq!(py["metadata"], serde_json::to_value(&meta).unwrap());
+    }
 }
 
 fn meta() -> ModelMeta {

@@ -1,7 +1,8 @@
-//! Preprocessing against PIL and torchvision, run in the venv at test time.
+//! Preprocessing against PIL and torchvision. Their answers on the seeded test images are
+//! committed under `tests/golden/preprocess*` (`scripts/golden/make_golden.py preprocess`, with
+//! the SHA-256 of each image's pixels), so this test needs no Python.
 
 use std::path::Path;
-use std::process::Command;
 
 use fer_data::preprocess::{output_len, preprocess, preprocess_gray_into, preprocess_into};
 use fer_models_spec::{ColorMode, Preprocess, ResizeMethod};
@@ -9,7 +10,9 @@ use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use fer_test_support::python;
+use fer_test_support::{
+    GOLDEN_INPUTS_VAR, assert_golden_inputs, dump_golden_input, golden_json, golden_path,
+};
 
 /// Smooth gradients plus sharp noise and a hard edge: the worst case for rounding.
 fn pattern(w: u32, h: u32, channels: usize, seed: u64) -> Vec<u8> {
@@ -40,6 +43,9 @@ struct Case {
     p: Preprocess,
 }
 
+/// The cases, small enough that their references are committed (`tests/golden/preprocess/`,
+/// about 100 kB): upscaling (×2.3), downscaling (÷2.7), one axis each way, RGBA, the identity
+/// resize (the luma formula exactly) and nearest-neighbour, each in gray and colour.
 fn cases() -> Vec<Case> {
     let gray =
         |w, h, s| DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pattern(w, h, 1, s)).unwrap());
@@ -50,94 +56,86 @@ fn cases() -> Vec<Case> {
     use ColorMode::{Gray, Rgb};
     use ResizeMethod::{Bilinear, Nearest};
     vec![
-        Case { name: "gray48_up112", image: gray(48, 48, 1), p: pixel_units(112, Gray, Bilinear) },
+        Case { name: "gray12_up28", image: gray(12, 12, 1), p: pixel_units(28, Gray, Bilinear) },
+        Case { name: "gray12_up28_rgb", image: gray(12, 12, 2), p: pixel_units(28, Rgb, Bilinear) },
+        Case { name: "rgb75_down28", image: rgb(75, 75, 3), p: pixel_units(28, Rgb, Bilinear) },
         Case {
-            name: "gray48_up112_rgb",
-            image: gray(48, 48, 2),
-            p: pixel_units(112, Rgb, Bilinear),
+            name: "rgb75_down28_gray",
+            image: rgb(75, 75, 4),
+            p: pixel_units(28, Gray, Bilinear),
         },
-        Case {
-            name: "rgb300_down112",
-            image: rgb(300, 300, 3),
-            p: pixel_units(112, Rgb, Bilinear),
-        },
-        Case {
-            name: "rgb300_down112_gray",
-            image: rgb(300, 300, 4),
-            p: pixel_units(112, Gray, Bilinear),
-        },
-        Case { name: "rgb64x40_56", image: rgb(64, 40, 5), p: pixel_units(56, Rgb, Bilinear) },
-        Case { name: "gray64x40_56", image: gray(64, 40, 6), p: pixel_units(56, Gray, Bilinear) },
-        Case { name: "rgba90x70_48", image: rgba(90, 70, 7), p: pixel_units(48, Rgb, Bilinear) },
+        Case { name: "rgb32x20_28", image: rgb(32, 20, 5), p: pixel_units(28, Rgb, Bilinear) },
+        Case { name: "gray32x20_28", image: gray(32, 20, 6), p: pixel_units(28, Gray, Bilinear) },
+        Case { name: "rgba45x35_24", image: rgba(45, 35, 7), p: pixel_units(24, Rgb, Bilinear) },
         // Same size: the resize is the identity, so this checks the luma formula exactly.
         Case {
-            name: "rgb48_same_gray",
-            image: rgb(48, 48, 12),
-            p: pixel_units(48, Gray, Bilinear),
+            name: "rgb24_same_gray",
+            image: rgb(24, 24, 12),
+            p: pixel_units(24, Gray, Bilinear),
         },
         Case {
-            name: "rgba48_same_rgb",
-            image: rgba(48, 48, 13),
-            p: pixel_units(48, Rgb, Bilinear),
+            name: "rgba24_same_rgb",
+            image: rgba(24, 24, 13),
+            p: pixel_units(24, Rgb, Bilinear),
         },
         Case {
-            name: "gray48_nearest112",
-            image: gray(48, 48, 8),
-            p: pixel_units(112, Gray, Nearest),
+            name: "gray12_nearest28",
+            image: gray(12, 12, 8),
+            p: pixel_units(28, Gray, Nearest),
         },
+        Case { name: "rgb75_nearest28", image: rgb(75, 75, 9), p: pixel_units(28, Rgb, Nearest) },
         Case {
-            name: "rgb300_nearest112",
-            image: rgb(300, 300, 9),
-            p: pixel_units(112, Rgb, Nearest),
-        },
-        Case {
-            name: "rgb64x40_nearest56",
-            image: rgb(64, 40, 10),
-            p: pixel_units(56, Rgb, Nearest),
+            name: "rgb32x20_nearest28",
+            image: rgb(32, 20, 10),
+            p: pixel_units(28, Rgb, Nearest),
         },
     ]
 }
 
-const SCRIPT: &str = r#"
-import json, sys, numpy as np, torch
-from PIL import Image
-from torchvision.transforms import functional as F, InterpolationMode
-d = sys.argv[1]
-for c in json.load(open(f"{d}/cases.json")):
-    im = Image.open(f"{d}/{c['name']}.png")
-    im = im.convert("L" if c["color"] == "gray" else "RGB")
-    size = (c["size"], c["size"])
-    rs = Image.BILINEAR if c["resize"] == "bilinear" else Image.NEAREST
-    a = np.asarray(im.resize(size, rs), dtype=np.uint8)
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    np.ascontiguousarray(a).tofile(f"{d}/{c['name']}.pil")
-    t = torch.from_numpy(np.asarray(im, dtype=np.float32).copy())
-    t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
-    mode = InterpolationMode.BILINEAR if c["resize"] == "bilinear" else InterpolationMode.NEAREST
-    o = F.resize(t, list(size), interpolation=mode, antialias=True)
-    o.contiguous().numpy().astype(np.float32).tofile(f"{d}/{c['name']}.tv")
-"#;
+fn parameters(c: &Case) -> serde_json::Value {
+    serde_json::json!({
+        "name": c.name,
+        "size": c.p.input_size,
+        "color": c.p.color,
+        "resize": c.p.resize,
+    })
+}
 
-fn run_references(dir: &Path, cases: &[Case]) {
-    let list: Vec<_> = cases
-        .iter()
-        .map(|c| {
-            c.image.save(dir.join(format!("{}.png", c.name))).unwrap();
-            serde_json::json!({
-                "name": c.name,
-                "size": c.p.input_size,
-                "color": c.p.color,
-                "resize": c.p.resize,
-            })
-        })
-        .collect();
-    std::fs::write(dir.join("cases.json"), serde_json::to_string(&list).unwrap()).unwrap();
-    let out = Command::new(python()).arg("-c").arg(SCRIPT).arg(dir).output().expect("venv python");
-    assert!(
-        out.status.success(),
-        "reference script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// The first step of `scripts/golden/make_golden.sh`: with `FER_GOLDEN_INPUTS` set, every
+/// case's image (PNG) and parameters are written there for the reference script. Otherwise it
+/// does nothing.
+#[test]
+fn golden_inputs_are_written_when_asked() {
+    let Some(dir) = std::env::var_os(GOLDEN_INPUTS_VAR).filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let dir = Path::new(&dir).join("preprocess");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = cases();
+    for c in &cases {
+        c.image.save(dir.join(format!("{}.png", c.name))).unwrap();
+    }
+    let list: Vec<_> = cases.iter().map(parameters).collect();
+    dump_golden_input("preprocess/cases.json", serde_json::to_string(&list).unwrap().as_bytes());
+}
+
+/// PIL's (u8) and torchvision's (f32) answers for `c`, after checking that the golden was
+/// computed on this image with these parameters.
+fn references(c: &Case) -> (Vec<f32>, Vec<f32>) {
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
+    let mut golden = golden_json(crate_dir, "preprocess.json")[c.name].clone();
+    assert!(golden.is_object(), "preprocess.json has no case `{}` (make_golden.sh)", c.name);
+    assert_golden_inputs(c.name, &golden, &[c.image.as_bytes()]);
+    golden.as_object_mut().unwrap().remove("inputs_sha256");
+    assert_eq!(golden, parameters(c), "{}: parameters differ from the golden's", c.name);
+    let read = |ext: &str| {
+        let path = golden_path(crate_dir, &format!("preprocess/{}.{ext}", c.name));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let pil: Vec<f32> = read("pil.u8").into_iter().map(f32::from).collect();
+    let tv: Vec<f32> =
+        read("tv.f32").chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    (pil, tv)
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
@@ -147,21 +145,9 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn resize_matches_pil_within_one_level_and_torchvision_within_1e3() {
-    let dir = tempfile::tempdir().unwrap();
-    let cases = cases();
-    run_references(dir.path(), &cases);
-    for c in &cases {
+    for c in &cases() {
         let ours = preprocess(&c.image, &c.p).unwrap();
-        let pil: Vec<f32> = std::fs::read(dir.path().join(format!("{}.pil", c.name)))
-            .unwrap()
-            .into_iter()
-            .map(f32::from)
-            .collect();
-        let tv: Vec<f32> = std::fs::read(dir.path().join(format!("{}.tv", c.name)))
-            .unwrap()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
+        let (pil, tv) = references(c);
         let d_pil = max_abs(&ours, &pil);
         let rounded: Vec<f32> = ours.iter().map(|v| v.round()).collect();
         let d_round = max_abs(&rounded, &pil);

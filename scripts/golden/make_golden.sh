@@ -7,8 +7,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 py=.venv/bin/python
 inputs=$(mktemp -d)
 trap 'rm -rf "$inputs"' EXIT
-# The metrics test writes the inputs it generates (seeded) when FER_GOLDEN_INPUTS is set.
-FER_GOLDEN_INPUTS="$inputs" cargo test -p fer-metrics --test reference -- \
-    golden_inputs_are_written_when_asked
+# The tests write the inputs they generate (seeded) when FER_GOLDEN_INPUTS is set.
+export FER_GOLDEN_INPUTS="$inputs"
+cargo test -p fer-metrics --test reference -- golden_inputs_are_written_when_asked
+cargo test -p fer-data --test preprocess --test synth -- golden_inputs_are_written_when_asked
+unset FER_GOLDEN_INPUTS
 "$py" scripts/golden/make_golden.py metrics "$inputs"
 "$py" scripts/golden/make_golden.py pickle
+"$py" scripts/golden/make_golden.py pth
+"$py" scripts/golden/make_golden.py preprocess "$inputs"
+"$py" scripts/golden/make_golden.py synth "$inputs"

@@ -7,15 +7,19 @@
 //! by `scripts/setup.sh`. Its absence is a failure, not a skip: [`python`] panics with a
 //! sentence naming `scripts/setup.sh`, so a green `cargo test` means those references ran.
 //! Only optional contents of the venv (scikit-image's sample photos, `imageio-ffmpeg`) let a
-//! test say `SKIPPED` and pass; those tests look under [`venv`] themselves.
+//! test say `SKIPPED` and pass; those tests look under [`venv`] themselves. The exception:
+//! the live torch cross-checks of crates that otherwise need no Python (fer-checkpoint) ask
+//! [`live_python`], which skips them with a printed reason when the venv is missing, except
+//! under CI (`CI=true`, set by `.ci/run`), where that is still a failure.
 //! `FER_TEST_VENV` (read at test time) points every test at another venv; pointing it at a
 //! missing folder shows which tests need one.
 //!
-//! **Goldens.** A cheap numeric check (metrics, pickle decoding) reads the reference's answer
-//! from `<crate>/tests/golden/`, written by `scripts/golden/make_golden.py` (its module
-//! documentation says how to regenerate them). When the test generates its inputs itself
-//! (seeded), the golden records their SHA-256 ([`fingerprint`]), so a changed input generator
-//! fails with the regeneration command instead of comparing against stale numbers.
+//! **Goldens.** A cheap check (metrics, pickle decoding, `.pth` files, preprocessing, synth
+//! learnability) reads the reference's answer from `<crate>/tests/golden/`, written by
+//! `scripts/golden/make_golden.py` (its module documentation says how to regenerate them).
+//! When the test generates its inputs itself (seeded), the golden records their SHA-256
+//! ([`fingerprint`]), so a changed input generator fails with the regeneration command instead
+//! of comparing against stale numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,6 +53,29 @@ pub fn python() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Whether a missing venv must fail the live cross-checks: `CI` set to anything but empty,
+/// `0` or `false` (`.ci/run` sets `CI=true`).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// For the live cross-checks against torch/torchvision that stay live (they need models or
+/// files only the reference can make at test time): the venv's interpreter, or `None` after
+/// printing why the test is skipped when the venv is missing outside CI. Under CI
+/// ([`under_ci`]) a missing venv panics like [`python`], so CI never passes without them.
+pub fn live_python(test: &str) -> Option<PathBuf> {
+    let p = venv().join("bin/python");
+    if p.exists() || under_ci() {
+        return Some(python());
+    }
+    eprintln!(
+        "SKIPPED {test}: live cross-check against torch, and {} is missing (run \
+         scripts/setup.sh; under CI=true this is a failure)",
+        p.display()
+    );
+    None
 }
 
 /// Runs the venv's Python with `args`; panics with its stderr when it fails. Returns stdout.

@@ -27,6 +27,12 @@ pub fn python(script: &str, dir: &Path) -> String {
     fer_test_support::run_python(&[OsStr::new("-c"), OsStr::new(&script), dir.as_os_str()])
 }
 
+/// Whether the live cross-check `test` runs: false (after printing why) when the venv is
+/// missing outside CI (`fer_test_support::live_python`).
+pub fn live(test: &str) -> bool {
+    fer_test_support::live_python(test).is_some()
+}
+
 /// Asserts that `got` has exactly the tensors `expected` (a JSON object of `bits(t)`),
 /// bit for bit.
 pub fn assert_tensors_eq(case: &str, got: &TensorMap, expected: &serde_json::Value) {
