@@ -89,6 +89,9 @@ pub enum Error {
     /// `metrics.jsonl` could not be read or written.
     #[error(transparent)]
     Record(#[from] fer_metrics::run::RecordError),
+    /// A sweep could not be planned, submitted or run (`crate::sweep`).
+    #[error(transparent)]
+    Sweep(#[from] crate::sweep::SweepError),
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {
