@@ -86,11 +86,12 @@ fn mistakes_are_refused_when_the_sweep_is_planned_naming_the_config() {
     let tmp = tempfile::tempdir().unwrap();
     let a = config(tmp.path(), "alpha");
     let out = tmp.path().join("sweep");
-    let e = SweepPlan::new(&out, &[a.clone()], &[1, 2, 1], &[], None).unwrap_err();
+    let e = SweepPlan::new(&out, std::slice::from_ref(&a), &[1, 2, 1], &[], None).unwrap_err();
     assert_eq!(e.to_string(), "--seeds lists seed 1 twice");
     let e = SweepPlan::new(&out, &[a.clone(), a.clone()], &[1], &[], None).unwrap_err();
     assert!(e.to_string().contains("both name their runs `alpha`"), "{e}");
-    let e = SweepPlan::new(&out, &[a.clone()], &[1], &["optim.nope=1".into()], None).unwrap_err();
+    let e = SweepPlan::new(&out, std::slice::from_ref(&a), &[1], &["optim.nope=1".into()], None)
+        .unwrap_err();
     let msg = fer_checkpoint::error_line(&e);
     assert!(msg.contains("alpha.toml") && msg.contains("optim.nope"), "{msg}");
     let e = SweepPlan::new(&out, &[], &[1], &[], None).unwrap_err();
