@@ -89,6 +89,9 @@ pub enum Error {
     /// `metrics.jsonl` could not be read or written.
     #[error(transparent)]
     Record(#[from] fer_metrics::run::RecordError),
+    /// A sweep could not be planned, submitted or run (`crate::sweep`).
+    #[error(transparent)]
+    Sweep(Box<crate::sweep::SweepError>),
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {
@@ -110,3 +113,9 @@ fn non_finite_terms(terms: &[String]) -> String {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::sweep::SweepError> for Error {
+    fn from(e: crate::sweep::SweepError) -> Error {
+        Error::Sweep(Box::new(e))
+    }
+}

@@ -9,6 +9,7 @@ pub mod extras;
 pub mod init;
 pub mod losses;
 pub mod lower;
+pub mod sweep;
 pub mod trainer;
 pub mod weights;
 

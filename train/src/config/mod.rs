@@ -292,7 +292,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Removes `.` and resolves `..` lexically (`a/b/../c` → `a/c`; `/..` → `/`).
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -33,6 +33,17 @@ impl ExperimentConfig {
     /// the allowed ones) or a wrong type is an error naming the `--set`. The config is left
     /// unchanged when any override fails. Run [`Self::validate`] afterwards.
     pub fn apply_overrides<S: AsRef<str>>(&mut self, sets: &[S]) -> Result<(), ConfigError> {
+        self.apply_overrides_in(sets, None)
+    }
+
+    /// [`Self::apply_overrides`] with relative path values resolved against `base` instead of
+    /// the current working directory (a sweep task applies the overrides of a sweep planned
+    /// in another folder: `fer_train::sweep`). `None`: the working directory.
+    pub fn apply_overrides_in<S: AsRef<str>>(
+        &mut self,
+        sets: &[S],
+        base: Option<&Path>,
+    ) -> Result<(), ConfigError> {
         let mut tree = Value::try_from(&*self)?;
         let mut typed = self.clone();
         for set in sets {
@@ -53,8 +64,11 @@ impl ExperimentConfig {
             if is_path_field(&keys)
                 && let Value::String(s) = &value
             {
-                let abs = std::path::absolute(Path::new(s))
-                    .map_err(|e| fail(key, format!("resolving the path: {e}")))?;
+                let abs = match base {
+                    Some(b) if Path::new(s).is_relative() => b.join(s),
+                    _ => std::path::absolute(Path::new(s))
+                        .map_err(|e| fail(key, format!("resolving the path: {e}")))?,
+                };
                 value = Value::String(abs.to_string_lossy().into_owned());
             }
             set_at(&mut tree, &keys, value).map_err(|(field, msg)| fail(&field, msg))?;

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Observer, RunOptions, train};
+use std::path::Path;
+
+use super::{Observer, RunOptions, RunOutcome, train};
 use crate::config::ExperimentConfig;
 use crate::error::{Error, Result};
 
@@ -56,7 +58,7 @@ pub fn train_seeds(
         return Err(Error::Input("--seeds: give at least one seed".into()));
     }
     let root = opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir());
-    let mut results = Vec::new();
+    let mut outcomes = Vec::new();
     for &seed in seeds {
         let mut c = cfg.clone();
         c.seed = seed;
@@ -80,6 +82,18 @@ pub fn train_seeds(
                 train(&c, &o, obs)?
             }
         };
+        outcomes.push((seed, out));
+    }
+    summarize(&cfg.run_name(), &root, &outcomes)
+}
+
+/// The summary of finished seeds (`(seed, outcome)`, in the order given), written as
+/// `summary.json` and `summary.md` into `root` (the folder that holds the `seed<k>/` runs).
+/// `train_seeds` and a sweep (`crate::sweep`, once its config's last seed finished) call it.
+pub fn summarize(name: &str, root: &Path, outcomes: &[(u64, RunOutcome)]) -> Result<SeedSummary> {
+    let mut results = Vec::new();
+    for (seed, out) in outcomes {
+        let seed = *seed;
         let best = out
             .records
             .iter()
@@ -100,14 +114,14 @@ pub fn train_seeds(
             .ok_or_else(|| Error::Input("--seeds: no seed finished".into()))
     };
     let summary = SeedSummary {
-        name: cfg.run_name(),
+        name: name.to_string(),
         val_accuracy: col(|r| r.val_accuracy)?,
         val_macro_f1: col(|r| r.val_macro_f1)?,
         val_ece: col(|r| r.val_ece)?,
         seeds: results,
     };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Input(e.to_string()))?;
-    let rd = super::rundir::RunDir { path: root };
+    let rd = super::rundir::RunDir { path: root.to_path_buf() };
     rd.write_atomic("summary.json", &json)?;
     rd.write_atomic("summary.md", summary.markdown().as_bytes())?;
     Ok(summary)

@@ -4,6 +4,7 @@
 mod out;
 mod init_cmd;
 mod progress;
+mod sweep_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use fer_train::trainer::{self, RunOptions};
     name = "fer-train",
     version,
     about = "Train facial-expression models on libtorch, with knowledge distillation.",
-    after_help = "Examples:\n  fer-train synth --out data/synth                      a small built-in dataset\n  fer-train init --data my_faces/                       a config for your own class folders\n  fer-train run --config configs/fer2013/exp3_baseline.toml --set optim.lr=0.05\n  fer-train run --config C.toml --seeds 1,2,3            one run per seed, mean ± std\n  fer-train resume runs/NAME                             continue after a crash or a kill\n  fer-train check --config C.toml                        validate, print the resolved config"
+    after_help = "Examples:\n  fer-train synth --out data/synth                      a small built-in dataset\n  fer-train init --data my_faces/                       a config for your own class folders\n  fer-train run --config configs/fer2013/exp3_baseline.toml --set optim.lr=0.05\n  fer-train run --config C.toml --seeds 1,2,3            one run per seed, mean ± std\n  fer-train resume runs/NAME                             continue after a crash or a kill\n  fer-train sweep --config A.toml B.toml --seeds 1,2,3 --out runs/sw --slurm --submit\n  fer-train check --config C.toml                        validate, print the resolved config"
 )]
 struct Cli {
     /// `-q`: no progress bars; `-v`: also the resolved config and where libtorch was loaded
@@ -53,6 +54,13 @@ enum Cmd {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Configs × seeds as independent tasks: a Slurm job array (`--slurm`, `--submit`) or
+    /// this machine's GPUs (`--local`); each task writes what `run --seeds` writes for its seed,
+    /// resumes if started again, and `fer-infer report <out>` gathers them.
+    Sweep(sweep_cmd::SweepArgs),
+    /// One task of a sweep (what each Slurm array task runs): trains, resumes or skips it.
+    #[command(hide = true)]
+    SweepTask(sweep_cmd::TaskArgs),
     /// Write a complete, commented config for a folder of class folders (your own data),
     /// which `run` accepts as it is.
     Init(init_cmd::InitArgs),
@@ -207,6 +215,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Init(a) => init_cmd::run(a)?,
+        Cmd::Sweep(a) => sweep_cmd::sweep(a, cli.verbosity.quiet)?,
+        Cmd::SweepTask(a) => sweep_cmd::task(a, &obs)?,
         Cmd::Check { config, config_flag, sets } => {
             let config = config.or(config_flag).unwrap_or_default();
             let cfg = load_config(&config, &sets)
