@@ -108,15 +108,7 @@ def pickles():
     write_json(folder / "plain_values.json", expected)
 
 
-DESCRIBE = """
-def bits(t):
-    t = t.detach()
-    if t.is_floating_point():
-        return {"shape": list(t.shape), "f32": t.float().contiguous().view(torch.int32).flatten().tolist()}
-    return {"shape": list(t.shape), "i64": t.long().flatten().tolist()}
-def describe(sd):
-    return {k: bits(v) for k, v in sd.items()}
-"""
+DESCRIBE = (REPO / "checkpoint/tests/py/describe.py").read_text()
 
 
 def stable_legacy_keys(path):

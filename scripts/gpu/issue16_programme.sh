@@ -30,7 +30,7 @@
 # long:      ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) and, beside them, MobileNetV3-Large
 #            exp3 over SEEDS; once the teachers are done, MobileNetV3-Large 0.1 CE + 0.9 KD (T = 4)
 #            towards the mean of the three, over SEEDS; both at EPOCHS. Call it again (same warm
-#            machine) to resume what LIMIT stopped; ENSEMBLE=1 also scores the teachers' ensemble.
+#            machine) to resume what LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md.
 # bf16:      MobileNetV3-Large exp3 in fp32 and in bf16 over SEEDS (issue 15: bf16 only if
 #            accuracy holds), EfficientNet-B0 exp3 at lr 0.05 with clipping over SEEDS, and a
 #            resume check: a MobileNetV3-Small run killed after its first epochs, then resumed.
@@ -115,6 +115,26 @@ kd5="$runs/kd_ensemble_resnet18x5.toml"; kd_ensemble_config 5 > "$kd5"
 kdvgg="$runs/kd_ensemble_vgg_ferx3.toml"; kd_ensemble_config 3 vgg_fer > "$kdvgg"
 w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
+# three_teachers_then_kd ARCH KD_CONFIG KD_RUN: ARCH teachers of seeds 0-2 (TEACHER_EPOCHS) with
+# MobileNetV3-Large exp3 over SEEDS beside them; once the teachers are done, their ensemble's
+# PublicTest accuracy (OUT/ensemble.md), then MobileNetV3-Large 0.1 CE + 0.9 KD towards the three
+# (KD_CONFIG) over SEEDS as KD_RUN_s<seed>.
+three_teachers_then_kd() {
+  local arch="$1" kdcfg="$2" kdrun="$3" t teacher_jobs
+  for t in 0 1 2; do
+    launch "teacher_${arch}_s$t" "configs/fer2013/teacher_$arch.toml" "$arch" "$t" "$tepochs" \
+      --set optim.ema_decay="$ema"
+  done
+  teacher_jobs=$(jobs -p)
+  students "L_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
+  # shellcheck disable=SC2086 # one pid per word
+  [ -z "$teacher_jobs" ] || wait $teacher_jobs
+  if [ ! -s "$out/ensemble.md" ]; then
+    python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
+      "$runs/teacher_${arch}_s"{0,1,2} > "$out/ensemble.md" 2>&1
+  fi
+  students "$kdrun" "$kdcfg" mobilenet_v3_large "$seeds" "${w09[@]}"
+}
 case "$phase" in
   teachers)
     for a in resnet50 resnet18; do
@@ -170,15 +190,7 @@ case "$phase" in
     students B0_kd5_w09 "$kd5" efficientnet_b0 1 "${b0[@]}" "${w09[@]}"
     ;;
   long)
-    for t in 0 1 2; do
-      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-    done
-    teacher_jobs=$(jobs -p)
-    students "L_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
-    # shellcheck disable=SC2086 # one pid per word
-    [ -z "$teacher_jobs" ] || wait $teacher_jobs
-    students "L_kd3_w09_e$epochs" "$kd3" mobilenet_v3_large "$seeds" "${w09[@]}"
+    three_teachers_then_kd resnet18 "$kd3" "L_kd3_w09_e$epochs"
     ;;
   bf16)
     students L_exp3_fp32 configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
@@ -202,19 +214,7 @@ case "$phase" in
     ) > "$out/resume_check.txt" 2>&1 &
     ;;
   vgg)
-    for t in 0 1 2; do
-      launch "teacher_vgg_fer_s$t" configs/fer2013/teacher_vgg_fer.toml vgg_fer "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-    done
-    teacher_jobs=$(jobs -p)
-    students "L_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large "$seeds"
-    # shellcheck disable=SC2086 # one pid per word
-    [ -z "$teacher_jobs" ] || wait $teacher_jobs
-    if [ ! -s "$out/ensemble.md" ]; then
-      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
-        "$runs"/teacher_vgg_fer_s{0,1,2} > "$out/ensemble.md" 2>&1
-    fi
-    students "L_kdvgg_w09_e$epochs" "$kdvgg" mobilenet_v3_large "$seeds" "${w09[@]}"
+    three_teachers_then_kd vgg_fer "$kdvgg" "L_kdvgg_w09_e$epochs"
     ;;
   *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16 or vgg"; exit 2 ;;
 esac
@@ -258,11 +258,11 @@ for g, rs in rows.items():
 PY
 cat "$out/$phase.md"
 [ -f "$out/resume_check.txt" ] && cat "$out/resume_check.txt"
-if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ] || [ -n "${ENSEMBLE:-}" ]; then
+if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
-[ "$phase" = vgg ] && cat "$out/ensemble.md"
+{ [ "$phase" = long ] || [ "$phase" = vgg ]; } && cat "$out/ensemble.md"
 if [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"

@@ -8,53 +8,16 @@ use std::process::{Command, Output};
 
 use fer_train::trainer::rundir::{EpochRecord, RunDir};
 
-fn synth(dir: &Path) -> PathBuf {
-    let root = dir.join("data");
-    let cfg =
-        fer_data::synth::SynthConfig { seed: 3, train_per_class: 12, val_per_class: 4, size: 32 };
-    fer_data::synth::write_fer_folder(&root, &cfg).unwrap();
-    root
-}
+mod cli_support;
+use cli_support::synth;
 
 /// A tiny config (MobileNetV3-Small at quarter width, 32 px, 2 epochs) at `<dir>/<name>.toml`.
 fn config(dir: &Path, name: &str, lr: f64) -> PathBuf {
-    let text = format!(
-        r#"
-version = 1
-name = "{name}"
-seed = 5
-device = "cpu"
-output_dir = "runs"
-[data]
-format = "fer2013-folder"
-root = "data"
-train_split = "train"
-val_split = "val"
-workers = 1
-[model]
-arch = "mobilenet_v3_small"
-num_classes = 7
-width_mult = 0.25
-input_size = 32
-[optim]
-optimizer = "adamw"
-lr = {lr}
-batch_size = 16
-[[stages]]
-name = "train"
-epochs = 2
-[[stages.loss]]
-kind = "cross_entropy"
-weight = 1.0
-"#
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    cli_support::config_lr(dir, name, lr, &cli_support::ce_stage(2))
 }
 
 fn fer_train(args: &[&str], dir: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fer-train")).args(args).current_dir(dir).output();
+    let out = Command::new(cli_support::BIN).args(args).current_dir(dir).output();
     out.unwrap()
 }
 
@@ -209,7 +172,7 @@ fn sweep_task_resumes_an_interrupted_run_and_skips_a_finished_one() {
     assert!(script.contains("#SBATCH --array=0-0\n") && script.contains("sweep-task"), "{script}");
 
     let task = |env: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fer-train"));
+        let mut c = Command::new(cli_support::BIN);
         c.args(["sweep-task", "--sweep"]).arg(&sw).current_dir(t);
         match env {
             Some(i) => c.env("SLURM_ARRAY_TASK_ID", i),

@@ -7,48 +7,13 @@
 //! that fails the test fails under CI (`CI=true`) and is skipped, with the reason printed,
 //! elsewhere.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn synth(dir: &Path) -> PathBuf {
-    let root = dir.join("data");
-    let cfg =
-        fer_data::synth::SynthConfig { seed: 3, train_per_class: 12, val_per_class: 4, size: 32 };
-    fer_data::synth::write_fer_folder(&root, &cfg).unwrap();
-    root
-}
+mod cli_support;
+use cli_support::synth;
 
-const CONFIG: &str = r#"
-version = 1
-name = "slurmy"
-seed = 5
-device = "cpu"
-output_dir = "runs"
-[data]
-format = "fer2013-folder"
-root = "data"
-train_split = "train"
-val_split = "val"
-workers = 1
-[model]
-arch = "mobilenet_v3_small"
-num_classes = 7
-width_mult = 0.25
-input_size = 32
-[optim]
-optimizer = "adamw"
-lr = 0.01
-batch_size = 16
-[[stages]]
-name = "train"
-epochs = 3
-[[stages.loss]]
-kind = "cross_entropy"
-weight = 1.0
-"#;
-
-/// Starts the one-node cluster if needed; `Err(why)` when it cannot be started.
 fn cluster() -> Result<(), String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm_local.sh");
     let o = Command::new("bash").arg(&script).output().map_err(|e| format!("bash: {e}"))?;
@@ -91,8 +56,8 @@ fn a_slurm_array_runs_every_task_resumes_an_interrupted_one_and_a_requeued_one_s
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     synth(t);
-    std::fs::write(t.join("slurmy.toml"), CONFIG).unwrap();
-    let exe = env!("CARGO_BIN_EXE_fer-train");
+    cli_support::config(t, "slurmy", &cli_support::ce_stage(3));
+    let exe = cli_support::BIN;
     let sweep = |submit: bool| {
         let mut c = Command::new(exe);
         c.args(["-q", "sweep", "--config", "slurmy.toml", "--seeds", "1,2,3", "--out", "sw"]);

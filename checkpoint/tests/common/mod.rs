@@ -9,17 +9,7 @@ use std::path::Path;
 use fer_checkpoint::{HostTensor, TensorData, TensorMap};
 
 /// Python prelude: `bits(t)` describes a tensor exactly (f32 bit patterns or i64 values).
-pub const PRELUDE: &str = r#"
-import json, sys
-import torch
-def bits(t):
-    t = t.detach()
-    if t.is_floating_point():
-        return {"shape": list(t.shape), "f32": t.float().contiguous().view(torch.int32).flatten().tolist()}
-    return {"shape": list(t.shape), "i64": t.long().flatten().tolist()}
-def describe(sd):
-    return {k: bits(v) for k, v in sd.items()}
-"#;
+pub const PRELUDE: &str = include_str!("../py/describe.py");
 
 /// Runs `script` (after [`PRELUDE`]) with `dir` as `sys.argv[1]`; returns stdout.
 pub fn python(script: &str, dir: &Path) -> String {

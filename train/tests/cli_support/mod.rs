@@ -19,9 +19,15 @@ pub fn synth(dir: &Path) -> PathBuf {
     root
 }
 
-/// Writes `<dir>/<name>.toml`: MobileNetV3-Small at quarter width, 32 px, batch 16, on the CPU,
-/// output into `<dir>/runs`, with `extra` appended (stages, teachers). Returns its path.
+/// Writes `<dir>/<name>.toml`: MobileNetV3-Small at quarter width, 32 px, batch 16, AdamW at
+/// lr 0.01, on the CPU, output into `<dir>/runs`, with `extra` appended (stages, teachers).
+/// Returns its path.
 pub fn config(dir: &Path, name: &str, extra: &str) -> PathBuf {
+    config_lr(dir, name, 0.01, extra)
+}
+
+/// [`config`] at learning rate `lr`.
+pub fn config_lr(dir: &Path, name: &str, lr: f64, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 version = 1
@@ -42,7 +48,7 @@ width_mult = 0.25
 input_size = 32
 [optim]
 optimizer = "adamw"
-lr = 0.01
+lr = {lr}
 batch_size = 16
 {extra}
 "#
