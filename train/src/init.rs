@@ -548,6 +548,17 @@ mod tests {
     use super::*;
     use fer_data::Emotion;
 
+    /// The names in messages and in the written config are the names `--task` accepts.
+    #[cfg(feature = "clap")]
+    #[test]
+    fn task_names_are_the_flag_names() {
+        use clap::ValueEnum;
+        for t in Task::value_variants() {
+            let flag = t.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), t.name(), "{t:?}");
+        }
+    }
+
     #[test]
     fn relative_paths_walk_up_from_the_config_folder() {
         let r = |p: &str, b: &str| relative_to(Path::new(p), Path::new(b));
