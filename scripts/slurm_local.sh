@@ -16,8 +16,13 @@ log() { printf '[slurm_local] %s\n' "$*" >&2; }
 sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
 conf=/etc/slurm/slurm.conf
 marker="# written by fer-toolkit scripts/slurm_local.sh"
-state=/var/spool/fer-slurm
-logs=/var/log/fer-slurm
+# Where the daemons keep their state, logs and pid files (system locations: the daemons run as
+# services of this host, not of the checkout); overridable.
+state="${FER_SLURM_STATE:-/var/spool/fer-slurm}"
+logs="${FER_SLURM_LOGS:-/var/log/fer-slurm}"
+run="${FER_SLURM_RUN:-/run/fer-slurm}"
+# munged's socket and pid file live where Debian's munge and its clients look for them.
+munge_run=/run/munge
 
 node_ready() {
   command -v sinfo >/dev/null 2>&1 || return 1
@@ -27,7 +32,7 @@ node_ready() {
 }
 
 if [ "${1:-}" = stop ]; then
-  for p in /run/fer-slurm/slurmd.pid /run/fer-slurm/slurmctld.pid /run/munge/munged.pid; do
+  for p in "$run/slurmd.pid" "$run/slurmctld.pid" "$munge_run/munged.pid"; do
     [ -f "$p" ] && $sudo_cmd kill "$(cat "$p")" 2>/dev/null || true
   done
   log "stopped"
@@ -60,7 +65,7 @@ host="$(hostname -s)"
 # `slurmd -C` prints this host's NodeName line (CPUs, boards, sockets, cores, threads, memory).
 node_line="$(slurmd -C | head -n1)"
 [ -n "$node_line" ] || { log "slurmd -C printed nothing"; exit 1; }
-$sudo_cmd mkdir -p /etc/slurm "$state/ctld" "$state/d" "$logs" /run/fer-slurm
+$sudo_cmd mkdir -p /etc/slurm "$state/ctld" "$state/d" "$logs" "$run"
 $sudo_cmd tee "$conf" >/dev/null <<EOF
 $marker
 # A one-node cluster for tests: root runs the daemons, no cgroups, no accounting database.
@@ -81,8 +86,8 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/d
-SlurmctldPidFile=/run/fer-slurm/slurmctld.pid
-SlurmdPidFile=/run/fer-slurm/slurmd.pid
+SlurmctldPidFile=$run/slurmctld.pid
+SlurmdPidFile=$run/slurmd.pid
 SlurmctldLogFile=$logs/slurmctld.log
 SlurmdLogFile=$logs/slurmd.log
 SlurmctldTimeout=30
@@ -94,14 +99,14 @@ EOF
 
 # munge: the key comes with the package; the daemon runs as the munge user.
 if ! $sudo_cmd pgrep -x munged >/dev/null 2>&1; then
-  $sudo_cmd mkdir -p /run/munge && $sudo_cmd chown munge:munge /run/munge
+  $sudo_cmd mkdir -p "$munge_run" && $sudo_cmd chown munge:munge "$munge_run"
   [ -f /etc/munge/munge.key ] || { $sudo_cmd mungekey --create 2>/dev/null || $sudo_cmd /usr/sbin/create-munge-key; }
   $sudo_cmd runuser -u munge -- /usr/sbin/munged
 fi
 
 # slurmctld and slurmd: restarted from a clean state, so a stale node or job from an earlier
 # start (another container's host name) cannot block the new one.
-for p in /run/fer-slurm/slurmd.pid /run/fer-slurm/slurmctld.pid; do
+for p in "$run/slurmd.pid" "$run/slurmctld.pid"; do
   [ -f "$p" ] && $sudo_cmd kill "$(cat "$p")" 2>/dev/null || true
 done
 sleep 0.5
