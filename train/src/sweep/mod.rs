@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, ExperimentConfig};
 use crate::device::DeviceChoice;
 use crate::error::Result;
+use crate::trainer::rundir::{RunDir, io};
 use crate::trainer::seeds::{SeedSummary, summarize};
-use crate::trainer::{self, Observer, RunOptions, RunOutcome, rundir::RunDir};
+use crate::trainer::{self, Observer, RunOptions, RunOutcome};
 
 /// The plan's file name inside the sweep folder.
 pub const PLAN_FILE: &str = "sweep.json";
@@ -178,10 +179,6 @@ pub struct Task {
     pub config: usize,
     /// The seed.
     pub seed: u64,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> crate::Error + '_ {
-    move |source| crate::Error::Io { path: path.to_path_buf(), source }
 }
 
 impl SweepPlan {
