@@ -11,9 +11,17 @@ venv="$root/.venv"
 py="$venv/bin/python"
 # Pinned: tch/torch-sys 0.24.0 need exactly libtorch 2.11.0.
 pkgs=(torch==2.11.0 torchvision==0.26.0 onnxruntime==1.32.0 onnx numpy safetensors
-      torchmetrics scikit-learn scikit-image pillow imageio-ffmpeg nvidia-cuda-crt==13.0.88)
+      torchmetrics scikit-learn scikit-image pillow imageio-ffmpeg nvidia-cuda-crt==13.0.88
+      nvidia-cuda-cccl==13.0.85)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+# Installs Debian packages (through sudo unless root); fails where there is no apt-get.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { log "no apt-get: install $* by hand"; return 1; }
+  local sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -q "$@" >/dev/null 2>&1 \
+    || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q "$@"; }
+}
 
 if [ ! -x "$py" ]; then
   log "creating Python venv at .venv"
@@ -47,6 +55,17 @@ site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 if [ ! -f "$site/nvidia/cu13/include/crt/host_config.h" ]; then
   log "installing nvidia-cuda-crt (CUDA headers for the CUDA graph shim)"
   "$py" -m pip install -q --disable-pip-version-check nvidia-cuda-crt==13.0.88
+fi
+# libcu++'s headers (nv/target), which the NCCL backend of data-parallel training includes
+# through c10d's ProcessGroupNCCL.hpp.
+if [ ! -f "$site/nvidia/cu13/include/nv/target" ]; then
+  log "installing nvidia-cuda-cccl (libcu++ headers for the NCCL backend)"
+  "$py" -m pip install -q --disable-pip-version-check nvidia-cuda-cccl==13.0.85
+fi
+# Gloo's headers, which c10d's ProcessGroupGloo.hpp includes (data-parallel training on CPUs).
+if [ ! -f /usr/include/gloo/algorithm.h ] && [ -z "${GLOO_INCLUDE:-}" ]; then
+  log "installing libgloo-dev (Gloo headers for data-parallel training)"
+  apt_install libgloo-dev || log "without Gloo's headers fer-train builds without data-parallel training"
 fi
 mkdir -p .deps
 ln -sfn "$site/torch" .deps/libtorch
@@ -94,38 +113,21 @@ fi
 # libclang, for the build: the camera capture of `fer-infer live` (nokhwa's V4L2 bindings)
 # generates its bindings with bindgen at build time.
 if command -v dpkg >/dev/null 2>&1 && ! dpkg -s libclang-dev >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    log "installing libclang-dev (bindgen, for the camera capture's V4L2 bindings)"
-    $sudo_cmd apt-get install -y -q libclang-dev >/dev/null 2>&1 \
-      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q libclang-dev; }
-  else
-    log "no libclang-dev and no apt-get: install libclang (bindgen) or build fer-infer with --no-default-features"
-  fi
+  log "installing libclang-dev (bindgen, for the camera capture's V4L2 bindings)"
+  apt_install libclang-dev \
+    || log "without libclang, build fer-infer with --no-default-features (no camera capture)"
 fi
 
 # Xvfb, for the test that opens the live window on a virtual display and screenshots it.
 if ! command -v Xvfb >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    log "installing xvfb (the live window's test)"
-    $sudo_cmd apt-get install -y -q xvfb >/dev/null 2>&1 \
-      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q xvfb; }
-  else
-    log "no Xvfb and no apt-get: install Xvfb for the live window's test"
-  fi
+  log "installing xvfb (the live window's test)"
+  apt_install xvfb || true
 fi
 
 # Plot text (fer_metrics::plot, `fer-infer eval/report`) is drawn with DejaVu Sans, loaded at
 # run time; FER_FONT=/path/to/font.ttf overrides it.
 dejavu=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 if [ ! -f "$dejavu" ] && [ -z "${FER_FONT:-}" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    log "installing fonts-dejavu-core (plot text)"
-    $sudo_cmd apt-get install -y -q fonts-dejavu-core >/dev/null 2>&1 \
-      || { $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q fonts-dejavu-core; }
-  else
-    log "no $dejavu and no apt-get: install DejaVu Sans or set FER_FONT to a .ttf file"
-  fi
+  log "installing fonts-dejavu-core (plot text)"
+  apt_install fonts-dejavu-core || log "or set FER_FONT to a .ttf file"
 fi

@@ -33,9 +33,20 @@ fn main() {
 
     let root = root.expect("LIBTORCH is not set and torch-sys did not report libtorch's lib dir");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    match gloo_include() {
+        Some(dir) => {
+            build.include(dir).define("FER_HAVE_GLOO", None).define("USE_C10D_GLOO", None);
+        }
+        None => println!(
+            "cargo:warning=data-parallel training not built: no Gloo headers (gloo/algorithm.h; \
+             Debian: apt-get install libgloo-dev, or set GLOO_INCLUDE)"
+        ),
+    }
+    build
         .cpp(true)
         .file("csrc/extras.cpp")
+        .file("csrc/dist.cpp")
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
@@ -47,9 +58,31 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/extras.cpp");
     println!("cargo:rerun-if-changed=csrc/graph.cpp");
+    println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-changed=csrc/dist_nccl.cpp");
+    println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+}
+
+/// The folder holding Gloo's headers (`gloo/algorithm.h`), which c10d's ProcessGroupGloo.hpp
+/// includes and the torch wheel does not ship: `$GLOO_INCLUDE`, else `/usr/include` (Debian's
+/// libgloo-dev).
+fn gloo_include() -> Option<PathBuf> {
+    let candidates = std::env::var("GLOO_INCLUDE")
+        .ok()
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/usr/include"), PathBuf::from("/usr/local/include")]);
+    candidates.into_iter().find(|d| d.join("gloo/algorithm.h").exists())
+}
+
+/// NCCL's header folder: the nvidia-nccl wheel next to torch.
+fn nccl_include(torch_root: &std::path::Path) -> Option<PathBuf> {
+    let real = torch_root.canonicalize().ok()?;
+    let dir = real.parent()?.join("nvidia/nccl/include");
+    dir.join("nccl.h").exists().then_some(dir)
 }
 
 /// The CUDA runtime headers: `$CUDA_HOME`, the pip wheels next to libtorch (`nvidia/cu13`,
@@ -85,24 +118,43 @@ fn build_graph_shim(root: &std::path::Path, abi: &str) {
         return skip("no cuda_runtime_api.h (set CUDA_HOME)");
     };
     let compiler = cc::Build::new().cpp(true).get_compiler();
-    let status = compiler
-        .to_command()
-        .args(["-shared", "-fPIC", "-O2", "-std=c++17", "-w"])
-        .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-        .arg("-DGLOG_USE_GLOG_EXPORT")
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-I")
-        .arg(root.join("include/torch/csrc/api/include"))
-        .arg("-I")
-        .arg(&cuda)
-        .arg("csrc/graph.cpp")
-        .arg("-o")
-        .arg(&so)
-        .arg("-L")
-        .arg(&lib)
-        .args(["-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
-        .status();
+    let compile = |nccl: Option<&PathBuf>| {
+        let mut cmd = compiler.to_command();
+        cmd.args(["-shared", "-fPIC", "-O2", "-std=c++17", "-w"])
+            .arg(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+            .arg("-DGLOG_USE_GLOG_EXPORT")
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg("-I")
+            .arg(root.join("include/torch/csrc/api/include"))
+            .arg("-I")
+            .arg(&cuda)
+            .arg("csrc/graph.cpp");
+        if let Some(dir) = nccl {
+            cmd.arg("-DUSE_C10D_NCCL").arg("-I").arg(dir).arg("csrc/dist_nccl.cpp");
+        }
+        cmd.arg("-o")
+            .arg(&so)
+            .arg("-L")
+            .arg(&lib)
+            .args(["-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-ltorch_cpu", "-lc10"])
+            .status()
+    };
+    // The NCCL backend of data-parallel training (csrc/dist_nccl.cpp) when NCCL's header is
+    // there and compiles; graph capture alone otherwise.
+    let nccl = nccl_include(root);
+    let status = match nccl.as_ref().map(|dir| compile(Some(dir))) {
+        Some(Ok(s)) if s.success() => Ok(s),
+        tried => {
+            let why = match tried {
+                None => "no nccl.h next to libtorch".to_string(),
+                Some(Ok(s)) => format!("csrc/dist_nccl.cpp did not compile ({s})"),
+                Some(Err(e)) => e.to_string(),
+            };
+            println!("cargo:warning=NCCL backend not built ({why}): CUDA tensors use Gloo");
+            compile(None)
+        }
+    };
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => skip(&format!("the compiler exited with {s}")),

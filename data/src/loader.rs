@@ -54,6 +54,43 @@ pub struct LoaderConfig {
     /// Hand over 8-bit pixels ([`Images::Pixels`]) for the consumer to normalise, instead of
     /// the model input. Default false.
     pub pixels: bool,
+    /// In data-parallel training, this process's share of every epoch (not part of a config:
+    /// set by the trainer from the launcher's environment). Default none: the whole epoch.
+    #[serde(skip)]
+    pub shard: Option<Shard>,
+}
+
+/// One rank's share of every epoch in data-parallel training. The epoch's order is the same
+/// on every rank (same seed, same epoch); it is cut into global batches of `world × batch`
+/// samples, and rank `r` takes the `r`-th contiguous part of each. So batch `b` of all ranks
+/// together holds the samples, with the same augmentation, of batch `b` of one process whose
+/// batch is `world` times larger, and rank `r`'s part is that process's `r`-th micro-batch
+/// (`optim.micro_batches`). Each rank gets `⌈n / world⌉` samples: a last, partial global
+/// batch is completed from the epoch's start (as `DistributedSampler` pads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's rank, below `world`.
+    pub rank: usize,
+    /// The number of ranks (at least 1).
+    pub world: usize,
+    /// Samples per batch on each rank (the loader's batch size).
+    pub batch: usize,
+}
+
+impl Shard {
+    /// Samples each rank gets from an epoch of `n`.
+    pub fn len_of(&self, n: usize) -> usize {
+        n.div_ceil(self.world.max(1))
+    }
+
+    /// This rank's items of `order` (not empty).
+    fn take<T: Copy>(&self, order: &[T]) -> Vec<T> {
+        let b = self.batch.max(1);
+        let per = self.len_of(order.len());
+        (0..per)
+            .map(|j| order[((j / b) * self.world * b + self.rank * b + j % b) % order.len()])
+            .collect()
+    }
 }
 
 impl Default for LoaderConfig {
@@ -69,6 +106,7 @@ impl Default for LoaderConfig {
             soft_targets: false,
             seed: 0,
             pixels: false,
+            shard: None,
         }
     }
 }
@@ -171,6 +209,11 @@ impl Loader {
         if let Some(&index) = indices.iter().find(|&&i| i >= len) {
             return Err(Error::Index { index, len });
         }
+        if let Some(s) = cfg.shard.filter(|s| s.world == 0 || s.rank >= s.world) {
+            let what =
+                format!("rank {} of {} (expected a rank below the world size)", s.rank, s.world);
+            return Err(Error::invalid("loader.shard", what));
+        }
         let k = dataset.classes().len();
         let mut counts = vec![0usize; k];
         for &i in &indices {
@@ -217,7 +260,7 @@ impl Loader {
 
     /// Batches per epoch.
     pub fn len(&self) -> usize {
-        let (n, b) = (self.inner.indices.len(), self.inner.cfg.batch_size);
+        let (n, b) = (self.inner.epoch_len(), self.inner.cfg.batch_size);
         if self.inner.cfg.drop_last { n / b } else { n.div_ceil(b) }
     }
 
@@ -313,6 +356,12 @@ impl Loader {
 }
 
 impl Inner {
+    /// Samples in one epoch (this rank's share with [`LoaderConfig::shard`]).
+    fn epoch_len(&self) -> usize {
+        let n = self.indices.len();
+        self.cfg.shard.map_or(n, |s| s.len_of(n))
+    }
+
     /// `(dataset index, augmentation index)` in epoch order. Repeats of a sample drawn by
     /// balanced sampling get distinct augmentation indices.
     fn order(&self, epoch: u64) -> Vec<(usize, u64)> {
@@ -332,7 +381,7 @@ impl Inner {
             order.shuffle(&mut rng);
         }
         let mut seen: BTreeMap<usize, u64> = BTreeMap::new();
-        order
+        let keyed: Vec<(usize, u64)> = order
             .into_iter()
             .map(|i| {
                 let k = seen.entry(i).or_insert(0);
@@ -340,7 +389,11 @@ impl Inner {
                 *k += 1;
                 (i, aug)
             })
-            .collect()
+            .collect();
+        match self.cfg.shard {
+            Some(s) if !keyed.is_empty() => s.take(&keyed),
+            _ => keyed,
+        }
     }
 
     fn build(&self, epoch: u64, order: &[(usize, u64)], b: usize) -> Result<Batch> {

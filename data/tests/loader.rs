@@ -302,3 +302,71 @@ fn runs_side_by_side_can_build_the_same_cache_at_once() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("shared.fercache")], "no temporary file left");
 }
+
+/// Data-parallel training: two ranks with batch 8 see, batch by batch, the two halves of the
+/// samples (and augmentation keys) of one process's batch of 16; an uneven epoch is completed
+/// from its start.
+#[test]
+fn two_shards_split_each_doubled_batch_between_them() {
+    use fer_data::loader::Shard;
+    let ds = toy(64);
+    let cfg = |batch_size, shard| LoaderConfig {
+        batch_size,
+        workers: 2,
+        seed: 3,
+        drop_last: true,
+        shard,
+        ..LoaderConfig::default()
+    };
+    let aug = AugmentConfig::default();
+    let whole = loader(ds.clone(), cfg(16, None), aug.clone());
+    let ranks: Vec<Loader> = (0..2)
+        .map(|rank| {
+            loader(ds.clone(), cfg(8, Some(Shard { rank, world: 2, batch: 8 })), aug.clone())
+        })
+        .collect();
+    assert_eq!((whole.len(), ranks[0].len(), ranks[1].len()), (4, 4, 4));
+    for epoch in 0..2 {
+        let plan = whole.plan(epoch);
+        let parts: Vec<_> = ranks.iter().map(|l| l.plan(epoch)).collect();
+        assert_eq!(parts[0].len() + parts[1].len(), plan.len());
+        for b in 0..4 {
+            for (r, part) in parts.iter().enumerate() {
+                let half = &plan[b * 16 + r * 8..b * 16 + (r + 1) * 8];
+                assert_eq!(&part[b * 8..(b + 1) * 8], half, "epoch {epoch}, batch {b}, rank {r}");
+            }
+        }
+        // The images of a sample are the same on a rank as in the single process.
+        let a: Vec<_> = whole.epoch(epoch).map(Result::unwrap).collect();
+        let r: Vec<_> = ranks[1].epoch(epoch).map(Result::unwrap).collect();
+        let per = 256;
+        let image = |b: &fer_data::loader::Batch, j: usize| {
+            b.images.normalized().unwrap()[j * per..(j + 1) * per].to_vec()
+        };
+        let i = r[2].indices[5];
+        let pos = a[2].indices.iter().position(|&x| x == i).expect("same batch");
+        assert_eq!(image(&r[2], 5), image(&a[2], pos));
+    }
+    // 5 samples over 2 ranks in batches of 8: 3 each, rank 1's from the second half of the
+    // global batch, wrapping to the epoch's start.
+    let small = toy(5);
+    let cfg1 = |shard| LoaderConfig { batch_size: 8, workers: 1, shard, ..LoaderConfig::default() };
+    let all = loader(small.clone(), cfg1(None), aug.clone()).order(0);
+    let got: Vec<Vec<usize>> = (0..2)
+        .map(|rank| {
+            let shard = Shard { rank, world: 2, batch: 8 };
+            loader(small.clone(), cfg1(Some(shard)), aug.clone()).order(0)
+        })
+        .collect();
+    assert_eq!(got[0], vec![all[0], all[1], all[2]]);
+    assert_eq!(got[1], vec![all[3], all[4], all[0]]);
+    // A rank outside the world is refused with the field's name.
+    let bad = Loader::new(
+        small.clone(),
+        (0..5).collect(),
+        Preprocess::imagenet(16, 1),
+        aug,
+        cfg1(Some(Shard { rank: 2, world: 2, batch: 8 })),
+    );
+    assert!(bad.err().unwrap().to_string().contains("loader.shard"));
+}

@@ -32,6 +32,9 @@ extern "C" {
 
 const char* fer_last_error() { return last_error.c_str(); }
 
+// Sets the message fer_last_error() returns (for the other shim files); returns 1.
+int fer_set_last_error(const char* what) { return fail(what); }
+
 // Enters a CUDA autocast region: dtype 0 = bfloat16, 1 = float16.
 int fer_amp_enter(int dtype) {
   try {

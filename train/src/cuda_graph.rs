@@ -33,6 +33,8 @@ struct Api {
     end: WithHandle,
     replay: WithHandle,
     total_memory: TotalMemory,
+    /// `fer_nccl_backend` of `csrc/dist_nccl.cpp` (as an address), when the shim has it.
+    nccl: Option<usize>,
 }
 
 fn unavailable(why: String) -> Error {
@@ -93,6 +95,7 @@ fn load() -> std::result::Result<Api, String> {
             total_memory: std::mem::transmute::<*mut c_void, TotalMemory>(sym(
                 c"fer_device_total_memory",
             )?),
+            nccl: sym(c"fer_nccl_backend").ok().map(|p| p as usize),
         })
     }
 }
@@ -114,6 +117,12 @@ fn check(api: &Api, rc: i32, what: &str) -> Result<()> {
 /// Whether graph capture can be used here (the shim is built and loads).
 pub fn available() -> std::result::Result<(), String> {
     api().map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The NCCL backend factory of data-parallel training (`csrc/dist_nccl.cpp`), for
+/// [`crate::dist::Group::init`]; `None` when the shim was built without it or cannot load.
+pub fn nccl_factory() -> Option<*mut c_void> {
+    api().ok()?.nccl.map(|p| p as *mut c_void)
 }
 
 /// Total memory of CUDA device `device` in bytes (through the shim, which links libtorch_cuda).

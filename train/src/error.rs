@@ -92,6 +92,10 @@ pub enum Error {
     /// A sweep could not be planned, submitted or run (`crate::sweep`).
     #[error(transparent)]
     Sweep(Box<crate::sweep::SweepError>),
+    /// Data-parallel training failed: the ranks could not meet, a collective failed (another
+    /// rank died or timed out), or the launcher's variables are wrong.
+    #[error("data-parallel training: {0}")]
+    Distributed(String),
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {

@@ -4,6 +4,7 @@ pub mod amp;
 pub mod config;
 pub mod cuda_graph;
 pub mod device;
+pub mod dist;
 pub mod error;
 pub mod extras;
 pub mod init;

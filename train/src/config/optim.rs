@@ -54,6 +54,12 @@ fn default_batch_size() -> usize {
 fn default_true() -> bool {
     true
 }
+fn default_one() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
 fn default_gamma() -> f64 {
     0.1
 }
@@ -85,6 +91,15 @@ pub struct OptimConfig {
     /// Training batch size in images, `≥ 1`. Default 64.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Gradient accumulation: every batch is forwarded and back-propagated as this many equal
+    /// micro-batches (contiguous parts of it), and the optimizer steps once after the last, on
+    /// the gradient of the whole batch. For batches larger than the device holds at once.
+    /// BatchNorm normalises each micro-batch with its own statistics, as each rank of a
+    /// data-parallel run does with its share: `batch_size = 16, micro_batches = 2` in one
+    /// process trains what two ranks with `batch_size = 8` train. `batch_size` must be a
+    /// multiple; fp32 or bf16 only. Default 1.
+    #[serde(default = "default_one", skip_serializing_if = "is_one")]
+    pub micro_batches: usize,
     /// Clip the global gradient L2 norm to this value (`> 0`). Default: no clipping.
     #[serde(default)]
     pub grad_clip_norm: Option<f64>,

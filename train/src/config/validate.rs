@@ -3,7 +3,9 @@
 use fer_models_spec::{ColorMode, SpecError};
 
 use super::error::{ConfigErrors, ConfigIssue};
-use super::{CONFIG_VERSION, ExperimentConfig, FOLD_PLACEHOLDER, OptimizerKind, Schedule};
+use super::{
+    CONFIG_VERSION, ExperimentConfig, FOLD_PLACEHOLDER, OptimizerKind, Precision, Schedule,
+};
 use crate::losses::LossTerm;
 
 /// Collects issues with field paths.
@@ -244,6 +246,22 @@ impl ExperimentConfig {
         is.non_negative("optim.weight_decay", o.weight_decay);
         if o.batch_size == 0 {
             is.push("optim.batch_size", "must be >= 1");
+        }
+        if o.micro_batches == 0 {
+            is.push("optim.micro_batches", "must be >= 1");
+        } else if !o.batch_size.is_multiple_of(o.micro_batches) {
+            is.push(
+                "optim.micro_batches",
+                format!(
+                    "must divide optim.batch_size = {} (got {})",
+                    o.batch_size, o.micro_batches
+                ),
+            );
+        } else if o.micro_batches > 1 && o.precision == Precision::Fp16 {
+            is.push(
+                "optim.micro_batches",
+                "needs precision fp32 or bf16 (float16's loss scaling is per step)",
+            );
         }
         if let Some(d) = o.ema_decay
             && !(d > 0.0 && d < 1.0)

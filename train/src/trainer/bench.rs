@@ -128,6 +128,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
         class_weights: None,
         precision: o.precision,
         grad_clip_norm: None,
+        micro_batches: 1,
     };
     let n = o.batch as i64;
     let s = o.size as i64;

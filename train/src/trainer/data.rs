@@ -7,7 +7,7 @@ use fer_data::augment::AugmentConfig;
 use fer_data::cache::CachedDataset;
 use fer_data::formats::{self, FerPlusMode, Format};
 use fer_data::labels::Emotion;
-use fer_data::loader::{Loader, LoaderConfig};
+use fer_data::loader::{Loader, LoaderConfig, Shard};
 use fer_data::split::{self, SplitPlan};
 use fer_data::{Dataset, SplitName};
 use fer_models_spec::Preprocess;
@@ -73,7 +73,11 @@ fn cache_file(cfg: &ExperimentConfig, split: Option<SplitName>, hash: &str) -> P
 }
 
 /// Opens the datasets, applies the configured split and builds both loaders.
-pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<RunData> {
+pub fn open_run_data(
+    cfg: &ExperimentConfig,
+    preprocess: &Preprocess,
+    shard: Option<Shard>,
+) -> Result<RunData> {
     let d = &cfg.data;
     let validation = d.validation(cfg.seed).ok_or_else(|| {
         Error::Input("data: give exactly one of val_split, val_fraction or folds + fold".into())
@@ -144,11 +148,12 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         balanced: d.balance == ClassBalance::BalancedSampler,
         // Train-mode BatchNorm needs more than one value per channel, RKD at least 3 samples:
         // drop a ragged last batch unless the set is smaller than one batch.
-        drop_last: train_ds.len() >= batch,
+        drop_last: shard.map_or(train_ds.len(), |s| s.len_of(train_ds.len())) >= batch,
         skip_bad: d.skip_bad,
         soft_targets: soft,
         seed: cfg.seed,
         pixels: d.pixel_batches,
+        shard,
     };
     let all = |ds: &Arc<dyn Dataset>| (0..ds.len()).collect::<Vec<_>>();
     let train = Loader::new(
@@ -159,8 +164,15 @@ pub fn open_run_data(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<
         base.clone(),
     )
     .map_err(data_err("building the training loader"))?;
-    let val_cfg =
-        LoaderConfig { shuffle: false, balanced: false, drop_last: false, pixels: false, ..base };
+    // Every rank validates on the whole validation split.
+    let val_cfg = LoaderConfig {
+        shuffle: false,
+        balanced: false,
+        drop_last: false,
+        pixels: false,
+        shard: None,
+        ..base
+    };
     let val = Loader::new(
         val_ds.clone(),
         all(&val_ds),

@@ -52,6 +52,30 @@ pub(super) struct TrainStats {
     pub seconds: f64,
 }
 
+impl TrainStats {
+    /// The statistics of the whole data-parallel epoch: every rank's sums added up (the
+    /// images, the loss, the accuracy and each term, weighted by the rank's images).
+    pub(super) fn summed_over(
+        self,
+        p: &super::parallel::Parallel,
+        device: Device,
+    ) -> Result<TrainStats> {
+        let n = self.images as f64;
+        let mut v = vec![n, self.loss * n, self.accuracy * n];
+        v.extend(self.terms.values().map(|t| t * n));
+        let s = p.sum(&v, device)?;
+        let total = s[0].max(1.0);
+        let terms = self.terms.keys().zip(&s[3..]).map(|(k, t)| (k.clone(), t / total)).collect();
+        Ok(TrainStats {
+            loss: s[1] / total,
+            accuracy: s[2] / total,
+            terms,
+            images: s[0] as usize,
+            ..self
+        })
+    }
+}
+
 /// A batch on the device: model input, labels and soft targets.
 fn batch_tensor(
     b: &fer_data::loader::Batch,
@@ -103,6 +127,8 @@ pub(crate) struct StepParts<'a> {
     pub class_weights: Option<&'a Tensor>,
     pub precision: Precision,
     pub grad_clip_norm: Option<f64>,
+    /// Micro-batches per batch (`optim.micro_batches`, gradient accumulation).
+    pub micro_batches: usize,
 }
 
 /// The student's outputs, the loss and its weighted terms (named), all on the device.
@@ -111,7 +137,9 @@ pub(crate) type StepOutput = (Forward, Tensor, Vec<(String, Tensor)>);
 /// One optimisation step: forward passes and losses under autocast (bf16/fp16), backward
 /// outside it as PyTorch's AMP recipe does, optional clipping, the update. Nothing is read back
 /// to the host (except float16's overflow check). Returns the student's outputs, the loss and
-/// its weighted terms.
+/// its weighted terms. With `micro_batches > 1` the batch is forwarded and back-propagated in
+/// contiguous parts, each loss weighted by its share of the batch, and the update follows the
+/// last (in a data-parallel run only the last backward all-reduces, as DDP's `no_sync`).
 pub(crate) fn train_step(
     p: &StepParts,
     opt: &mut Optimizer,
@@ -122,6 +150,57 @@ pub(crate) fn train_step(
     if p.student.device().is_cuda() && p.student.is_channels_last() {
         crate::extras::channels_last_(x)?;
     }
+    opt.zero_grad();
+    let parts = p.micro_batches.max(1) as i64;
+    let n = x.size()[0];
+    if parts == 1 || n < parts {
+        let (out, loss, terms) = forward_loss(p, x, target)?;
+        if opt.backward(&loss)? {
+            update(p, opt, lr)?;
+        }
+        return Ok((out, loss, terms));
+    }
+    let xs = x.chunk(parts, 0);
+    let targets: Vec<Tensor> = match target {
+        Target::Hard(y) | Target::Soft(y) => y.chunk(parts, 0),
+    };
+    let soft = matches!(target, Target::Soft(_));
+    let (mut logits, mut total, mut named) = (Vec::new(), None::<Tensor>, Vec::new());
+    let mut finite = true;
+    for (i, (xi, ti)) in xs.iter().zip(&targets).enumerate() {
+        let t = if soft { Target::Soft(ti) } else { Target::Hard(ti) };
+        let (out, loss, terms) = forward_loss(p, xi, t)?;
+        let share = xi.size()[0] as f64 / n as f64;
+        let last = i + 1 == xs.len();
+        finite &= opt.backward_part(&(&loss * share), last)?;
+        logits.push(out.logits.detach());
+        let loss = loss.detach() * share;
+        total = Some(total.map_or_else(|| loss.shallow_clone(), |s| s + &loss));
+        for (k, (name, v)) in terms.into_iter().enumerate() {
+            let v = v.detach() * share;
+            match named.get_mut(k) {
+                Some((_, s)) => *s = &*s + v,
+                None => named.push((name, v)),
+            }
+        }
+    }
+    if finite {
+        update(p, opt, lr)?;
+    }
+    let out = Forward { logits: Tensor::cat(&logits, 0), taps: vec![] };
+    Ok((out, total.expect("at least one micro-batch"), named))
+}
+
+/// Clipping (when configured) and the update, after backward.
+fn update(p: &StepParts, opt: &mut Optimizer, lr: Lr) -> Result<()> {
+    if let Some(max) = p.grad_clip_norm {
+        let _ = opt.clip_grad_norm(max);
+    }
+    opt.step_lr(lr)
+}
+
+/// The student's (and teachers') forward passes and the loss, under autocast.
+fn forward_loss(p: &StepParts, x: &Tensor, target: Target) -> Result<StepOutput> {
     let needs_emb = p.loss.iter().any(LossTerm::needs_embedding);
     let taps: &[&str] = if needs_emb { &[EMBEDDING_TAP] } else { &[] };
     let (out, loss, terms) = autocast(p.precision, || -> Result<_> {
@@ -145,13 +224,6 @@ pub(crate) fn train_step(
         let (loss, terms) = total_loss(p.loss, &inputs)?;
         Ok((out, loss, terms))
     })??;
-    opt.zero_grad();
-    if opt.backward(&loss) {
-        if let Some(max) = p.grad_clip_norm {
-            let _ = opt.clip_grad_norm(max);
-        }
-        opt.step_lr(lr)?;
-    }
     Ok((out, loss, terms))
 }
 
@@ -190,6 +262,7 @@ pub(super) fn train_epoch(
             class_weights: ctx.class_weights,
             precision: ctx.precision,
             grad_clip_norm: ctx.optim.grad_clip_norm,
+            micro_batches: ctx.optim.micro_batches,
         };
         let mixed = match ctx.mixer {
             Some(m) => Some(m.mix(ctx.run_epoch, i, &x, &y, soft.as_ref())?),

@@ -10,6 +10,7 @@ mod finite;
 mod graphed;
 pub mod mix;
 pub mod optim;
+mod parallel;
 pub mod pixels;
 pub mod resident;
 pub mod rundir;
@@ -31,6 +32,7 @@ use self::epoch::{EpochCtx, ValSource, evaluate, precise_bn, train_epoch};
 use self::graphed::StepRunner;
 use self::mix::Mixer;
 use self::optim::Optimizer;
+use self::parallel::Parallel;
 use self::resident::{ResidentTrain, ResidentVal};
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
@@ -135,6 +137,11 @@ struct Session<'a> {
     mixer: Option<Mixer>,
     /// When the session was opened (set-up time is counted from here).
     opened: std::time::Instant,
+    /// This process's place in a data-parallel run (launcher's environment), if any.
+    parallel: Option<Parallel>,
+    /// Whether this process writes the run directory: rank 0 of a data-parallel run, or the
+    /// only process.
+    writes: bool,
     precision: Precision,
     obs: &'a dyn Observer,
 }
@@ -143,11 +150,18 @@ struct Session<'a> {
 pub fn train(cfg: &ExperimentConfig, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
     cfg.validate().map_err(crate::config::ConfigError::from)?;
     cfg.check_files().map_err(crate::config::ConfigError::from)?;
-    let dir =
-        RunDir::create(opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir()), opts.overwrite)?;
-    let mut s = Session::open(cfg.clone(), dir, opts.device, obs)?;
-    let text = cfg.resolved_toml()?;
-    s.dir.write_atomic("config.resolved.toml", text.as_bytes())?;
+    let (device, parallel) = start(opts.device.unwrap_or(cfg.device))?;
+    let path = opts.run_dir.clone().unwrap_or_else(|| cfg.run_dir());
+    // Rank 0 alone creates (or clears) the run directory; the other ranks never write it.
+    let dir = match &parallel {
+        Some(p) if p.group.rank() != 0 => RunDir { path },
+        _ => RunDir::create(path, opts.overwrite)?,
+    };
+    let mut s = Session::open(cfg.clone(), dir, device, parallel, obs)?;
+    if s.writes {
+        let text = cfg.resolved_toml()?;
+        s.dir.write_atomic("config.resolved.toml", text.as_bytes())?;
+    }
     if let Some(init) = &cfg.model.init {
         let path = cfg.resolve_path(&init.weights);
         let opts = CheckOptions { skip_classifier: init.skip_classifier };
@@ -193,7 +207,8 @@ pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> R
     let (tensors, extra) = fer_checkpoint::read_safetensors(&state_path)?;
     let epoch: usize = extra.get("epoch").and_then(|e| e.parse().ok()).unwrap_or(0);
     let step: u64 = extra.get("optimizer_step").and_then(|e| e.parse().ok()).unwrap_or(0);
-    let mut s = Session::open(cfg, rd, device, obs)?;
+    let (device, parallel) = start(device.unwrap_or(cfg.device))?;
+    let mut s = Session::open(cfg, rd, device, parallel, obs)?;
     let split = |prefix: &str| -> TensorMap {
         tensors
             .iter()
@@ -214,9 +229,21 @@ pub fn resume(dir: &Path, device: Option<DeviceChoice>, obs: &dyn Observer) -> R
     }
     let records: Vec<EpochRecord> =
         s.dir.read_metrics()?.into_iter().filter(|r| r.epoch <= epoch).collect();
-    s.dir.rewrite_metrics(&records)?;
+    if s.writes {
+        s.dir.rewrite_metrics(&records)?;
+    }
     obs.message(&format!("resuming {} after epoch {epoch}", dir.display()));
     s.run(epoch, Some((split("optim."), step)), records)
+}
+
+/// The training device and, when the launcher's environment describes a data-parallel run,
+/// this rank's membership of it (its device is then `cuda:LOCAL_RANK` on CUDA).
+fn start(choice: DeviceChoice) -> Result<(Device, Option<Parallel>)> {
+    let device = resolve(choice)?;
+    Ok(match Parallel::join(device)? {
+        Some((p, d)) => (d, Some(p)),
+        None => (device, None),
+    })
 }
 
 /// Chooses where training batches are made (`data.device_data`, see [`resident`]) and, for
@@ -281,15 +308,19 @@ impl<'a> Session<'a> {
     fn open(
         cfg: ExperimentConfig,
         dir: RunDir,
-        device: Option<DeviceChoice>,
+        device: Device,
+        parallel: Option<Parallel>,
         obs: &'a dyn Observer,
     ) -> Result<Self> {
         let opened = std::time::Instant::now();
-        let device = resolve(device.unwrap_or(cfg.device))?;
+        let writes = parallel.as_ref().is_none_or(|p| p.group.rank() == 0);
         tch::manual_seed(cfg.seed as i64);
         let preprocess = cfg.preprocess.resolve(&cfg.model);
-        let data = open_run_data(&cfg, &preprocess)?;
-        save_plan(&data.plan, &dir.path)?;
+        let shard = parallel.as_ref().map(|p| p.shard(cfg.optim.batch_size));
+        let data = open_run_data(&cfg, &preprocess, shard)?;
+        if writes {
+            save_plan(&data.plan, &dir.path)?;
+        }
         if let Some(h) = &data.plan.calibration {
             obs.message(&format!(
                 "calibration hold-out: {} training samples kept out of training (listed in {})",
@@ -297,7 +328,7 @@ impl<'a> Session<'a> {
                 dir.path.join("split.json").display()
             ));
         }
-        if !data.skipped.is_empty() {
+        if !data.skipped.is_empty() && writes {
             let text = data.skipped.join("\n") + "\n";
             dir.write_atomic("skipped.txt", text.as_bytes())?;
             obs.message(&format!(
@@ -338,6 +369,9 @@ impl<'a> Session<'a> {
             precision: format!("{precision:?}").to_lowercase(),
             toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
             data_path,
+            data_parallel: parallel
+                .as_ref()
+                .map(|p| format!("{} ranks, {}", p.group.world(), p.group.backend())),
         };
         if device.is_cuda() {
             // cuDNN picks the fastest algorithm per shape (as torch.backends.cudnn.benchmark);
@@ -356,7 +390,19 @@ impl<'a> Session<'a> {
         };
         let mixer = Mixer::new(&cfg.augment, cfg.seed, data.classes.len())?;
         let env = serde_json::to_vec_pretty(&env).map_err(|e| Error::Input(e.to_string()))?;
-        dir.write_atomic("env.json", &env)?;
+        if writes {
+            dir.write_atomic("env.json", &env)?;
+        }
+        if let Some(p) = &parallel {
+            obs.message(&format!(
+                "data-parallel: rank {} of {} ({}), {} of {} training images per epoch",
+                p.group.rank(),
+                p.group.world(),
+                p.group.backend(),
+                p.shard(cfg.optim.batch_size).len_of(data.train_counts.iter().sum::<usize>()),
+                data.train_counts.iter().sum::<usize>()
+            ));
+        }
         obs.message(&format!(
             "{}: {} train / {} val images, {} classes, device {device:?}",
             cfg.run_name(),
@@ -380,6 +426,8 @@ impl<'a> Session<'a> {
             precision,
             obs,
             opened,
+            parallel,
+            writes,
         })
     }
 
@@ -515,6 +563,13 @@ impl<'a> Session<'a> {
         let mut writer = writer::Writer::default();
         let mut stage_start = 0;
         let mut stopped_early = false;
+        if let Some(p) = &self.parallel {
+            // Every rank starts from rank 0's weights (initialised or resumed alike).
+            p.sync_model(&self.student)?;
+            if let Some(e) = &self.ema {
+                p.sync_model(&e.model)?;
+            }
+        }
         for stage in self.cfg.stages.clone() {
             if stage_start + stage.epochs <= done {
                 stage_start += stage.epochs;
@@ -523,6 +578,9 @@ impl<'a> Session<'a> {
             let mut opt = Optimizer::new(&self.student, &self.cfg.optim, self.precision);
             if let Some((state, step)) = opt_state.take_if(|_| done > stage_start) {
                 opt.load_state_dict(&state, step)?;
+            }
+            if let Some(p) = &self.parallel {
+                opt.sync_over(&p.group)?;
             }
             let used = stage.teachers_used(&self.cfg.teachers);
             let note = |m: &str| self.obs.message(m);
@@ -558,7 +616,10 @@ impl<'a> Session<'a> {
                     precision: self.precision,
                     mixer: self.mixer.as_ref(),
                 };
-                let t = train_epoch(&ctx, &mut opt, &mut runner, self.ema.as_mut(), self.obs)?;
+                let mut t = train_epoch(&ctx, &mut opt, &mut runner, self.ema.as_mut(), self.obs)?;
+                if let Some(p) = &self.parallel {
+                    t = t.summed_over(p, self.device)?;
+                }
                 timing.train += t.seconds;
                 let clock = std::time::Instant::now();
                 if let Some(e) = &self.ema {
@@ -566,6 +627,9 @@ impl<'a> Session<'a> {
                 }
                 let evaluated = self.ema.as_ref().map_or(&self.student, |e| &e.model);
                 precise_bn(&ctx, evaluated)?;
+                if let Some(p) = &self.parallel {
+                    p.sync_buffers(evaluated)?;
+                }
                 let val = match resident {
                     Some((_, v)) => ValSource::Resident(v),
                     None => ValSource::Loader(&self.data.val),
@@ -592,23 +656,32 @@ impl<'a> Session<'a> {
                 };
                 // A non-finite metric never selects an epoch (not even the first).
                 let improved = best.observe(&rec);
-                self.dir.append_metrics(&rec)?;
-                // The previous epoch's files are written first; this epoch's are copied to
-                // the host and written while the next epoch trains (`writer`).
-                writer.wait()?;
-                let ck = self.checkpoint(&rec)?;
-                let mut files = Vec::with_capacity(3);
-                if improved {
-                    files.push(writer::File::Checkpoint(self.dir.best(), ck.clone()));
+                if self.writes {
+                    self.dir.append_metrics(&rec)?;
+                    // The previous epoch's files are written first; this epoch's are copied
+                    // to the host and written while the next epoch trains (`writer`).
+                    writer.wait()?;
+                    let ck = self.checkpoint(&rec)?;
+                    let mut files = Vec::with_capacity(3);
+                    if improved {
+                        files.push(writer::File::Checkpoint(self.dir.best(), ck.clone()));
+                    }
+                    files.push(writer::File::Checkpoint(self.dir.last(), ck));
+                    files.push(self.state_file(epoch, &opt)?);
+                    writer.submit(files)?;
                 }
-                files.push(writer::File::Checkpoint(self.dir.last(), ck));
-                files.push(self.state_file(epoch, &opt)?);
-                writer.submit(files)?;
                 self.obs.epoch_end(&rec, improved);
                 records.push(rec);
-                self.plot_curves(&records, &mut plotting);
+                if self.writes {
+                    self.plot_curves(&records, &mut plotting);
+                }
                 timing.checkpoints += clock.elapsed().as_secs_f64();
-                if best.out_of_patience() {
+                // Rank 0 decides, so that no rank trains on alone after another stopped.
+                let stop = match &self.parallel {
+                    Some(p) => p.agree(best.out_of_patience(), self.device)?,
+                    None => best.out_of_patience(),
+                };
+                if stop {
                     self.obs.message(&format!(
                         "early stop: {} did not improve for {} epochs",
                         metric.name(),
@@ -625,6 +698,15 @@ impl<'a> Session<'a> {
         writer.wait()?;
         timing.checkpoints += clock.elapsed().as_secs_f64();
         let best_epoch = best.epoch().unwrap_or(0);
+        if !self.writes {
+            // The run directory, the test split and the summary are rank 0's.
+            return Ok(RunOutcome {
+                dir: self.dir.path.clone(),
+                best_epoch,
+                records,
+                stopped_early,
+            });
+        }
         let clock = std::time::Instant::now();
         self.test(best_epoch, records.last().map_or(0, |r| r.epoch))?;
         timing.test = clock.elapsed().as_secs_f64();

@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::amp::LossScaler;
 use crate::config::{OptimConfig, OptimizerKind, Precision, Schedule};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::extras::Lr;
 use crate::lower::TchModel;
 use crate::weights::{from_host, to_host};
@@ -32,6 +32,8 @@ pub struct Optimizer {
     scaler: Option<LossScaler>,
     /// SGD through libtorch's fused multi-tensor kernel (on CUDA).
     fused: bool,
+    /// Gradient averaging over the ranks of a data-parallel run.
+    sync: Option<crate::dist::GradSync>,
 }
 
 impl Optimizer {
@@ -53,7 +55,15 @@ impl Optimizer {
             .collect();
         let scaler = (precision == Precision::Fp16).then(LossScaler::default);
         let fused = cfg.optimizer == OptimizerKind::Sgd && model.device().is_cuda();
-        Optimizer { cfg: cfg.clone(), params, state, step: 0, scaler, fused }
+        Optimizer { cfg: cfg.clone(), params, state, step: 0, scaler, fused, sync: None }
+    }
+
+    /// Averages the gradients over `group`'s ranks from now on, while backward runs (c10d's
+    /// Reducer over this optimizer's parameters).
+    pub fn sync_over(&mut self, group: &crate::dist::Group) -> Result<()> {
+        let params: Vec<Tensor> = self.params.iter().map(|(_, p)| p.shallow_clone()).collect();
+        self.sync = Some(crate::dist::GradSync::new(group, &params)?);
+        Ok(())
     }
 
     /// Steps taken so far.
@@ -62,17 +72,39 @@ impl Optimizer {
     }
 
     /// Back-propagates `loss`; with a loss scaler, through `loss × scale`, then unscales the
-    /// gradients. Returns false when they overflowed (float16): the caller skips this update.
-    pub fn backward(&mut self, loss: &Tensor) -> bool {
+    /// gradients. In a data-parallel run the gradients are then the mean over the ranks.
+    /// Returns false when they overflowed (float16): the caller skips this update. Fails when
+    /// libtorch does (for example a rank of a data-parallel run died).
+    pub fn backward(&mut self, loss: &Tensor) -> Result<bool> {
+        self.backward_part(loss, true)
+    }
+
+    /// As [`Optimizer::backward`], for one micro-batch of a batch: gradients add up over the
+    /// micro-batches, and only the `last` one's backward averages them over the ranks of a
+    /// data-parallel run. fp32 or bf16 only (no loss scaler).
+    pub fn backward_part(&mut self, loss: &Tensor, last: bool) -> Result<bool> {
+        if let (Some(sync), true) = (&self.sync, last) {
+            sync.prepare()?;
+        }
+        let run = |t: &Tensor| {
+            t.f_backward().map_err(|source| match &self.sync {
+                Some(_) => Error::Distributed(format!(
+                    "the gradient all-reduce failed (did another rank stop?): {}",
+                    source.to_string().lines().next().unwrap_or("")
+                )),
+                None => Error::Torch { context: "back-propagating the loss".into(), source },
+            })
+        };
         match &mut self.scaler {
             None => {
-                loss.backward();
-                true
+                run(loss)?;
+                Ok(true)
             }
             Some(s) => {
-                s.scale_loss(loss).backward();
+                let scaled = s.scale_loss(loss);
+                run(&scaled)?;
                 let grads: Vec<Tensor> = self.params.iter().map(|(_, p)| p.grad()).collect();
-                s.unscale(&grads)
+                Ok(s.unscale(&grads))
             }
         }
     }
@@ -135,7 +167,11 @@ impl Optimizer {
     /// fused SGD kernel takes its learning rate from the device, and float16's loss scaler
     /// reads the overflow flag back to the host.
     pub fn graph_obstacle(&self) -> Option<&'static str> {
-        if !self.fused {
+        if self.sync.is_some() {
+            Some("the gradient all-reduce of data-parallel training runs outside the graph")
+        } else if self.cfg.micro_batches > 1 {
+            Some("micro-batches (optim.micro_batches > 1) are stepped eagerly")
+        } else if !self.fused {
             Some("only SGD on CUDA (the fused kernel) can be captured")
         } else if self.scaler.is_some() {
             Some("float16's loss scaling reads back to the host every step")

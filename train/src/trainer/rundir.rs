@@ -117,6 +117,9 @@ pub struct Environment {
     /// Where training batches were made (`data.device_data`): `device (…MB resident)` or
     /// `loader (why)`.
     pub data_path: String,
+    /// A data-parallel run: `N ranks, backend` (absent for one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<String>,
 }
 
 /// The git commit the training code was built from (`unknown` when it was built outside a

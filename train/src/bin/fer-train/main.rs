@@ -3,6 +3,7 @@
 #[macro_use]
 mod out;
 mod init_cmd;
+mod launch;
 mod progress;
 mod sweep_cmd;
 
@@ -53,6 +54,11 @@ enum Cmd {
         /// Replace an existing run in the same directory instead of refusing.
         #[arg(long)]
         overwrite: bool,
+        /// Data-parallel training on this machine: N processes (one per GPU, or Gloo on the
+        /// CPU), each on its share of every epoch, gradients averaged over them. An external
+        /// launcher (torchrun, srun) sets RANK, WORLD_SIZE, MASTER_ADDR… instead.
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        nproc: Option<usize>,
     },
     /// Configs × seeds as independent tasks: a Slurm job array (`--slurm`, `--submit`) or
     /// this machine's GPUs (`--local`); each task writes what `run --seeds` writes for its seed,
@@ -83,6 +89,9 @@ enum Cmd {
         /// Overrides the recorded device.
         #[arg(long, value_enum)]
         device: Option<DeviceChoice>,
+        /// Continue a data-parallel run with N processes (as `run --nproc`).
+        #[arg(long, value_name = "N", value_parser = at_least_one)]
+        nproc: Option<usize>,
     },
     /// Write the built-in synthetic expression set in the FER-2013 folder layout.
     Synth {
@@ -195,10 +204,28 @@ fn parse_arch_at(s: &str) -> Result<(fer_models_spec::Arch, usize), String> {
 
 fn run(cli: Cli) -> Result<()> {
     fer_train::device::load_cuda_backend();
-    let obs = progress::Bars::new(cli.verbosity.quiet);
+    match &cli.cmd {
+        Cmd::Run { nproc: Some(_), seeds, .. } if !seeds.is_empty() => anyhow::bail!(
+            "--nproc trains one run at a time: give one seed per run, or use `fer-train sweep`"
+        ),
+        Cmd::Run { nproc: Some(n), .. } | Cmd::Resume { nproc: Some(n), .. } if *n > 1 => {
+            return launch::spawn(*n);
+        }
+        _ => {}
+    }
+    let ranks = fer_train::dist::DistEnv::from_env()?;
+    if let (Some(_), Cmd::Run { seeds, .. }) = (&ranks, &cli.cmd)
+        && !seeds.is_empty()
+    {
+        anyhow::bail!("a data-parallel run (WORLD_SIZE is set) trains one seed: drop --seeds");
+    }
+    // Only rank 0 of a data-parallel run draws progress and prints the outcome.
+    let rank0 = ranks.as_ref().is_none_or(|r| r.rank == 0);
+    let quiet = cli.verbosity.quiet || !rank0;
+    let obs = progress::Bars::new(quiet);
     let verbose = cli.verbosity.verbose > 0;
     match cli.cmd {
-        Cmd::Run { config, sets, seeds, device, overwrite } => {
+        Cmd::Run { config, sets, seeds, device, overwrite, nproc: _ } => {
             let cfg = load_config(&config, &sets)
                 .with_context(|| format!("reading config {}", config.display()))?;
             if verbose {
@@ -208,7 +235,9 @@ fn run(cli: Cli) -> Result<()> {
             let opts = RunOptions { overwrite, device, run_dir: None };
             if seeds.is_empty() {
                 let out = trainer::train(&cfg, &opts, &obs)?;
-                outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+                if rank0 {
+                    outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+                }
             } else {
                 let s = trainer::seeds::train_seeds(&cfg, &seeds, &opts, &obs)?;
                 outln!("{}", s.markdown());
@@ -223,7 +252,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("checking config {}", config.display()))?;
             out!("{}", cfg.resolved_toml()?);
         }
-        Cmd::Resume { run_dir, device } => {
+        Cmd::Resume { run_dir, device, nproc: _ } => {
             let context = || format!("resuming {}", run_dir.display());
             // A finished run is read back, never written (`trainer::resume` checks it too).
             if let Some(done) = trainer::finished(&run_dir).with_context(context)? {
@@ -236,7 +265,9 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let out = trainer::resume(&run_dir, device, &obs).with_context(context)?;
-            outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+            if rank0 {
+                outln!("run directory: {} (best epoch {})", out.dir.display(), out.best_epoch);
+            }
         }
         Cmd::Synth { out, seed, train_per_class, val_per_class, size } => {
             let cfg = fer_data::synth::SynthConfig { seed, train_per_class, val_per_class, size };
@@ -366,7 +397,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if out::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", fer_checkpoint::error_line(e.as_ref()));
+            // A rank of a data-parallel run says which it is.
+            let rank = match (std::env::var("RANK"), std::env::var("WORLD_SIZE")) {
+                (Ok(r), Ok(w)) => format!(" (rank {r} of {w})"),
+                _ => String::new(),
+            };
+            eprintln!("error{rank}: {}", fer_checkpoint::error_line(e.as_ref()));
             let usage =
                 e.chain().any(|c| c.downcast_ref::<fer_train::config::ConfigError>().is_some());
             ExitCode::from(if usage { 2 } else { 1 })
