@@ -69,16 +69,17 @@ typedef void* (*FerBackendFactory)(void* store, int rank, int size, int64_t time
 
 extern "C" {
 
-// Meets the other ranks at addr:port (rank 0 listens there) and builds the process group:
-// Gloo for CPU tensors, plus the backend `cuda_factory` makes for CUDA tensors when given.
-// Blocks until all `size` ranks arrived or `timeout_ms` passed.
-void* fer_dist_init(const char* addr, int port, int rank, int size, int64_t timeout_ms,
+// Meets the other ranks at addr:port (rank 0 serves the store there unless `serve` is 0: the
+// launcher's agent serves it, as torchrun does) and builds the process group: Gloo for CPU
+// tensors, plus the backend `cuda_factory` makes for CUDA tensors when given. Blocks until all
+// `size` ranks arrived or `timeout_ms` passed.
+void* fer_dist_init(const char* addr, int port, int rank, int size, int serve, int64_t timeout_ms,
                     FerBackendFactory cuda_factory) {
   try {
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(port);
-    so.isServer = rank == 0;
+    so.isServer = rank == 0 && serve != 0;
     so.numWorkers = size;
     so.waitWorkers = true;
     so.timeout = timeout;
@@ -226,7 +227,7 @@ const char* kNoGloo =
 }
 
 extern "C" {
-void* fer_dist_init(const char*, int, int, int, int64_t, void*) {
+void* fer_dist_init(const char*, int, int, int, int, int64_t, void*) {
   fer_set_last_error(kNoGloo);
   return nullptr;
 }

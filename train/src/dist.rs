@@ -26,6 +26,7 @@ unsafe extern "C" {
         port: i32,
         rank: i32,
         size: i32,
+        serve: i32,
         timeout_ms: i64,
         cuda_factory: *mut c_void,
     ) -> *mut c_void;
@@ -81,6 +82,9 @@ pub struct DistEnv {
     pub port: u16,
     /// How long to wait for the other ranks.
     pub timeout: std::time::Duration,
+    /// Whether rank 0 serves the rendezvous store: not when the launcher's agent already does
+    /// (`TORCHELASTIC_USE_AGENT_STORE=True`, set by torchrun).
+    pub serve_store: bool,
 }
 
 /// The launcher's variables, as a closure so tests can give their own.
@@ -96,7 +100,9 @@ impl DistEnv {
     /// `RANK`, `WORLD_SIZE`, `LOCAL_RANK` (default: `RANK`), `MASTER_ADDR`, `MASTER_PORT`
     /// (default 29500), as `torchrun` sets them; under `srun` with `MASTER_ADDR` exported and
     /// no `RANK`, Slurm's `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID` stand in for them.
-    /// `FER_DIST_TIMEOUT_S` bounds every wait (default 300 s).
+    /// `FER_DIST_TIMEOUT_S` bounds every wait (default 300 s). Under torchrun, whose agent
+    /// serves the store (`TORCHELASTIC_USE_AGENT_STORE=True`), rank 0 connects to it as the
+    /// others do.
     pub fn from_lookup(get: Lookup) -> Result<Option<DistEnv>> {
         let slurm = get("RANK").is_none() && get("MASTER_ADDR").is_some();
         let pick = |torch: &str, slurm_name: &str| {
@@ -148,7 +154,8 @@ impl DistEnv {
             })?,
         };
         let timeout = std::time::Duration::from_secs(timeout_s);
-        Ok(Some(DistEnv { rank, world, local_rank, addr, port, timeout }))
+        let serve_store = get("TORCHELASTIC_USE_AGENT_STORE").is_none_or(|v| v != "True");
+        Ok(Some(DistEnv { rank, world, local_rank, addr, port, timeout, serve_store }))
     }
 }
 
@@ -189,6 +196,7 @@ impl Group {
                 i32::from(env.port),
                 env.rank as i32,
                 env.world as i32,
+                i32::from(env.serve_store),
                 ms,
                 factory,
             )
@@ -339,6 +347,10 @@ mod tests {
             (3, 4, 1, "node7", 1234)
         );
         assert_eq!(e.timeout.as_secs(), DEFAULT_TIMEOUT_S);
+        assert!(e.serve_store);
+        let agent = [("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_ADDR", "h")];
+        let agent = [&agent[..], &[("TORCHELASTIC_USE_AGENT_STORE", "True")]].concat();
+        assert!(!env(&agent).unwrap().unwrap().serve_store);
     }
 
     #[test]

@@ -396,3 +396,84 @@ fn a_killed_rank_ends_its_peer_under_an_external_launcher() {
     assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// NCCL on one GPU: a group of one rank (all a one-GPU machine can hold: NCCL refuses two
+/// ranks on one device), the Reducer over CUDA parameters, a sum and a broadcast.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn a_one_rank_nccl_group_reduces_cuda_gradients() {
+    fer_train::device::load_cuda_backend();
+    let env = DistEnv {
+        rank: 0,
+        world: 1,
+        local_rank: 0,
+        addr: "127.0.0.1".into(),
+        port: free_port(),
+        timeout: Duration::from_secs(60),
+        serve_store: true,
+    };
+    let cuda = Device::Cuda(0);
+    let group = Group::init(&env, cuda).unwrap();
+    assert_eq!(group.backend(), "nccl");
+    let (x, y, w) = problem();
+    let w: Vec<Tensor> =
+        w.iter().map(|t| t.detach().to_device(cuda).set_requires_grad(true)).collect();
+    let sync = GradSync::new(&group, &w).unwrap();
+    sync.prepare().unwrap();
+    loss(&x.to_device(cuda), &y.to_device(cuda), &w).backward();
+    for (g, want) in w.iter().zip(reference()) {
+        let got = Vec::<f32>::try_from(g.grad().flatten(0, -1).to_device(Device::Cpu)).unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            // TF32-free float32 matmuls on the GPU against the CPU: rounding only.
+            assert!((a - b).abs() <= 1e-4, "{a} vs {b}");
+        }
+    }
+    let t = Tensor::from_slice(&[2.5f32]).to_device(cuda);
+    group.allreduce_sum(std::slice::from_ref(&t)).unwrap();
+    group.broadcast(std::slice::from_ref(&t), 0).unwrap();
+    assert_eq!(t.double_value(&[0]), 2.5);
+    group.barrier().unwrap();
+}
+
+/// torchrun itself (the venv's torch) launches the binary: two Gloo ranks meet at the store
+/// its agent serves, and train the model `--nproc 2` trains (bit for bit, with the one
+/// intra-op thread per rank torchrun sets).
+#[test]
+fn torchrun_launches_two_ranks_that_train_the_nproc_run() {
+    let Some(py) = fer_test_support::live_python("torchrun_launches_two_ranks") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    synth(t);
+    let cfg = cli_support::config(t, "launched", &cli_support::ce_stage(2));
+    let args = same_run_args(&cfg, 8, 1, "torchrun");
+    let o = Command::new(py)
+        .args([
+            "-m",
+            "torch.distributed.run",
+            "--no-python",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+        ])
+        .arg(BIN)
+        .arg("-q")
+        .args(&args)
+        .current_dir(t)
+        .env("FER_DIST_TIMEOUT_S", "60")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut nproc = same_run_args(&cfg, 8, 1, "nproc");
+    nproc.extend(["--nproc".into(), "2".into()]);
+    let refs: Vec<&str> = nproc.iter().map(String::as_str).collect();
+    // torchrun gives each rank one intra-op thread unless told otherwise; so does this run.
+    finish(start(t, &refs, &[("OMP_NUM_THREADS", "1".into())]));
+    let runs = t.join("runs");
+    let env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("torchrun/env.json")).unwrap())
+            .unwrap();
+    assert_eq!(env["data_parallel"], "2 ranks, gloo");
+    let (a, b) = (weights(&runs.join("torchrun")), weights(&runs.join("nproc")));
+    let d = relative_distance(&a, &b, &initial_weights(&runs.join("nproc")));
+    assert_eq!(d, 0.0, "torchrun's run and --nproc's differ by {d:e}");
+}

@@ -60,6 +60,9 @@ fn default_one() -> usize {
 fn is_one(n: &usize) -> bool {
     *n == 1
 }
+fn is_true(b: &bool) -> bool {
+    *b
+}
 fn default_gamma() -> f64 {
     0.1
 }
@@ -142,6 +145,11 @@ pub struct OptimConfig {
     /// otherwise, and on the CPU, training runs eagerly with a note. Default true.
     #[serde(default = "default_true")]
     pub cuda_graphs: bool,
+    /// Let cuDNN time its algorithms for every new convolution shape and keep the fastest
+    /// (`torch.backends.cudnn.benchmark`): faster steps after a first epoch that pays for the
+    /// timing. Off: cuDNN's heuristics choose at once. CUDA only. Default true.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub cudnn_benchmark: bool,
     /// Keep an exponential moving average of the weights (and BatchNorm statistics), moved
     /// towards the trained weights by `1 − decay` after every step, and validate, checkpoint and
     /// test the average instead of the raw weights (timm's model EMA). In `(0, 1)`; with `S`

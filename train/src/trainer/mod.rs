@@ -376,7 +376,7 @@ impl<'a> Session<'a> {
         if device.is_cuda() {
             // cuDNN picks the fastest algorithm per shape (as torch.backends.cudnn.benchmark);
             // CUDA runs are not bit-reproducible anyway (docs/reproducibility.md).
-            tch::Cuda::cudnn_set_benchmark(true);
+            tch::Cuda::cudnn_set_benchmark(cfg.optim.cudnn_benchmark);
         }
         if cfg.optim.channels_last && device.is_cuda() {
             student.to_channels_last()?;

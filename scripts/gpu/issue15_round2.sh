@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Issue 15, what the first round left unmeasured, on one GPU:
+#   PHASE=tests   the CUDA tests (`#[ignore = "needs a CUDA device"]`) of the test binaries in
+#                 TESTS (a folder of `cargo test --no-run` executables), each with --ignored;
+#   PHASE=warmup  a 30-epoch MobileNetV3-Large FER-2013 run (exp3, device data path) with
+#                 cuDNN's autotuning on and off: wall time, its breakdown, the first epoch;
+#   PHASE=bf16    the same run in fp32 and bf16 over SEEDS (two runs at a time on the GPU):
+#                 PublicTest accuracy of the epoch chosen on validation, mean ± std.
+#
+#   FER_TRAIN=path/to/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir PHASE=... \
+#     [TESTS=dir] [EPOCHS=30] [SEEDS="1 2 3"] bash scripts/gpu/issue15_round2.sh
+#
+# Resumable: a finished run (outcome.json) is read back, not trained again. Tables go to
+# OUT/<phase>.md.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+out="${OUT:?OUT=/path/for/results}"
+phase="${PHASE:?PHASE=tests|warmup|bf16}"
+epochs="${EPOCHS:-30}"
+seeds="${SEEDS:-1 2 3}"
+mkdir -p "$out"
+
+run() { # name extra-args...
+  local name="$1"; shift
+  local runs="${RUNS:?RUNS=/path/to/runs}"
+  local dir="$runs/$name"
+  if [ ! -f "$dir/outcome.json" ]; then
+    mkdir -p "$runs"
+    local t0; t0=$(date +%s.%N)
+    "${FER_TRAIN:?}" -q run --config configs/fer2013/exp3_baseline.toml --overwrite \
+      --set name="$name" --set data.root="${DATA:?}/fer2013" --set output_dir="$runs" \
+      --set model.arch=mobilenet_v3_large --set data.workers=8 \
+      --set "stages.0.epochs=$epochs" "$@" > "$dir.log" 2>&1 \
+      || { echo "$name failed:"; tail -5 "$dir.log"; }
+    python3 -c "import sys, time; print(time.time() - float(sys.argv[1]))" "$t0" > "$dir.wall"
+  fi
+}
+
+case "$phase" in
+tests)
+  : > "$out/tests.md"
+  for t in "${TESTS:?TESTS=folder of test binaries}"/*; do
+    echo "== $(basename "$t")" | tee -a "$out/tests.md"
+    "$t" --ignored --test-threads 1 2>&1 | grep -E "^test |test result|panicked|differ" \
+      | tee -a "$out/tests.md"
+  done
+  ;;
+warmup)
+  run warm_benchmark_on --set seed=1
+  run warm_benchmark_off --set seed=1 --set optim.cudnn_benchmark=false
+  python3 - "$RUNS" warm_benchmark_on warm_benchmark_off <<'PY' | tee "$out/warmup.md"
+import json, os, sys
+runs = sys.argv[1]
+print("| run | wall s (process) | set-up | training | validation | checkpoints | test | epoch 1 s | epochs 2+ s (mean) | PublicTest % (best on val) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name in sys.argv[2:]:
+    d = os.path.join(runs, name)
+    try:
+        o = json.load(open(os.path.join(d, "outcome.json")))["seconds"]
+        recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+        test = json.load(open(os.path.join(d, "test.json")))
+        wall = float(open(d + ".wall").read())
+    except (OSError, ValueError, KeyError) as e:
+        print(f"| {name} | missing: {e} |")
+        continue
+    rest = [r["epoch_seconds"] for r in recs[1:]]
+    print(f"| {name} | {wall:.1f} | {o['setup']:.1f} | {o['train']:.1f} | {o['validation']:.1f} | "
+          f"{o['checkpoints']:.1f} | {o['test']:.1f} | {recs[0]['epoch_seconds']:.1f} | "
+          f"{sum(rest) / max(len(rest), 1):.2f} | {100 * test['best']['accuracy']:.2f} |")
+PY
+  ;;
+bf16)
+  for s in $seeds; do
+    run "fp32_s$s" --set seed="$s" &
+    run "bf16_s$s" --set seed="$s" --set optim.precision=bf16 &
+    wait
+  done
+  python3 - "$RUNS" "$seeds" <<'PY' | tee "$out/bf16.md"
+import json, os, statistics, sys
+runs, seeds = sys.argv[1], sys.argv[2].split()
+print("| precision | PublicTest %, mean ± std (epoch chosen on val) | last epoch | per seed | train img/s (epochs 2+, two runs sharing the GPU) |")
+print("|---|---:|---:|---|---:|")
+for p in ("fp32", "bf16"):
+    best, last, speed = [], [], []
+    for s in seeds:
+        d = os.path.join(runs, f"{p}_s{s}")
+        try:
+            t = json.load(open(os.path.join(d, "test.json")))
+            recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+        except (OSError, ValueError):
+            continue
+        best.append(100 * t["best"]["accuracy"])
+        last.append(100 * t["last"]["accuracy"])
+        speed.append(statistics.mean(r["img_per_s"] for r in recs[1:]))
+    if len(best) < 2:
+        print(f"| {p} | {len(best)} finished |")
+        continue
+    ms = lambda v: f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
+    print(f"| {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
+PY
+  ;;
+*) echo "PHASE must be tests, warmup or bf16"; exit 2 ;;
+esac
