@@ -118,7 +118,20 @@ void* fer_dist_init(const char* addr, int port, int rank, int size, int serve, i
   }
 }
 
-void fer_dist_free(void* g) { delete static_cast<Group*>(g); }
+// Ends the group: `graceful` after a run that finished (NCCL destroys its communicators, as
+// torch.distributed.destroy_process_group), otherwise an abort that waits for no peer.
+void fer_dist_free(void* g, int graceful) {
+  auto* group = static_cast<Group*>(g);
+  try {
+    if (graceful != 0) {
+      group->pg->shutdown();
+    } else {
+      group->pg->abort();
+    }
+  } catch (...) {
+  }
+  delete group;
+}
 
 // Sums the n tensors elementwise over all ranks, in place.
 int fer_dist_allreduce_sum(void* g, void** ts, int n) {
@@ -231,7 +244,7 @@ void* fer_dist_init(const char*, int, int, int, int, int64_t, void*) {
   fer_set_last_error(kNoGloo);
   return nullptr;
 }
-void fer_dist_free(void*) {}
+void fer_dist_free(void*, int) {}
 int fer_dist_allreduce_sum(void*, void**, int) { return fer_set_last_error(kNoGloo); }
 int fer_dist_broadcast(void*, void**, int, int) { return fer_set_last_error(kNoGloo); }
 int fer_dist_barrier(void*) { return fer_set_last_error(kNoGloo); }

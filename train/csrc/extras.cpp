@@ -122,6 +122,16 @@ int fer_foreach_lerp_(void** self, void** ends, int n, double weight) {
   }
 }
 
+// Deterministic cuDNN algorithms on (1) or off (0), as torch.backends.cudnn.deterministic.
+int fer_set_deterministic_cudnn(int on) {
+  try {
+    at::globalContext().setDeterministicCuDNN(on != 0);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
 // Re-lays a 4-d tensor out as channels-last, in place (its data; the handle stays valid, and so
 // does a variable's autograd identity).
 int fer_channels_last_(void* t) {

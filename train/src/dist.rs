@@ -30,7 +30,7 @@ unsafe extern "C" {
         timeout_ms: i64,
         cuda_factory: *mut c_void,
     ) -> *mut c_void;
-    fn fer_dist_free(group: *mut c_void);
+    fn fer_dist_free(group: *mut c_void, graceful: i32);
     fn fer_dist_allreduce_sum(group: *mut c_void, ts: *mut *mut c_void, n: i32) -> i32;
     fn fer_dist_broadcast(group: *mut c_void, ts: *mut *mut c_void, n: i32, root: i32) -> i32;
     fn fer_dist_barrier(group: *mut c_void) -> i32;
@@ -170,6 +170,8 @@ pub struct Group {
     handle: *mut c_void,
     env: DistEnv,
     backend: &'static str,
+    /// Set by [`Group::close`]: the run finished, so the group is shut down, not aborted.
+    graceful: bool,
 }
 
 impl Group {
@@ -207,7 +209,14 @@ impl Group {
                 env.rank, env.world, env.addr, env.port
             )));
         }
-        Ok(Group { handle, env: env.clone(), backend })
+        Ok(Group { handle, env: env.clone(), backend, graceful: false })
+    }
+
+    /// Ends the group after a finished run (NCCL's communicators are destroyed, as
+    /// `torch.distributed.destroy_process_group` does). Dropping a group without it aborts
+    /// instead, which waits for no other rank.
+    pub fn close(mut self) {
+        self.graceful = true;
     }
 
     /// This process's place among the ranks.
@@ -265,7 +274,7 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         // SAFETY: the handle from fer_dist_init, freed once.
-        unsafe { fer_dist_free(self.handle) }
+        unsafe { fer_dist_free(self.handle, i32::from(self.graceful)) }
     }
 }
 

@@ -42,6 +42,7 @@ unsafe extern "C" {
         weight: f64,
     ) -> i32;
     fn fer_channels_last_(t: *mut c_void) -> i32;
+    fn fer_set_deterministic_cudnn(on: i32) -> i32;
     fn fer_is_channels_last(t: *mut c_void) -> i32;
     fn fer_empty_pinned(dims: *const i64, ndim: i32, kind: i32) -> *mut c_void;
 }
@@ -59,6 +60,13 @@ pub(crate) fn check(rc: i32, what: &str) -> Result<()> {
 
 fn handles(ts: &[Tensor]) -> Vec<*mut c_void> {
     ts.iter().map(|t| t.as_ptr() as *mut c_void).collect()
+}
+
+/// Chooses deterministic cuDNN algorithms only (`torch.backends.cudnn.deterministic`), for the
+/// whole process.
+pub fn set_deterministic_cudnn(on: bool) -> Result<()> {
+    // SAFETY: a plain call; the shim catches every C++ exception.
+    check(unsafe { fer_set_deterministic_cudnn(i32::from(on)) }, "setting cuDNN's determinism")
 }
 
 /// A learning rate: a host value, or a one-element tensor on the device (read by the kernel,

@@ -83,6 +83,8 @@ fn rank_main(out: &Path) {
     });
     std::fs::write(out.join(format!("rank{}.json", env.rank)), json.to_string()).unwrap();
     group.barrier().unwrap();
+    drop(sync);
+    group.close();
 }
 
 #[test]
@@ -433,6 +435,7 @@ fn a_one_rank_nccl_group_reduces_cuda_gradients() {
     group.broadcast(std::slice::from_ref(&t), 0).unwrap();
     assert_eq!(t.double_value(&[0]), 2.5);
     group.barrier().unwrap();
+    group.close();
 }
 
 /// torchrun itself (the venv's torch) launches the binary: two Gloo ranks meet at the store

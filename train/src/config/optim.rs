@@ -63,6 +63,9 @@ fn is_one(n: &usize) -> bool {
 fn is_true(b: &bool) -> bool {
     *b
 }
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 fn default_gamma() -> f64 {
     0.1
 }
@@ -150,6 +153,11 @@ pub struct OptimConfig {
     /// timing. Off: cuDNN's heuristics choose at once. CUDA only. Default true.
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub cudnn_benchmark: bool,
+    /// CUDA: deterministic cuDNN algorithms and no autotuning (`cudnn.deterministic = True`,
+    /// `benchmark = False`), so that a seed gives the same weights run after run on one GPU
+    /// (slower steps; docs/reproducibility.md). The CPU is deterministic anyway. Default false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deterministic: bool,
     /// Keep an exponential moving average of the weights (and BatchNorm statistics), moved
     /// towards the trained weights by `1 − decay` after every step, and validate, checkpoint and
     /// test the average instead of the raw weights (timm's model EMA). In `(0, 1)`; with `S`

@@ -376,7 +376,9 @@ impl<'a> Session<'a> {
         if device.is_cuda() {
             // cuDNN picks the fastest algorithm per shape (as torch.backends.cudnn.benchmark);
             // CUDA runs are not bit-reproducible anyway (docs/reproducibility.md).
-            tch::Cuda::cudnn_set_benchmark(cfg.optim.cudnn_benchmark);
+            let o = &cfg.optim;
+            tch::Cuda::cudnn_set_benchmark(o.cudnn_benchmark && !o.deterministic);
+            crate::extras::set_deterministic_cudnn(o.deterministic)?;
         }
         if cfg.optim.channels_last && device.is_cuda() {
             student.to_channels_last()?;
@@ -698,6 +700,10 @@ impl<'a> Session<'a> {
         writer.wait()?;
         timing.checkpoints += clock.elapsed().as_secs_f64();
         let best_epoch = best.epoch().unwrap_or(0);
+        if let Some(p) = self.parallel.take() {
+            // Training is over on every rank: what follows is rank 0's alone.
+            p.group.close();
+        }
         if !self.writes {
             // The run directory, the test split and the summary are rank 0's.
             return Ok(RunOutcome {
