@@ -5,7 +5,10 @@
 #   PHASE=warmup  a 30-epoch MobileNetV3-Large FER-2013 run (exp3, device data path) with
 #                 cuDNN's autotuning on and off: wall time, its breakdown, the first epoch;
 #   PHASE=bf16    the same run in fp32 and bf16 over SEEDS (two runs at a time on the GPU):
-#                 PublicTest accuracy of the epoch chosen on validation, mean ± std.
+#                 PublicTest accuracy of the epoch chosen on validation, mean ± std;
+#   PHASE=compare each student (ARCHS) alone on the GPU, fp32 and bf16: a 30-epoch fer-train
+#                 run and the PyTorch reference loop (scripts/gpu/torch_reference_train.py,
+#                 TORCH_EPOCHS epochs, the first left out of its img/s) in the same session.
 #
 #   FER_TRAIN=path/to/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir PHASE=... \
 #     [TESTS=dir] [EPOCHS=30] [SEEDS="1 2 3"] bash scripts/gpu/issue15_round2.sh
@@ -15,12 +18,12 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 out="${OUT:?OUT=/path/for/results}"
-phase="${PHASE:?PHASE=tests|warmup|bf16}"
+phase="${PHASE:?PHASE=tests|warmup|bf16|compare}"
 epochs="${EPOCHS:-30}"
 seeds="${SEEDS:-1 2 3}"
 mkdir -p "$out"
 
-run() { # name extra-args...
+run() { # name extra-args... (arch: ARCH, default MobileNetV3-Large)
   local name="$1"; shift
   local runs="${RUNS:?RUNS=/path/to/runs}"
   local dir="$runs/$name"
@@ -29,7 +32,7 @@ run() { # name extra-args...
     local t0; t0=$(date +%s.%N)
     "${FER_TRAIN:?}" -q run --config configs/fer2013/exp3_baseline.toml --overwrite \
       --set name="$name" --set data.root="${DATA:?}/fer2013" --set output_dir="$runs" \
-      --set model.arch=mobilenet_v3_large --set data.workers=8 \
+      --set model.arch="${ARCH:-mobilenet_v3_large}" --set data.workers=8 \
       --set "stages.0.epochs=$epochs" "$@" > "$dir.log" 2>&1 \
       || { echo "$name failed:"; tail -5 "$dir.log"; }
     python3 -c "import sys, time; print(time.time() - float(sys.argv[1]))" "$t0" > "$dir.wall"
@@ -99,5 +102,42 @@ for p in ("fp32", "bf16"):
     print(f"| {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
 PY
   ;;
-*) echo "PHASE must be tests, warmup or bf16"; exit 2 ;;
+compare)
+  : > "$out/torch.jsonl"
+  for a in ${ARCHS:-mobilenet_v3_small mobilenet_v3_large efficientnet_b0}; do
+    for p in fp32 bf16; do
+      ARCH="$a" run "cmp_${a}_$p" --set seed=1 --set optim.precision="$p"
+      "${PYTHON:-python3}" scripts/gpu/torch_reference_train.py --root "${DATA:?}/fer2013" \
+        --arch "$a" --precision "$p" --epochs "${TORCH_EPOCHS:-4}" --json "$out/torch.jsonl" \
+        > "$out/torch_${a}_$p.log" 2>&1
+    done
+  done
+  python3 - "$RUNS" "$out/torch.jsonl" <<'PY' | tee "$out/compare.md"
+import json, os, statistics, sys
+runs, torch_file = sys.argv[1], sys.argv[2]
+ref = {}
+for line in open(torch_file):
+    r = json.loads(line)
+    ref[(r["arch"], r["precision"])] = r["train_img_per_s"]
+print("| model | precision | fer-train run wall s | fer-train img/s (epochs 2+) | PyTorch reference img/s | ratio | PublicTest % (best on val) |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for name in sorted(os.listdir(runs)):
+    if not name.startswith("cmp_") or not os.path.isdir(os.path.join(runs, name)):
+        continue
+    arch, p = name[4:].rsplit("_", 1)
+    d = os.path.join(runs, name)
+    try:
+        recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+        test = json.load(open(os.path.join(d, "test.json")))
+        wall = float(open(d + ".wall").read())
+    except (OSError, ValueError):
+        print(f"| {arch} | {p} | unfinished |")
+        continue
+    mine = statistics.mean(r["img_per_s"] for r in recs[1:])
+    theirs = ref.get((arch, p))
+    ratio = f"{mine / theirs:.2f}" if theirs else "-"
+    print(f"| {arch} | {p} | {wall:.1f} | {mine:,.0f} | {theirs or 0:,.0f} | {ratio} | {100 * test['best']['accuracy']:.2f} |")
+PY
+  ;;
+*) echo "PHASE must be tests, warmup, bf16 or compare"; exit 2 ;;
 esac

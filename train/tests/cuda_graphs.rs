@@ -119,14 +119,14 @@ fn compare(eager: &RunOutcome, graphed: &RunOutcome, notes: &[String], tol: f64)
     for (e, g) in eager.records.iter().zip(&graphed.records) {
         let rel = (e.train_loss - g.train_loss).abs() / e.train_loss;
         assert!(
-            rel < tol,
+            rel <= tol,
             "epoch {}: train loss {} eager vs {} graphed",
             e.epoch,
             e.train_loss,
             g.train_loss
         );
         assert!(
-            (e.val_loss - g.val_loss).abs() / e.val_loss < tol,
+            (e.val_loss - g.val_loss).abs() / e.val_loss <= tol,
             "epoch {}: val loss {} eager vs {} graphed",
             e.epoch,
             e.val_loss,
@@ -135,7 +135,7 @@ fn compare(eager: &RunOutcome, graphed: &RunOutcome, notes: &[String], tol: f64)
     }
     let d = weight_diff(&eager.dir.join("last.safetensors"), &graphed.dir.join("last.safetensors"));
     eprintln!("eager vs graphed: weights differ by {d:e} (relative)");
-    assert!(d < tol, "weights differ by {d:e} (relative) after training");
+    assert!(d <= tol, "weights differ by {d:e} (relative) after training");
 }
 
 /// `cfg` with `optim.deterministic` (deterministic cuDNN algorithms, no autotuning) and, when
@@ -165,7 +165,8 @@ fn two_eager_runs_on_the_device_path_train_the_same_model() {
 }
 
 /// Graphed and eager, deterministic cuDNN, no dropout: the same kernels on the same data, so
-/// the same model up to what capture changes (the learning rate read from a device scalar).
+/// the same model bit for bit (replay changes how kernels are launched, not what they compute;
+/// the learning rate read from a device scalar is the same float).
 #[test]
 #[ignore = "needs a CUDA device"]
 fn a_graphed_run_trains_the_same_model_as_an_eager_one() {
@@ -174,7 +175,7 @@ fn a_graphed_run_trains_the_same_model_as_an_eager_one() {
     let cfg = |name, graphs| repeatable(config(tmp.path(), name, graphs, "fp32", CE_STAGE), false);
     let (eager, _) = run(&cfg("eager", false));
     let (graphed, notes) = run(&cfg("graphed", true));
-    compare(&eager, &graphed, &notes, 1e-5);
+    compare(&eager, &graphed, &notes, 0.0);
 }
 
 /// The same with batches from the CPU loader (`data.device_data = "off"`).
@@ -188,10 +189,11 @@ fn a_graphed_run_on_the_cpu_loader_trains_the_same_model_as_an_eager_one() {
     };
     let (eager, _) = run(&cfg("eager", false));
     let (graphed, notes) = run(&cfg("graphed", true));
-    compare(&eager, &graphed, &notes, 1e-5);
+    compare(&eager, &graphed, &notes, 0.0);
 }
 
-/// With dropout (MobileNetV3's classifier, 0.2), graphed and eager deterministic runs.
+/// With dropout (MobileNetV3's classifier, 0.2): the replayed graph draws the masks eager
+/// steps draw (the generator's offsets advance alike), so the same model again.
 #[test]
 #[ignore = "needs a CUDA device"]
 fn with_dropout_a_graphed_run_trains_the_same_model_as_an_eager_one() {
@@ -200,7 +202,7 @@ fn with_dropout_a_graphed_run_trains_the_same_model_as_an_eager_one() {
     let cfg = |name, graphs| repeatable(config(tmp.path(), name, graphs, "fp32", CE_STAGE), true);
     let (eager, _) = run(&cfg("eager", false));
     let (graphed, notes) = run(&cfg("graphed", true));
-    compare(&eager, &graphed, &notes, 1e-5);
+    compare(&eager, &graphed, &notes, 0.0);
 }
 
 #[test]
