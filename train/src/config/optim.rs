@@ -60,9 +60,6 @@ fn default_one() -> usize {
 fn is_one(n: &usize) -> bool {
     *n == 1
 }
-fn is_true(b: &bool) -> bool {
-    *b
-}
 fn is_false(b: &bool) -> bool {
     !*b
 }
