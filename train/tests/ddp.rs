@@ -480,3 +480,49 @@ fn torchrun_launches_two_ranks_that_train_the_nproc_run() {
     let d = relative_distance(&a, &b, &initial_weights(&runs.join("nproc")));
     assert_eq!(d, 0.0, "torchrun's run and --nproc's differ by {d:e}");
 }
+
+/// Distillation: each rank runs the teacher on its own part of the batch. Two ranks with a
+/// KD + RKD stage train what one process trains in two micro-batches (RKD's pairs are formed
+/// within each part in both).
+#[test]
+fn two_ranks_distill_from_a_teacher_as_one_process_with_two_micro_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    synth(t);
+    let teacher = cli_support::config(t, "teacher", &cli_support::ce_stage(1));
+    finish(start(t, &["run", "--config", s(&teacher)], &[]));
+    let kd = r#"
+[[teachers]]
+name = "t"
+checkpoint = "runs/teacher/best.safetensors"
+[[stages]]
+name = "hybrid"
+epochs = 2
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 0.5
+[[stages.loss]]
+kind = "kd"
+weight = 0.5
+temperature = 4.0
+[[stages.loss]]
+kind = "rkd_distance"
+weight = 25.0
+"#;
+    let cfg = cli_support::config(t, "kd", kd);
+    let mut two = same_run_args(&cfg, 8, 1, "kd_two");
+    two.extend(["--nproc".into(), "2".into()]);
+    let refs: Vec<&str> = two.iter().map(String::as_str).collect();
+    finish(start(t, &refs, &[]));
+    let micro = same_run_args(&cfg, 16, 2, "kd_micro");
+    let refs: Vec<&str> = micro.iter().map(String::as_str).collect();
+    finish(start(t, &refs, &[]));
+    let runs = t.join("runs");
+    let (a, b) = (weights(&runs.join("kd_two")), weights(&runs.join("kd_micro")));
+    let d = relative_distance(&a, &b, &initial_weights(&runs.join("kd_micro")));
+    // As for cross-entropy alone: the same function, float order aside.
+    assert!(d < 1e-5, "two ranks vs two micro-batches with a teacher: {d:e}");
+    let rec = fer_train::trainer::rundir::RunDir { path: runs.join("kd_two") }.read_metrics();
+    let terms: Vec<String> = rec.unwrap()[0].terms.keys().cloned().collect();
+    assert_eq!(terms, ["cross_entropy", "kd", "rkd_distance"]);
+}
