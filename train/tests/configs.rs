@@ -140,9 +140,9 @@ fn a_typo_in_a_field_names_its_path_and_line() {
             "/cfg/exp/test.toml:{line}:1: optim.learning_rate: unknown field `learning_rate`, \
              expected one of \
              `optimizer`, `lr`, `momentum`, `nesterov`, `betas`, `eps`, `weight_decay`, \
-             `batch_size`, `grad_clip_norm`, `precision`, `schedule`, `warmup_epochs`, \
-             `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, `channels_last`, `cuda_graphs`, \
-             `ema_decay`"
+             `batch_size`, `micro_batches`, `grad_clip_norm`, `precision`, `schedule`, \
+             `warmup_epochs`, `min_lr`, `milestones`, `gamma`, `precise_bn_batches`, \
+             `channels_last`, `cuda_graphs`, `cudnn_benchmark`, `deterministic`, `ema_decay`"
         )
     );
 
