@@ -343,6 +343,15 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(()) => outln!("CUDA graph capture: available"),
                 Err(why) => outln!("CUDA graph capture: {why}"),
             }
+            let nccl = tch::Cuda::is_available() && fer_train::cuda_graph::nccl_factory().is_some();
+            match (fer_train::dist::available(), nccl) {
+                (true, true) => outln!("data-parallel training: Gloo (CPU) and NCCL (CUDA)"),
+                (true, false) => outln!("data-parallel training: Gloo (NCCL not here)"),
+                (false, _) => outln!(
+                    "data-parallel training: not built (no Gloo headers at build time; Debian: \
+                     libgloo-dev)"
+                ),
+            }
             outln!("threads: {}", tch::get_num_threads());
             if tch::Cuda::is_available() {
                 use fer_train::amp::autocast;
