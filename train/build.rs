@@ -59,6 +59,7 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/extras.cpp");
     println!("cargo:rerun-if-changed=csrc/graph.cpp");
     println!("cargo:rerun-if-changed=csrc/dist.cpp");
+    println!("cargo:rerun-if-changed=csrc/shim.hpp");
     println!("cargo:rerun-if-changed=csrc/dist_nccl.cpp");
     println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");

@@ -29,16 +29,7 @@
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #endif
 
-extern "C" int fer_set_last_error(const char* what);
-
-namespace {
-std::vector<at::Tensor> dist_tensors(void** ts, int n) {
-  std::vector<at::Tensor> v;
-  v.reserve(n);
-  for (int i = 0; i < n; i++) v.push_back(*static_cast<at::Tensor*>(ts[i]));
-  return v;
-}
-}  // namespace
+#include "shim.hpp"
 
 #ifdef FER_HAVE_GLOO
 namespace {
@@ -136,7 +127,7 @@ void fer_dist_free(void* g, int graceful) {
 // Sums the n tensors elementwise over all ranks, in place.
 int fer_dist_allreduce_sum(void* g, void** ts, int n) {
   try {
-    auto v = dist_tensors(ts, n);
+    auto v = fer_tensors(ts, n);
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     for (auto& t : v) {
       std::vector<at::Tensor> one{t};
@@ -152,7 +143,7 @@ int fer_dist_allreduce_sum(void* g, void** ts, int n) {
 // Copies rank `root`'s n tensors to every rank, in place.
 int fer_dist_broadcast(void* g, void** ts, int n, int root) {
   try {
-    auto v = dist_tensors(ts, n);
+    auto v = fer_tensors(ts, n);
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
@@ -183,7 +174,7 @@ int fer_dist_barrier(void* g) {
 void* fer_reducer_new(void* g, void** params, int n, int64_t bucket_bytes,
                       int64_t first_bucket_bytes) {
   try {
-    auto v = dist_tensors(params, n);
+    auto v = fer_tensors(params, n);
     std::vector<bool> sparse(v.size(), false);
     std::vector<size_t> limits{static_cast<size_t>(first_bucket_bytes),
                                static_cast<size_t>(bucket_bytes)};

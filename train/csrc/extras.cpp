@@ -9,6 +9,8 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 
+#include "shim.hpp"
+
 #include <string>
 #include <vector>
 
@@ -20,12 +22,6 @@ int fail(const char* what) {
   return 1;
 }
 
-std::vector<at::Tensor> tensors(void** ts, int n) {
-  std::vector<at::Tensor> v;
-  v.reserve(n);
-  for (int i = 0; i < n; i++) v.push_back(*static_cast<at::Tensor*>(ts[i]));
-  return v;
-}
 }  // namespace
 
 extern "C" {
@@ -86,8 +82,8 @@ int fer_amp_set_enabled(int enabled) {
 int fer_fused_sgd(void** params, void** grads, void** bufs, int n, double weight_decay,
                   double momentum, double lr, int nesterov, int first) {
   try {
-    at::_fused_sgd_(tensors(params, n), tensors(grads, n),
-                    momentum > 0 ? tensors(bufs, n) : std::vector<at::Tensor>{}, weight_decay,
+    at::_fused_sgd_(fer_tensors(params, n), fer_tensors(grads, n),
+                    momentum > 0 ? fer_tensors(bufs, n) : std::vector<at::Tensor>{}, weight_decay,
                     momentum, lr, 0.0, nesterov != 0, false, first != 0);
     return 0;
   } catch (const std::exception& e) {
@@ -100,8 +96,8 @@ int fer_fused_sgd(void** params, void** grads, void** bufs, int n, double weight
 int fer_fused_sgd_tensor_lr(void** params, void** grads, void** bufs, int n, double weight_decay,
                             double momentum, void* lr, int nesterov, int first) {
   try {
-    at::_fused_sgd_(tensors(params, n), tensors(grads, n),
-                    momentum > 0 ? tensors(bufs, n) : std::vector<at::Tensor>{}, weight_decay,
+    at::_fused_sgd_(fer_tensors(params, n), fer_tensors(grads, n),
+                    momentum > 0 ? fer_tensors(bufs, n) : std::vector<at::Tensor>{}, weight_decay,
                     momentum, *static_cast<at::Tensor*>(lr), 0.0, nesterov != 0, false,
                     first != 0);
     return 0;
@@ -114,8 +110,8 @@ int fer_fused_sgd_tensor_lr(void** params, void** grads, void** bufs, int n, dou
 // update, a few multi-tensor kernel launches for the whole model on CUDA.
 int fer_foreach_lerp_(void** self, void** ends, int n, double weight) {
   try {
-    auto a = tensors(self, n);
-    at::_foreach_lerp_(a, tensors(ends, n), weight);
+    auto a = fer_tensors(self, n);
+    at::_foreach_lerp_(a, fer_tensors(ends, n), weight);
     return 0;
   } catch (const std::exception& e) {
     return fail(e.what());

@@ -13,14 +13,14 @@
 //! broadcast at the end of every epoch, so that validation and checkpoints agree on all
 //! ranks; only rank 0 writes the run directory.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CString, c_char, c_void};
 
 use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::extras::handles;
 
 unsafe extern "C" {
-    fn fer_last_error() -> *const c_char;
     fn fer_dist_init(
         addr: *const c_char,
         port: i32,
@@ -55,10 +55,7 @@ const FIRST_BUCKET_BYTES: i64 = 1024 * 1024;
 const DEFAULT_TIMEOUT_S: u64 = 300;
 
 fn shim_error(what: &str) -> Error {
-    // SAFETY: the shim returns a pointer to its thread-local, NUL-terminated message.
-    let msg = unsafe { CStr::from_ptr(fer_last_error()) }.to_string_lossy().into_owned();
-    let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("unknown error");
-    Error::Distributed(format!("{what}: {}", first.trim()))
+    Error::Distributed(format!("{what}: {}", crate::extras::last_error_line()))
 }
 
 /// Whether this fer-train was built with data-parallel training (Gloo's headers were found).
@@ -159,10 +156,6 @@ impl DistEnv {
     }
 }
 
-fn handles(ts: &[Tensor]) -> Vec<*mut c_void> {
-    ts.iter().map(|t| t.as_ptr() as *mut c_void).collect()
-}
-
 /// The ranks' process group (c10d `ProcessGroup` with a Gloo backend, and NCCL for CUDA
 /// tensors when the CUDA shim has it).
 #[derive(Debug)]
@@ -217,11 +210,6 @@ impl Group {
     /// instead, which waits for no other rank.
     pub fn close(mut self) {
         self.graceful = true;
-    }
-
-    /// This process's place among the ranks.
-    pub fn env(&self) -> &DistEnv {
-        &self.env
     }
 
     /// This process's rank.

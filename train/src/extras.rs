@@ -47,18 +47,24 @@ unsafe extern "C" {
     fn fer_empty_pinned(dims: *const i64, ndim: i32, kind: i32) -> *mut c_void;
 }
 
+/// The first non-blank line of the shim's last message (libtorch's messages go on with a
+/// backtrace), for the calling thread.
+pub(crate) fn last_error_line() -> String {
+    // SAFETY: the shim returns a pointer to its thread-local, NUL-terminated message.
+    let msg = unsafe { CStr::from_ptr(fer_last_error()) }.to_string_lossy().into_owned();
+    msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error").to_string()
+}
+
 /// Turns a shim return code into a result carrying libtorch's message.
 pub(crate) fn check(rc: i32, what: &str) -> Result<()> {
     if rc == 0 {
         return Ok(());
     }
-    // SAFETY: the shim returns a pointer to its thread-local, NUL-terminated message.
-    let msg = unsafe { CStr::from_ptr(fer_last_error()) }.to_string_lossy().into_owned();
-    let first = msg.lines().next().unwrap_or("unknown error").to_string();
-    Err(Error::Input(format!("{what}: {first}")))
+    Err(Error::Input(format!("{what}: {}", last_error_line())))
 }
 
-fn handles(ts: &[Tensor]) -> Vec<*mut c_void> {
+/// tch's tensor handles, as the shim takes them.
+pub(crate) fn handles(ts: &[Tensor]) -> Vec<*mut c_void> {
     ts.iter().map(|t| t.as_ptr() as *mut c_void).collect()
 }
 

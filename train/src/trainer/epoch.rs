@@ -175,7 +175,10 @@ pub(crate) fn train_step(
         finite &= opt.backward_part(&(&loss * share), last)?;
         logits.push(out.logits.detach());
         let loss = loss.detach() * share;
-        total = Some(total.map_or_else(|| loss.shallow_clone(), |s| s + &loss));
+        total = Some(match total {
+            Some(s) => s + loss,
+            None => loss,
+        });
         for (k, (name, v)) in terms.into_iter().enumerate() {
             let v = v.detach() * share;
             match named.get_mut(k) {

@@ -318,6 +318,7 @@ impl<'a> Session<'a> {
         let preprocess = cfg.preprocess.resolve(&cfg.model);
         let shard = parallel.as_ref().map(|p| p.shard(cfg.optim.batch_size));
         let data = open_run_data(&cfg, &preprocess, shard)?;
+        let train_images = data.train_counts.iter().sum::<usize>();
         if writes {
             save_plan(&data.plan, &dir.path)?;
         }
@@ -395,20 +396,18 @@ impl<'a> Session<'a> {
         if writes {
             dir.write_atomic("env.json", &env)?;
         }
-        if let Some(p) = &parallel {
+        if let (Some(p), Some(s)) = (&parallel, shard) {
             obs.message(&format!(
-                "data-parallel: rank {} of {} ({}), {} of {} training images per epoch",
+                "data-parallel: rank {} of {} ({}), {} of {train_images} training images per epoch",
                 p.group.rank(),
                 p.group.world(),
                 p.group.backend(),
-                p.shard(cfg.optim.batch_size).len_of(data.train_counts.iter().sum::<usize>()),
-                data.train_counts.iter().sum::<usize>()
+                s.len_of(train_images),
             ));
         }
         obs.message(&format!(
-            "{}: {} train / {} val images, {} classes, device {device:?}",
+            "{}: {train_images} train / {} val images, {} classes, device {device:?}",
             cfg.run_name(),
-            data.train_counts.iter().sum::<usize>(),
             data.val_len,
             data.classes.len()
         ));
