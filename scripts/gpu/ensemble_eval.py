@@ -13,9 +13,16 @@ own `test.json` up to the precision difference (this script scores in float32; a
 with `precision = "bf16"` is scored by fer-train under bf16 autocast: 0.06–0.14 points apart in
 round 5), which checks this script — then the ensemble, as the mean of the members' softmax
 outputs (what `kind = "kd_ensemble"` distils at T = 1). Prints a Markdown table.
+
+With `--choose-on-val`, every member and the ensemble are also scored on the validation share of
+train that the first run's `split.json` records (`data.val_fraction`: the images that chose each
+run's epoch, never PublicTest), so that which teachers form an ensemble can be chosen without
+looking at PublicTest. The share's indices are checked against the plan's SHA-256 fingerprint of
+their file names before use.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import struct
@@ -61,6 +68,30 @@ def load_split(root, split, classes):
     return paths, torch.tensor(labels)
 
 
+def validation_share(data, run):
+    """Paths and labels of the validation share recorded in RUN/split.json (indices into train)."""
+    plan = json.load(open(os.path.join(run, "split.json")))
+    part = next((p for p in plan["parts"] if p["split"] == "val"), None)
+    if part is None:
+        sys.exit(f"{run}/split.json has no validation share (data.val_fraction = 0?)")
+    idx = part["indices"]
+    # fer-train lists a class-folder dataset by sorted folder name, files sorted within; the
+    # class of each file is FER-2013's id of its folder. The fingerprint checks that order.
+    root = os.path.join(data, "train")
+    paths, labels = [], []
+    for folder in sorted(os.listdir(root)):
+        for f in sorted(os.listdir(os.path.join(root, folder))):
+            if not f.startswith("."):
+                paths.append(os.path.join(folder, f))
+                labels.append(CLASSES.index(folder))
+    h = hashlib.sha256()
+    for i in idx:
+        h.update(paths[i].encode() + b"\n")
+    if h.hexdigest() != part["fingerprint"]:
+        sys.exit(f"{run}/split.json: the validation share's fingerprint does not match {root}")
+    return [os.path.join(root, paths[i]) for i in idx], torch.tensor([labels[i] for i in idx])
+
+
 def images(paths, size):
     arr = np.stack(
         [np.asarray(Image.open(p).convert("L").resize((size, size), Image.BILINEAR)) for p in paths]
@@ -73,13 +104,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="val")
+    ap.add_argument("--choose-on-val", action="store_true")
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     # CLASSES is fer-train's order for FER-2013 (data/src/labels.rs, the CSV release's ids).
     paths, y = load_split(a.data, a.split, CLASSES)
-    inputs = {}
-    probs, rows = [], []
+    vpaths, vy = validation_share(a.data, a.runs[0]) if a.choose_on_val else ([], None)
+    inputs, vinputs = {}, {}
+    probs, vprobs, rows = [], [], []
     for run in a.runs:
         with open(os.path.join(run, "config.resolved.toml"), "rb") as f:
             model = tomllib.load(f)["model"]
@@ -94,23 +127,37 @@ def main():
         if missing or unexpected:
             sys.exit(f"{run}: weights do not match torchvision {arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
         m = m.to(dev).eval()
-        with torch.no_grad():
-            p = torch.cat([m(x[i : i + 512].to(dev)).softmax(1).cpu() for i in range(0, len(x), 512)])
+
+        def score(x):
+            with torch.no_grad():
+                return torch.cat([m(x[i : i + 512].to(dev)).softmax(1).cpu() for i in range(0, len(x), 512)])
+
+        p = score(x)
         probs.append(p)
         acc = (p.argmax(1) == y).float().mean().item() * 100
+        vacc = float("nan")
+        if a.choose_on_val:
+            if size not in vinputs:
+                vinputs[size] = images(vpaths, size)
+            vp = score(vinputs[size])
+            vprobs.append(vp)
+            vacc = (vp.argmax(1) == vy).float().mean().item() * 100
         try:
             ref = 100 * json.load(open(os.path.join(run, "test.json")))["best"]["accuracy"]
         except (OSError, KeyError):
             ref = float("nan")
-        rows.append((os.path.basename(run.rstrip("/")), acc, ref))
+        rows.append((os.path.basename(run.rstrip("/")), acc, ref, vacc))
     ens = torch.stack(probs).mean(0)
     ens_acc = (ens.argmax(1) == y).float().mean().item() * 100
-    print(f"| member | PublicTest % (this script) | PublicTest % (fer-train test.json) |")
-    print("|---|---:|---:|")
-    for name, acc, ref in rows:
-        print(f"| {name} | {acc:.2f} | {ref:.2f} |")
-    print(f"| **ensemble of {len(rows)}** (mean softmax) | **{ens_acc:.2f}** | – |")
-    bad = [r for r in rows if abs(r[1] - r[2]) > 0.3]
+    vens = float("nan")
+    if vprobs:
+        vens = (torch.stack(vprobs).mean(0).argmax(1) == vy).float().mean().item() * 100
+    print(f"| member | PublicTest % (this script) | PublicTest % (fer-train test.json) | validation share % ({len(vpaths)} images of train) |")
+    print("|---|---:|---:|---:|")
+    for name, acc, ref, vacc in rows:
+        print(f"| {name} | {acc:.2f} | {ref:.2f} | {vacc:.2f} |")
+    print(f"| **ensemble of {len(rows)}** (mean softmax) | **{ens_acc:.2f}** | – | {vens:.2f} |")
+    bad = [r[:3] for r in rows if abs(r[1] - r[2]) > 0.3]
     if bad:
         print(f"WARNING: members disagree with fer-train's test.json: {bad}", file=sys.stderr)
 

@@ -6,19 +6,24 @@
 #                 cuDNN's autotuning on and off: wall time, its breakdown, the first epoch;
 #   PHASE=bf16    the same run in fp32 and bf16 over SEEDS (two runs at a time on the GPU):
 #                 PublicTest accuracy of the epoch chosen on validation, mean ± std;
-#   PHASE=compare each student (ARCHS) alone on the GPU, fp32 and bf16: a 30-epoch fer-train
-#                 run and the PyTorch reference loop (scripts/gpu/torch_reference_train.py,
-#                 TORCH_EPOCHS epochs, the first left out of its img/s) in the same session.
+#   PHASE=compare each model of ARCHS alone on the GPU, in each of PRECISIONS (fp32 bf16): a
+#                 30-epoch fer-train run and the PyTorch reference loop
+#                 (scripts/gpu/torch_reference_train.py, TORCH_EPOCHS epochs, the first left out
+#                 of its img/s) in the same session;
+#   PHASE=seeds   each model of ARCHS in fp32 and bf16 over SEEDS, every run at once (under CUDA
+#                 MPS where it starts); EfficientNet-B0 at lr 0.05 with gradient clipping (its
+#                 seeds spread over 9 points at lr 0.1, docs/results.md): PublicTest accuracy of
+#                 the epoch chosen on validation, mean ± std, per model and precision.
 #
 #   FER_TRAIN=path/to/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir PHASE=... \
-#     [TESTS=dir] [EPOCHS=30] [SEEDS="1 2 3"] bash scripts/gpu/issue15_round2.sh
+#     [TESTS=dir] [EPOCHS=30] [SEEDS="1 2 3"] [ARCHS="..."] [PRECISIONS="fp32 bf16"] bash scripts/gpu/issue15_round2.sh
 #
 # Resumable: a finished run (outcome.json) is read back, not trained again. Tables go to
 # OUT/<phase>.md.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 out="${OUT:?OUT=/path/for/results}"
-phase="${PHASE:?PHASE=tests|warmup|bf16|compare}"
+phase="${PHASE:?PHASE=tests|warmup|bf16|compare|seeds}"
 epochs="${EPOCHS:-30}"
 seeds="${SEEDS:-1 2 3}"
 mkdir -p "$out"
@@ -105,7 +110,7 @@ PY
 compare)
   : > "$out/torch.jsonl"
   for a in ${ARCHS:-mobilenet_v3_small mobilenet_v3_large efficientnet_b0}; do
-    for p in fp32 bf16; do
+    for p in ${PRECISIONS:-fp32 bf16}; do
       ARCH="$a" run "cmp_${a}_$p" --set seed=1 --set optim.precision="$p"
       "${PYTHON:-python3}" scripts/gpu/torch_reference_train.py --root "${DATA:?}/fer2013" \
         --arch "$a" --precision "$p" --epochs "${TORCH_EPOCHS:-4}" --json "$out/torch.jsonl" \
@@ -139,5 +144,53 @@ for name in sorted(os.listdir(runs)):
     print(f"| {arch} | {p} | {wall:.1f} | {mine:,.0f} | {theirs or 0:,.0f} | {ratio} | {100 * test['best']['accuracy']:.2f} |")
 PY
   ;;
-*) echo "PHASE must be tests, warmup, bf16 or compare"; exit 2 ;;
+seeds)
+  if command -v nvidia-cuda-mps-control >/dev/null; then
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    { pgrep -f nvidia-cuda-mps-control >/dev/null || nvidia-cuda-mps-control -d; } \
+      && echo "CUDA MPS on" || unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  fi
+  archs="${ARCHS:-mobilenet_v3_small efficientnet_b0}"
+  for a in $archs; do
+    extra=()
+    [ "$a" = efficientnet_b0 ] && extra=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
+    for s in $seeds; do
+      for p in fp32 bf16; do
+        ARCH="$a" run "seeds_${a}_${p}_s$s" --set seed="$s" --set optim.precision="$p" \
+          --set data.workers=2 "${extra[@]}" &
+      done
+    done
+  done
+  wait
+  python3 - "$RUNS" "$seeds" $archs <<'PY' | tee "$out/seeds.md"
+import json, os, statistics, sys
+runs, seeds, archs = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+print("| model | precision | PublicTest %, mean ± std (epoch chosen on val) | last epoch | per seed | train img/s (epochs 2+, every run sharing the GPU) |")
+print("|---|---|---:|---:|---|---:|")
+for a in archs:
+    means = {}
+    for p in ("fp32", "bf16"):
+        best, last, speed = [], [], []
+        for s in seeds:
+            d = os.path.join(runs, f"seeds_{a}_{p}_s{s}")
+            try:
+                t = json.load(open(os.path.join(d, "test.json")))
+                recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+            except (OSError, ValueError):
+                continue
+            best.append(100 * t["best"]["accuracy"])
+            last.append(100 * t["last"]["accuracy"])
+            speed.append(statistics.mean(r["img_per_s"] for r in recs[1:]))
+        if len(best) < 2:
+            print(f"| {a} | {p} | {len(best)} finished |")
+            continue
+        means[p] = statistics.mean(best)
+        ms = lambda v: f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
+        print(f"| {a} | {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
+    if len(means) == 2:
+        print(f"| {a} | bf16 − fp32 | {means['bf16'] - means['fp32']:+.2f} | | | |")
+PY
+  ;;
+*) echo "PHASE must be tests, warmup, bf16, compare or seeds"; exit 2 ;;
 esac

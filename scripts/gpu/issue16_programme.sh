@@ -40,6 +40,15 @@
 #            their ensemble's PublicTest accuracy (OUT/ensemble.md), then MobileNetV3-Large
 #            0.1 CE + 0.9 KD (T = 4) towards the mean of the three over SEEDS; students at EPOCHS.
 #            Call it again (same warm machine) to resume what LIMIT stopped.
+# Round 9 (stronger augmentation, KD with mixup):
+# aug:       ResNet-18 teachers of seeds 0-2 with the round-1 augmentation and with a stronger one
+#            (crop area 0.5-1, rotation ±15°, erasing 0.5), TEACHER_EPOCHS; the PublicTest and
+#            validation-share accuracy of each set of three and of all six in OUT/ensemble.md (the
+#            validation share chooses the teachers of fm).
+# fm:        MobileNetV3-Large, 0.1 CE + 0.9 KD (T = 4) towards the mean of TEACHERS (run names
+#            under RUNS) on mixup batches (augment.mixup_alpha = MIXUP, default 1.0: the teachers
+#            see the same mixed images, "function matching"), and without mixup unless NO_PLAIN,
+#            over SEEDS at EPOCHS.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -95,26 +104,34 @@ students() { # prefix config arch seeds extra...
 
 ens=(--set "teachers.0.checkpoint=$t50" --set "teachers.1.checkpoint=$t18")
 
-# kd_ensemble_config N [ARCH]: the round-1 recipe with 0.5 CE + 0.5 KD towards ARCH (resnet18)
-# teachers of seeds 0..N-1 (the loss weights are changed per run with --set).
-kd_ensemble_config() {
-  local n="$1" arch="${2:-resnet18}" names="" s
-  for s in $(seq 0 $((n - 1))); do names="$names${names:+, }\"${arch}_s$s\""; done
+# kd_config NAME RUN...: the round-1 recipe with 0.5 CE + 0.5 KD towards the mean of the teachers
+# trained as runs RUN... (directories under RUNS; the loss weights are changed per run with --set).
+kd_config() {
+  local cfgname="$1" names="" r; shift
+  for r in "$@"; do names="$names${names:+, }\"$r\""; done
   sed -n '/^version/,/^warmup_epochs/p' configs/fer2013/exp3_baseline.toml \
-    | sed "s/^name = .*/name = \"fer2013_kd_ensemble_${arch}x$n\"/; s/^description = .*/description = \"Hinton KD towards the mean of $n $arch teachers.\"/"
+    | sed "s/^name = .*/name = \"fer2013_$cfgname\"/; s/^description = .*/description = \"Hinton KD towards the mean of $# teachers.\"/"
   echo; echo '[early_stopping]'; echo 'metric = "val_accuracy"'
-  for s in $(seq 0 $((n - 1))); do
-    printf '\n[[teachers]]\nname = "%s_s%s"\ncheckpoint = "%s/teacher_%s_s%s/best.safetensors"\n' "$arch" "$s" "$runs" "$arch" "$s"
+  for r in "$@"; do
+    printf '\n[[teachers]]\nname = "%s"\ncheckpoint = "%s/%s/best.safetensors"\n' "$r" "$runs" "$r"
   done
   printf '\n[[stages]]\nname = "train"\nepochs = 30\n'
   printf '\n[[stages.loss]]\nkind = "cross_entropy"\nweight = 0.5\nlabel_smoothing = 0.1\n'
   printf '\n[[stages.loss]]\nkind = "kd_ensemble"\nweight = 0.5\ntemperature = 4.0\nteachers = [%s]\n' "$names"
+}
+# kd_ensemble_config N [ARCH]: kd_config towards ARCH (resnet18) teachers of seeds 0..N-1.
+kd_ensemble_config() {
+  local n="$1" arch="${2:-resnet18}"
+  # shellcheck disable=SC2046 # one run name per word
+  kd_config "kd_ensemble_${arch}x$n" $(for s in $(seq 0 $((n - 1))); do echo "teacher_${arch}_s$s"; done)
 }
 kd3="$runs/kd_ensemble_resnet18x3.toml"; kd_ensemble_config 3 > "$kd3"
 kd5="$runs/kd_ensemble_resnet18x5.toml"; kd_ensemble_config 5 > "$kd5"
 kdvgg="$runs/kd_ensemble_vgg_ferx3.toml"; kd_ensemble_config 3 vgg_fer > "$kdvgg"
 w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
+# Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
+strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
 # three_teachers_then_kd ARCH KD_CONFIG KD_RUN: ARCH teachers of seeds 0-2 (TEACHER_EPOCHS) with
 # MobileNetV3-Large exp3 over SEEDS beside them; once the teachers are done, their ensemble's
 # PublicTest accuracy (OUT/ensemble.md), then MobileNetV3-Large 0.1 CE + 0.9 KD towards the three
@@ -216,7 +233,35 @@ case "$phase" in
   vgg)
     three_teachers_then_kd vgg_fer "$kdvgg" "L_kdvgg_w09_e$epochs"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16 or vgg"; exit 2 ;;
+  aug)
+    for t in 0 1 2; do
+      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+      launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
+        "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
+    done
+    wait
+    {
+      echo "ResNet-18, the round-1 augmentation:"
+      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
+        "$runs"/teacher_resnet18_s{0,1,2}
+      echo; echo "ResNet-18, stronger augmentation:"
+      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
+        "$runs"/teacher_resnet18strong_s{0,1,2}
+      echo; echo "All six:"
+      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
+        "$runs"/teacher_resnet18_s{0,1,2} "$runs"/teacher_resnet18strong_s{0,1,2}
+    } > "$out/ensemble.md" 2>&1
+    ;;
+  fm)
+    # shellcheck disable=SC2086 # one run name per word
+    kd_config kd_fm ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_fm.toml"
+    students "L_kdfm_e$epochs" "$runs/kd_fm.toml" mobilenet_v3_large "$seeds" "${w09[@]}" \
+      --set augment.mixup_alpha="${MIXUP:-1.0}"
+    [ -z "${NO_PLAIN:-}" ] && students "L_kd_e$epochs" "$runs/kd_fm.toml" mobilenet_v3_large \
+      "$seeds" "${w09[@]}"
+    ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug or fm"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
@@ -262,7 +307,7 @@ if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
-{ [ "$phase" = long ] || [ "$phase" = vgg ]; } && cat "$out/ensemble.md"
+{ [ "$phase" = long ] || [ "$phase" = vgg ] || [ "$phase" = aug ]; } && cat "$out/ensemble.md"
 if [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
