@@ -70,6 +70,14 @@ pub struct AugmentConfig {
     /// than mixup. Default 0.5.
     #[serde(skip_serializing_if = "is_half")]
     pub mix_switch_prob: f32,
+    /// Distinct augmentations per image: with `views = K ≥ 1`, the per-image draws above
+    /// (crop, flip, rotation, jitter, erasing) of epoch `e` are those of epoch `e mod K`, so
+    /// every image is seen in at most `K` versions while the batch order still changes every
+    /// epoch (mixup and CutMix are drawn per batch and are not affected). What makes a
+    /// teacher's outputs cacheable exactly (`stages.teacher_cache`). Default 0: fresh draws
+    /// every epoch.
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub views: u32,
 }
 
 // Mixing options at their defaults are left out of a resolved config, so that configs
@@ -82,6 +90,9 @@ fn is_one(v: &f32) -> bool {
 }
 fn is_half(v: &f32) -> bool {
     *v == 0.5
+}
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Default for AugmentConfig {
@@ -103,11 +114,17 @@ impl Default for AugmentConfig {
             cutmix_alpha: 0.0,
             mix_prob: 1.0,
             mix_switch_prob: 0.5,
+            views: 0,
         }
     }
 }
 
 impl AugmentConfig {
+    /// The epoch whose per-image draws epoch `epoch` uses (see [`AugmentConfig::views`]).
+    pub fn draw_epoch(&self, epoch: u64) -> u64 {
+        if self.views == 0 { epoch } else { epoch % u64::from(self.views) }
+    }
+
     /// No augmentation: the output equals [`crate::preprocess::preprocess_into`]'s.
     pub fn off() -> Self {
         AugmentConfig { enabled: false, ..AugmentConfig::default() }

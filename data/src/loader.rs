@@ -291,10 +291,11 @@ impl Loader {
     /// needs to produce the batches this loader would.
     pub fn plan(&self, epoch: u64) -> Vec<(usize, SampleKey)> {
         let seed = self.inner.cfg.seed;
+        let draws = self.inner.augmenter.config().draw_epoch(epoch);
         self.inner
             .order(epoch)
             .into_iter()
-            .map(|(i, index)| (i, SampleKey { seed, epoch, index }))
+            .map(|(i, index)| (i, SampleKey { seed, epoch: draws, index }))
             .collect()
     }
 
@@ -416,7 +417,8 @@ impl Inner {
         let mut indices = Vec::with_capacity(items.len());
         let mut skipped = Vec::new();
         for &(i, aug) in items {
-            let key = SampleKey { seed: self.cfg.seed, epoch, index: aug };
+            let draws = self.augmenter.config().draw_epoch(epoch);
+            let key = SampleKey { seed: self.cfg.seed, epoch: draws, index: aug };
             let loaded = self.dataset.load(i).and_then(|s| {
                 let target = check_target(&s.target, k, &s.source)?;
                 if self.cfg.pixels {

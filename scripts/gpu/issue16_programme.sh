@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -49,6 +49,9 @@
 #            under RUNS) on mixup batches (augment.mixup_alpha = MIXUP, default 1.0: the teachers
 #            see the same mixed images, "function matching"), and without mixup unless NO_PLAIN,
 #            over SEEDS at EPOCHS.
+# cached:    the six teachers of aug (trained if absent), then MobileNetV3-Large exp3 and 0.1 CE +
+#            0.9 KD towards the six over SEEDS at EPOCHS, both with augment.views = VIEWS (20),
+#            the KD runs reading the teachers' logits from the teacher cache.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -253,6 +256,25 @@ case "$phase" in
         "$runs"/teacher_resnet18_s{0,1,2} "$runs"/teacher_resnet18strong_s{0,1,2}
     } > "$out/ensemble.md" 2>&1
     ;;
+  cached)
+    # The six teachers of phase aug (trained here if absent), then students over SEEDS at EPOCHS
+    # with augment.views = VIEWS: exp3, and 0.1 CE + 0.9 KD towards the six read from the
+    # teacher cache (stages.0.teacher_cache).
+    for t in 0 1 2; do
+      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+        --set optim.ema_decay="$ema"
+      launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
+        "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
+    done
+    wait
+    six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
+    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
+    views=(--set augment.views="${VIEWS:-20}")
+    students "L_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
+      "$seeds" "${views[@]}"
+    students "L_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
+      "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
+    ;;
   fm)
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_fm ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_fm.toml"
@@ -261,7 +283,7 @@ case "$phase" in
     [ -z "${NO_PLAIN:-}" ] && students "L_kd_e$epochs" "$runs/kd_fm.toml" mobilenet_v3_large \
       "$seeds" "${w09[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug or fm"; exit 2 ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug, fm or cached"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"

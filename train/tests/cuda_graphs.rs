@@ -239,3 +239,50 @@ weight = 25.0
     // bf16 rounds at 3 significant digits, so algorithm choices show more.
     compare(&eager, &graphed, &notes, 2e-2);
 }
+
+/// A distillation stage reading cached teacher logits (`teacher_cache`, `augment.views`) on
+/// the device path: graphed = eager bit for bit (the cached rows are a graph input copied in
+/// like the batch), and both train what the stage trains with the teacher in the step (close,
+/// not equal: cuDNN may pick other algorithms for the fill's batches).
+#[test]
+#[ignore = "needs a CUDA device"]
+fn a_graphed_stage_with_cached_teacher_logits_matches_eager_and_the_uncached_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    synth(tmp.path());
+    let (teacher, _) = run(&config(tmp.path(), "teacher", false, "fp32", CE_STAGE));
+    let kd = |cache: bool| {
+        format!(
+            r#"
+[augment]
+views = 3
+[[teachers]]
+name = "t"
+checkpoint = "{}"
+input_size = 64
+[[stages]]
+name = "kd"
+epochs = 4
+teacher_cache = {cache}
+[[stages.loss]]
+kind = "cross_entropy"
+weight = 0.5
+[[stages.loss]]
+kind = "kd"
+weight = 0.5
+temperature = 2.0
+"#,
+            teacher.dir.join("best.safetensors").display()
+        )
+    };
+    let cfg = |name, graphs, cache| {
+        repeatable(config_on(tmp.path(), name, graphs, "fp32", &kd(cache), "on"), false)
+    };
+    let (eager, notes) = run(&cfg("cached_eager", false, true));
+    assert!(notes.iter().any(|n| n.contains("teacher outputs cached")), "{notes:?}");
+    let (graphed, notes) = run(&cfg("cached_graphed", true, true));
+    compare(&eager, &graphed, &notes, 0.0);
+    let (in_step, _) = run(&cfg("in_step", false, false));
+    let d = weight_diff(&in_step.dir.join("last.safetensors"), &eager.dir.join("last.safetensors"));
+    eprintln!("teacher in the step vs cached: weights differ by {d:e} (relative)");
+    assert!(d <= 1e-3, "weights differ by {d:e} (relative)");
+}

@@ -4,7 +4,8 @@ use fer_models_spec::{ColorMode, SpecError};
 
 use super::error::{ConfigErrors, ConfigIssue};
 use super::{
-    CONFIG_VERSION, ExperimentConfig, FOLD_PLACEHOLDER, OptimizerKind, Precision, Schedule,
+    CONFIG_VERSION, ClassBalance, ExperimentConfig, FOLD_PLACEHOLDER, OptimizerKind, Precision,
+    Schedule, StageConfig,
 };
 use crate::losses::LossTerm;
 
@@ -326,6 +327,29 @@ impl ExperimentConfig {
         }
     }
 
+    /// What `stages[i].teacher_cache = true` needs (see [`StageConfig::teacher_cache`]).
+    fn check_teacher_cache(&self, s: &StageConfig, at: &str, is: &mut Issues) {
+        let aug = &self.augment;
+        if aug.views == 0 {
+            is.push(at, "needs augment.views >= 1 (the teachers' outputs are cached per view)");
+        }
+        if aug.mixup_alpha > 0.0 || aug.cutmix_alpha > 0.0 {
+            is.push(at, "cannot be used with mixup or CutMix (mixed images differ every epoch)");
+        }
+        if self.data.balance == ClassBalance::BalancedSampler {
+            is.push(at, "cannot be used with data.balance = \"balanced_sampler\" (it repeats images under other draws)");
+        }
+        if !s.loss.iter().any(LossTerm::needs_teacher) {
+            is.push(at, "the stage has no term that reads a teacher");
+        }
+        if let Some(t) = s.loss.iter().find(|t| t.needs_embedding()) {
+            is.push(
+                at,
+                format!("cannot be used with a {} term (only logits are cached)", t.kind_name()),
+            );
+        }
+    }
+
     fn check_stages(&self, is: &mut Issues) {
         if self.stages.is_empty() {
             is.push("stages", "at least one [[stages]] is required");
@@ -362,6 +386,9 @@ impl ExperimentConfig {
             }
             if s.loss.is_empty() {
                 is.push(at("loss"), "at least one [[stages.loss]] term is required");
+            }
+            if s.teacher_cache {
+                self.check_teacher_cache(s, &at("teacher_cache"), is);
             }
             for (j, term) in s.loss.iter().enumerate() {
                 let term_at = format!("stages[{i}].loss[{j}]");

@@ -138,13 +138,13 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
     let mut runner = StepRunner::new(o.cuda_graphs, o.device, &opt, &note)?;
     let mut last = None;
     for _ in 0..o.warmup {
-        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr, &note)?.1);
+        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), None, optim.lr, &note)?.1);
     }
     sync(o.device);
     let replays_before = runner.replays();
     let start = Instant::now();
     for _ in 0..o.steps {
-        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), optim.lr, &note)?.1);
+        last = Some(runner.step(&parts, &mut opt, &x, Target::Hard(&y), None, optim.lr, &note)?.1);
     }
     sync(o.device);
     let secs = start.elapsed().as_secs_f64();

@@ -15,6 +15,7 @@ use super::mix::Mixer;
 use super::optim::{Optimizer, Progress, lr_at};
 use super::resident::{DeviceBatch, ResidentTrain, ResidentVal};
 use super::teacher::Teacher;
+use super::teacher_cache::TeacherCache;
 use crate::amp::autocast;
 use crate::config::{OptimConfig, Precision, StageConfig};
 use crate::error::{Error, Result};
@@ -40,6 +41,9 @@ pub(super) struct EpochCtx<'a> {
     pub precision: Precision,
     /// Mixup/CutMix of whole batches, when the config asks for it.
     pub mixer: Option<&'a Mixer>,
+    /// The teachers' logits per image and view (`stages.teacher_cache`), read instead of
+    /// running the teachers; needs `resident`.
+    pub teacher_cache: Option<&'a TeacherCache>,
 }
 
 /// What a training epoch measured (host values, read once at the end of the epoch).
@@ -140,11 +144,15 @@ pub(crate) type StepOutput = (Forward, Tensor, Vec<(String, Tensor)>);
 /// its weighted terms. With `micro_batches > 1` the batch is forwarded and back-propagated in
 /// contiguous parts, each loss weighted by its share of the batch, and the update follows the
 /// last (in a data-parallel run only the last backward all-reduces, as DDP's `no_sync`).
+///
+/// `teacher_logits` (`[B, T, C]`, the teachers in `p.teachers`' order), when given, stand for
+/// the teachers' forward passes (`stages.teacher_cache`).
 pub(crate) fn train_step(
     p: &StepParts,
     opt: &mut Optimizer,
     x: &Tensor,
     target: Target,
+    teacher_logits: Option<&Tensor>,
     lr: Lr,
 ) -> Result<StepOutput> {
     if p.student.device().is_cuda() && p.student.is_channels_last() {
@@ -154,7 +162,7 @@ pub(crate) fn train_step(
     let parts = p.micro_batches.max(1) as i64;
     let n = x.size()[0];
     if parts == 1 || n < parts {
-        let (out, loss, terms) = forward_loss(p, x, target)?;
+        let (out, loss, terms) = forward_loss(p, x, target, teacher_logits)?;
         if opt.backward(&loss)? {
             update(p, opt, lr)?;
         }
@@ -165,11 +173,15 @@ pub(crate) fn train_step(
         Target::Hard(y) | Target::Soft(y) => y.chunk(parts, 0),
     };
     let soft = matches!(target, Target::Soft(_));
+    let cached: Vec<Option<Tensor>> = match teacher_logits {
+        Some(c) => c.chunk(parts, 0).into_iter().map(Some).collect(),
+        None => xs.iter().map(|_| None).collect(),
+    };
     let (mut logits, mut total, mut named) = (Vec::new(), None::<Tensor>, Vec::new());
     let mut finite = true;
-    for (i, (xi, ti)) in xs.iter().zip(&targets).enumerate() {
+    for (i, ((xi, ti), ci)) in xs.iter().zip(&targets).zip(&cached).enumerate() {
         let t = if soft { Target::Soft(ti) } else { Target::Hard(ti) };
-        let (out, loss, terms) = forward_loss(p, xi, t)?;
+        let (out, loss, terms) = forward_loss(p, xi, t, ci.as_ref())?;
         let share = xi.size()[0] as f64 / n as f64;
         let last = i + 1 == xs.len();
         finite &= opt.backward_part(&(&loss * share), last)?;
@@ -202,20 +214,34 @@ fn update(p: &StepParts, opt: &mut Optimizer, lr: Lr) -> Result<()> {
     opt.step_lr(lr)
 }
 
-/// The student's (and teachers') forward passes and the loss, under autocast.
-fn forward_loss(p: &StepParts, x: &Tensor, target: Target) -> Result<StepOutput> {
+/// The student's (and teachers') forward passes and the loss, under autocast; the teachers'
+/// logits come from `cached` (`[B, T, C]`) when given.
+fn forward_loss(
+    p: &StepParts,
+    x: &Tensor,
+    target: Target,
+    cached: Option<&Tensor>,
+) -> Result<StepOutput> {
     let needs_emb = p.loss.iter().any(LossTerm::needs_embedding);
     let taps: &[&str] = if needs_emb { &[EMBEDDING_TAP] } else { &[] };
     let (out, loss, terms) = autocast(p.precision, || -> Result<_> {
         let out = p.student.forward_taps(x, true, taps)?;
-        let teacher_out = p
-            .teachers
-            .iter()
-            .map(|t| t.forward(x, p.preprocess).map(|(l, e)| (t.name.as_str(), l, e)))
-            .collect::<Result<Vec<_>>>()?;
+        let teacher_out = match cached {
+            Some(c) => p
+                .teachers
+                .iter()
+                .enumerate()
+                .map(|(k, t)| (t.name.as_str(), c.select(1, k as i64), None))
+                .collect(),
+            None => p
+                .teachers
+                .iter()
+                .map(|t| t.forward(x, p.preprocess).map(|(l, e)| (t.name.as_str(), l, Some(e))))
+                .collect::<Result<Vec<_>>>()?,
+        };
         let touts: Vec<TeacherOutputs> = teacher_out
             .iter()
-            .map(|(name, l, e)| TeacherOutputs { name, logits: Some(l), embedding: Some(e) })
+            .map(|(name, l, e)| TeacherOutputs { name, logits: Some(l), embedding: e.as_ref() })
             .collect();
         let inputs = LossInputs {
             student_logits: &out.logits,
@@ -251,6 +277,13 @@ pub(super) fn train_epoch(
     let (mut images, mut lr) = (0usize, base_lr);
     let note = |m: &str| obs.message(m);
     let mut watch = NonFiniteWatch::new();
+    let cache = match (ctx.teacher_cache, ctx.resident) {
+        (Some(c), Some(r)) => Some((c, r, r.epoch_indices(ctx.run_epoch as u64))),
+        (Some(_), None) => {
+            return Err(Error::Input("the teacher cache needs the device data path".into()));
+        }
+        (None, _) => None,
+    };
     for (i, batch) in device_batches(ctx, ctx.run_epoch as u64, obs).enumerate() {
         let (x, y, soft) = batch?;
         let n = x.size()[0] as usize;
@@ -276,7 +309,10 @@ pub(super) fn train_epoch(
             (None, Some(s)) => (&x, Target::Soft(s)),
             (None, None) => (&x, Target::Hard(&y)),
         };
-        let (out, loss, terms) = runner.step(&parts, opt, x, target, lr, &note)?;
+        let cached = cache
+            .as_ref()
+            .map(|(c, r, order)| c.batch(ctx.run_epoch as u64, &r.batch_indices(order, i)));
+        let (out, loss, terms) = runner.step(&parts, opt, x, target, cached.as_ref(), lr, &note)?;
         if let Some(e) = ema.as_deref_mut() {
             e.update()?;
         }

@@ -64,6 +64,8 @@ impl StaticTarget {
 struct Captured {
     x: Tensor,
     target: StaticTarget,
+    /// The teachers' cached logits, when the stage reads them (`stages.teacher_cache`).
+    teacher_logits: Option<Tensor>,
     lr: Tensor,
     graph: Graph,
     out: StepOutput,
@@ -124,23 +126,30 @@ impl StepRunner {
 
     /// One training step (see [`train_step`]); the outputs of a replayed step are the captured
     /// tensors, valid until the next step.
+    #[allow(clippy::too_many_arguments)] // the step's inputs, as train_step's, plus its note
     pub(crate) fn step(
         &mut self,
         p: &StepParts,
         opt: &mut Optimizer,
         x: &Tensor,
         target: Target,
+        teacher_logits: Option<&Tensor>,
         lr: f64,
         note: &dyn Fn(&str),
     ) -> Result<StepOutput> {
         let n = x.size().first().copied().unwrap_or(0);
         if self.enabled && self.eager_steps >= EAGER_STEPS {
             if let Some(c) = &self.captured {
-                if c.x.size() == x.size() && c.target.matches(&target) {
-                    return self.replay(opt, x, target, lr);
+                let same_logits = match (&c.teacher_logits, teacher_logits) {
+                    (Some(s), Some(t)) => s.size() == t.size(),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if c.x.size() == x.size() && c.target.matches(&target) && same_logits {
+                    return self.replay(opt, x, target, teacher_logits, lr);
                 }
             } else if n >= self.largest {
-                match self.capture(p, opt, x, target, lr) {
+                match self.capture(p, opt, x, target, teacher_logits, lr) {
                     Ok(()) => {
                         note("training step captured as a CUDA graph; replayed from now on");
                         return self.replay_captured(opt);
@@ -154,7 +163,7 @@ impl StepRunner {
         }
         self.eager_steps += 1;
         self.largest = self.largest.max(n);
-        train_step(p, opt, x, target, Lr::Value(lr))
+        train_step(p, opt, x, target, teacher_logits, Lr::Value(lr))
     }
 
     fn capture(
@@ -163,6 +172,7 @@ impl StepRunner {
         opt: &mut Optimizer,
         x: &Tensor,
         target: Target,
+        teacher_logits: Option<&Tensor>,
         lr: f64,
     ) -> Result<()> {
         let sx = x.copy();
@@ -172,13 +182,17 @@ impl StepRunner {
             crate::extras::channels_last_(&sx)?;
         }
         let st = StaticTarget::copy_of(target);
+        let stl = teacher_logits.map(Tensor::copy);
         let slr = Tensor::full([], lr, (Kind::Float, x.device()));
         let steps_before = opt.steps();
-        let captured = Graph::capture(|| train_step(p, opt, &sx, st.as_target(), Lr::Tensor(&slr)));
+        let captured = Graph::capture(|| {
+            train_step(p, opt, &sx, st.as_target(), stl.as_ref(), Lr::Tensor(&slr))
+        });
         // Capture recorded the update without running it: the replay that follows runs it.
         opt.set_steps(steps_before);
         let (graph, out) = captured?;
-        self.captured = Some(Captured { x: sx, target: st, lr: slr, graph, out });
+        self.captured =
+            Some(Captured { x: sx, target: st, teacher_logits: stl, lr: slr, graph, out });
         Ok(())
     }
 
@@ -187,11 +201,15 @@ impl StepRunner {
         opt: &mut Optimizer,
         x: &Tensor,
         target: Target,
+        teacher_logits: Option<&Tensor>,
         lr: f64,
     ) -> Result<StepOutput> {
         let c = self.captured.as_mut().expect("captured");
         c.x.copy_(x);
         c.target.load(target);
+        if let (Some(s), Some(t)) = (&mut c.teacher_logits, teacher_logits) {
+            s.copy_(t);
+        }
         let _ = c.lr.fill_(lr);
         self.replay_captured(opt)
     }

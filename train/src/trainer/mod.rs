@@ -16,6 +16,7 @@ pub mod resident;
 pub mod rundir;
 pub mod seeds;
 pub mod teacher;
+mod teacher_cache;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,8 @@ use self::parallel::Parallel;
 use self::resident::{ResidentTrain, ResidentVal};
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
-use crate::config::{ClassBalance, DeviceData, ExperimentConfig, Precision};
+use self::teacher_cache::TeacherCache;
+use crate::config::{ClassBalance, DeviceData, ExperimentConfig, Precision, StageConfig};
 use crate::device::{DeviceChoice, load_cuda_backend, resolve};
 use crate::error::{Error, Result};
 use crate::lower::TchModel;
@@ -547,6 +549,25 @@ impl<'a> Session<'a> {
         self.dir.write_atomic("test.json", &text)
     }
 
+    /// Fills stage `stage`'s teacher cache (`teacher_cache = true`), or says in one sentence
+    /// why this run cannot have one.
+    fn teacher_cache(&self, stage: &StageConfig, teachers: &[&Teacher]) -> Result<TeacherCache> {
+        let field = format!("stage {:?}: teacher_cache", stage.name);
+        if self.parallel.is_some() {
+            return Err(Error::Input(format!(
+                "{field} is not supported by data-parallel training yet"
+            )));
+        }
+        let Some((train, _)) = &self.resident else {
+            return Err(Error::Input(format!(
+                "{field} needs the training images on the device (data.device_data); this run \
+                 makes its batches with the CPU loader"
+            )));
+        };
+        let views = self.cfg.augment.views;
+        TeacherCache::fill(train, teachers, &self.preprocess, self.precision, views, self.obs)
+    }
+
     fn run(
         &mut self,
         done: usize,
@@ -586,6 +607,16 @@ impl<'a> Session<'a> {
             let used = stage.teachers_used(&self.cfg.teachers);
             let note = |m: &str| self.obs.message(m);
             let mut runner = StepRunner::new(self.cfg.optim.cuda_graphs, self.device, &opt, &note)?;
+            let stage_teachers: Vec<&Teacher> =
+                self.teachers.iter().filter(|t| used.contains(&t.name.as_str())).collect();
+            let cache = if stage.teacher_cache && done < stage_start + stage.epochs {
+                let clock = std::time::Instant::now();
+                let c = self.teacher_cache(&stage, &stage_teachers)?;
+                timing.train += clock.elapsed().as_secs_f64();
+                Some(c)
+            } else {
+                None
+            };
             // Patience counts within a stage: a stopped stage hands over to the next one.
             if done <= stage_start {
                 best.reset_patience();
@@ -600,11 +631,7 @@ impl<'a> Session<'a> {
                 let resident = self.resident.as_ref();
                 let ctx = EpochCtx {
                     student: &self.student,
-                    teachers: self
-                        .teachers
-                        .iter()
-                        .filter(|t| used.contains(&t.name.as_str()))
-                        .collect(),
+                    teachers: stage_teachers.clone(),
                     loader: &self.data.train,
                     resident: resident.map(|(t, _)| t),
                     preprocess: &self.preprocess,
@@ -616,6 +643,7 @@ impl<'a> Session<'a> {
                     run_epoch: epoch,
                     precision: self.precision,
                     mixer: self.mixer.as_ref(),
+                    teacher_cache: cache.as_ref(),
                 };
                 let mut t = train_epoch(&ctx, &mut opt, &mut runner, self.ema.as_mut(), self.obs)?;
                 if let Some(p) = &self.parallel {

@@ -239,16 +239,57 @@ impl ResidentTrain {
 
     /// Batch `b` of `epoch`: `(input [B, C, S, S], labels [B], soft targets)`.
     pub fn batch(&self, epoch: &ResidentEpoch, b: usize) -> Result<DeviceBatch> {
-        let bs = self.loader.config().batch_size;
-        let start = b * bs;
-        let n = bs.min(epoch.samples - start) as i64;
-        let idx = epoch.indices.narrow(0, start as i64, n);
-        let params = epoch.params.narrow(0, start as i64, n);
-        let src = self.images.index_select(0, &idx);
-        let x = augment(&src, &params, self.loader.augmenter())?;
+        let (start, n) = self.batch_range(epoch.samples, b);
+        let idx = epoch.indices.narrow(0, start, n);
+        let x = self.input(&idx, &epoch.params.narrow(0, start, n))?;
         let y = self.labels.index_select(0, &idx);
         let soft = self.soft.as_ref().map(|s| s.index_select(0, &idx));
         Ok((x, y, soft))
+    }
+
+    /// Images in the dataset the resident images index (the training part and the rest).
+    pub fn dataset_len(&self) -> usize {
+        self.images.size()[0] as usize
+    }
+
+    /// The dataset indices of `epoch`'s samples in batch order, as [`ResidentTrain::epoch`]
+    /// uploads them but without drawing the augmentation.
+    pub fn epoch_indices(&self, epoch: u64) -> Tensor {
+        let idx: Vec<i64> = self.loader.plan(epoch).iter().map(|(i, _)| *i as i64).collect();
+        upload(&idx, &[idx.len() as i64], self.device)
+    }
+
+    /// The dataset indices of batch `b`, of `indices` from [`ResidentTrain::epoch_indices`].
+    pub fn batch_indices(&self, indices: &Tensor, b: usize) -> Tensor {
+        let (start, n) = self.batch_range(indices.size()[0] as usize, b);
+        indices.narrow(0, start, n)
+    }
+
+    /// Every sample of `epoch` (a final partial batch included, whatever `drop_last`) in
+    /// batches of the loader's size: `(dataset indices [B], input [B, C, S, S])`.
+    pub fn all_samples<'a>(
+        &'a self,
+        epoch: &'a ResidentEpoch,
+    ) -> impl Iterator<Item = Result<(Tensor, Tensor)>> + 'a {
+        let bs = self.loader.config().batch_size;
+        (0..epoch.samples.div_ceil(bs)).map(move |b| {
+            let (start, n) = self.batch_range(epoch.samples, b);
+            let idx = epoch.indices.narrow(0, start, n);
+            let x = self.input(&idx, &epoch.params.narrow(0, start, n))?;
+            Ok((idx, x))
+        })
+    }
+
+    /// `(start, length)` of batch `b` among `samples`.
+    fn batch_range(&self, samples: usize, b: usize) -> (i64, i64) {
+        let bs = self.loader.config().batch_size;
+        let start = b * bs;
+        (start as i64, bs.min(samples - start) as i64)
+    }
+
+    /// Model input of the images `idx` augmented by parameter rows `params`.
+    fn input(&self, idx: &Tensor, params: &Tensor) -> Result<Tensor> {
+        augment(&self.images.index_select(0, idx), params, self.loader.augmenter())
     }
 }
 

@@ -2,6 +2,7 @@
 //! converted to its own preprocessing (input size, channels, normalisation).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fer_checkpoint::{CheckOptions, Checkpoint};
 use fer_models_spec::{ColorMode, Preprocess};
@@ -9,6 +10,16 @@ use tch::{Device, Tensor};
 
 use crate::error::Result;
 use crate::lower::TchModel;
+
+/// Batches passed through any teacher by this process (see [`forward_batches`]).
+static FORWARD_BATCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many batches this process has passed through a teacher ([`Teacher::forward`]; a
+/// replayed CUDA graph counts once, when captured): what shows that a stage with
+/// `teacher_cache` runs its teachers only to fill the cache.
+pub fn forward_batches() -> u64 {
+    FORWARD_BATCHES.load(Ordering::Relaxed)
+}
 
 /// One frozen teacher.
 pub struct Teacher {
@@ -48,6 +59,7 @@ impl Teacher {
     /// Logits and embedding of the teacher on the student's batch `x` (preprocessed with
     /// `from`), without gradients.
     pub fn forward(&self, x: &Tensor, from: &Preprocess) -> Result<(Tensor, Tensor)> {
+        FORWARD_BATCHES.fetch_add(1, Ordering::Relaxed);
         tch::no_grad(|| {
             let xt = adapt(x, from, &self.preprocess);
             let out = self.model.forward_taps(&xt, false, &[fer_models_spec::EMBEDDING_TAP])?;
