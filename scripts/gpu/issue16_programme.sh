@@ -49,9 +49,10 @@
 #            under RUNS) on mixup batches (augment.mixup_alpha = MIXUP, default 1.0: the teachers
 #            see the same mixed images, "function matching"), and without mixup unless NO_PLAIN,
 #            over SEEDS at EPOCHS.
-# cached:    the six teachers of aug (trained if absent), then MobileNetV3-Large exp3 and 0.1 CE +
-#            0.9 KD towards the six over SEEDS at EPOCHS, both with augment.views = VIEWS (20),
-#            the KD runs reading the teachers' logits from the teacher cache.
+# cached:    the six teachers of aug (trained if absent) with MobileNetV3-Large exp3 beside them,
+#            then 0.1 CE + 0.9 KD towards the six; students over SEEDS at EPOCHS, both with
+#            augment.views = VIEWS (20), the KD runs reading the teachers' logits from the
+#            teacher cache. Call it again (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -257,21 +258,20 @@ case "$phase" in
     } > "$out/ensemble.md" 2>&1
     ;;
   cached)
-    # The six teachers of phase aug (trained here if absent), then students over SEEDS at EPOCHS
-    # with augment.views = VIEWS: exp3, and 0.1 CE + 0.9 KD towards the six read from the
-    # teacher cache (stages.0.teacher_cache).
     for t in 0 1 2; do
       launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
         --set optim.ema_decay="$ema"
       launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
         "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
     done
-    wait
-    six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
-    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
+    teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}")
     students "L_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
       "$seeds" "${views[@]}"
+    # shellcheck disable=SC2086 # one pid per word
+    [ -z "$teacher_jobs" ] || wait $teacher_jobs
+    six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
+    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
     students "L_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
       "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
     ;;
