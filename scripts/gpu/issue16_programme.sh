@@ -51,7 +51,8 @@
 #            over SEEDS at EPOCHS.
 # cached:    the six teachers of aug (trained if absent) with MobileNetV3-Large exp3 beside them,
 #            then 0.1 CE + 0.9 KD towards the six; students over SEEDS at EPOCHS, both with
-#            augment.views = VIEWS (20), the KD runs reading the teachers' logits from the
+#            augment.views = VIEWS (20) and input size SIZE (112; the teachers see each batch
+#            resized to their 112 px), the KD runs reading the teachers' logits from the
 #            teacher cache. Call it again (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
@@ -265,14 +266,14 @@ case "$phase" in
         "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
     done
     teacher_jobs=$(jobs -p)
-    views=(--set augment.views="${VIEWS:-20}")
-    students "L_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
-      "$seeds" "${views[@]}"
+    views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
+    students "L${SIZE:-112}_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml \
+      mobilenet_v3_large "$seeds" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
     kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
-    students "L_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
+    students "L${SIZE:-112}_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
       "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
     ;;
   fm)
