@@ -416,8 +416,8 @@ impl Inner {
         let mut soft = self.cfg.soft_targets.then(|| Vec::with_capacity(items.len() * k));
         let mut indices = Vec::with_capacity(items.len());
         let mut skipped = Vec::new();
+        let draws = self.augmenter.config().draw_epoch(epoch);
         for &(i, aug) in items {
-            let draws = self.augmenter.config().draw_epoch(epoch);
             let key = SampleKey { seed: self.cfg.seed, epoch: draws, index: aug };
             let loaded = self.dataset.load(i).and_then(|s| {
                 let target = check_target(&s.target, k, &s.source)?;

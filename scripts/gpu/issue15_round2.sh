@@ -44,6 +44,40 @@ run() { # name extra-args... (arch: ARCH, default MobileNetV3-Large)
   fi
 }
 
+# precision_table SHARING MODEL=PREFIX...: for each model, PublicTest accuracy (mean ± std over
+# SEEDS, epoch chosen on validation) of the runs PREFIX{fp32,bf16}_s<seed>, and bf16 − fp32.
+precision_table() {
+  python3 - "$RUNS" "$seeds" "$@" <<'PY'
+import json, os, statistics, sys
+runs, seeds, sharing, pairs = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4:]
+print(f"| model | precision | PublicTest %, mean ± std (epoch chosen on val) | last epoch | per seed | train img/s (epochs 2+, {sharing}) |")
+print("|---|---|---:|---:|---|---:|")
+for pair in pairs:
+    model, prefix = pair.split("=", 1)
+    means = {}
+    for p in ("fp32", "bf16"):
+        best, last, speed = [], [], []
+        for s in seeds:
+            d = os.path.join(runs, f"{prefix}{p}_s{s}")
+            try:
+                t = json.load(open(os.path.join(d, "test.json")))
+                recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
+            except (OSError, ValueError):
+                continue
+            best.append(100 * t["best"]["accuracy"])
+            last.append(100 * t["last"]["accuracy"])
+            speed.append(statistics.mean(r["img_per_s"] for r in recs[1:]))
+        if len(best) < 2:
+            print(f"| {model} | {p} | {len(best)} finished |")
+            continue
+        means[p] = statistics.mean(best)
+        ms = lambda v: f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
+        print(f"| {model} | {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
+    if len(means) == 2:
+        print(f"| {model} | bf16 − fp32 | {means['bf16'] - means['fp32']:+.2f} | | | |")
+PY
+}
+
 case "$phase" in
 tests)
   : > "$out/tests.md"
@@ -83,29 +117,7 @@ bf16)
     run "bf16_s$s" --set seed="$s" --set optim.precision=bf16 &
     wait
   done
-  python3 - "$RUNS" "$seeds" <<'PY' | tee "$out/bf16.md"
-import json, os, statistics, sys
-runs, seeds = sys.argv[1], sys.argv[2].split()
-print("| precision | PublicTest %, mean ± std (epoch chosen on val) | last epoch | per seed | train img/s (epochs 2+, two runs sharing the GPU) |")
-print("|---|---:|---:|---|---:|")
-for p in ("fp32", "bf16"):
-    best, last, speed = [], [], []
-    for s in seeds:
-        d = os.path.join(runs, f"{p}_s{s}")
-        try:
-            t = json.load(open(os.path.join(d, "test.json")))
-            recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
-        except (OSError, ValueError):
-            continue
-        best.append(100 * t["best"]["accuracy"])
-        last.append(100 * t["last"]["accuracy"])
-        speed.append(statistics.mean(r["img_per_s"] for r in recs[1:]))
-    if len(best) < 2:
-        print(f"| {p} | {len(best)} finished |")
-        continue
-    ms = lambda v: f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
-    print(f"| {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
-PY
+  precision_table "two runs sharing the GPU" mobilenet_v3_large= | tee "$out/bf16.md"
   ;;
 compare)
   : > "$out/torch.jsonl"
@@ -145,12 +157,8 @@ for name in sorted(os.listdir(runs)):
 PY
   ;;
 seeds)
-  if command -v nvidia-cuda-mps-control >/dev/null; then
-    export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
-    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-    { pgrep -f nvidia-cuda-mps-control >/dev/null || nvidia-cuda-mps-control -d; } \
-      && echo "CUDA MPS on" || unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-  fi
+  # shellcheck source=scripts/gpu/mps.sh
+  source scripts/gpu/mps.sh
   archs="${ARCHS:-mobilenet_v3_small efficientnet_b0}"
   for a in $archs; do
     extra=()
@@ -163,34 +171,9 @@ seeds)
     done
   done
   wait
-  python3 - "$RUNS" "$seeds" $archs <<'PY' | tee "$out/seeds.md"
-import json, os, statistics, sys
-runs, seeds, archs = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
-print("| model | precision | PublicTest %, mean ± std (epoch chosen on val) | last epoch | per seed | train img/s (epochs 2+, every run sharing the GPU) |")
-print("|---|---|---:|---:|---|---:|")
-for a in archs:
-    means = {}
-    for p in ("fp32", "bf16"):
-        best, last, speed = [], [], []
-        for s in seeds:
-            d = os.path.join(runs, f"seeds_{a}_{p}_s{s}")
-            try:
-                t = json.load(open(os.path.join(d, "test.json")))
-                recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
-            except (OSError, ValueError):
-                continue
-            best.append(100 * t["best"]["accuracy"])
-            last.append(100 * t["last"]["accuracy"])
-            speed.append(statistics.mean(r["img_per_s"] for r in recs[1:]))
-        if len(best) < 2:
-            print(f"| {a} | {p} | {len(best)} finished |")
-            continue
-        means[p] = statistics.mean(best)
-        ms = lambda v: f"{statistics.mean(v):.2f} ± {statistics.stdev(v):.2f}"
-        print(f"| {a} | {p} | {ms(best)} | {ms(last)} | {' / '.join(f'{b:.2f}' for b in best)} | {statistics.mean(speed):,.0f} |")
-    if len(means) == 2:
-        print(f"| {a} | bf16 − fp32 | {means['bf16'] - means['fp32']:+.2f} | | | |")
-PY
+  # shellcheck disable=SC2046 # one MODEL=PREFIX pair per word
+  precision_table "every run sharing the GPU" $(for a in $archs; do echo "$a=seeds_${a}_"; done) \
+    | tee "$out/seeds.md"
   ;;
 *) echo "PHASE must be tests, warmup, bf16, compare or seeds"; exit 2 ;;
 esac

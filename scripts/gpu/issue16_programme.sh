@@ -68,18 +68,8 @@ limit="${LIMIT:-560}"; ema="${EMA:-0.999}"
 mkdir -p "$runs" "$out"
 start=$(date +%s)
 
-if [ -z "${NO_MPS:-}" ] && command -v nvidia-cuda-mps-control >/dev/null; then
-  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
-  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-  if { pgrep -f nvidia-cuda-mps-control >/dev/null || nvidia-cuda-mps-control -d; } &&
-     timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()" 2>/dev/null; then
-    echo "CUDA MPS on"
-  else
-    echo quit | nvidia-cuda-mps-control 2>/dev/null
-    echo "CUDA MPS could not start; runs share the GPU by time slicing"
-    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-  fi
-fi
+# shellcheck source=scripts/gpu/mps.sh
+source scripts/gpu/mps.sh
 
 t50="$runs/teacher_resnet50/best.safetensors"
 t18="$runs/teacher_resnet18/best.safetensors"

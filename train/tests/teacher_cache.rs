@@ -8,37 +8,14 @@ use std::path::Path;
 use fer_train::config::ExperimentConfig;
 use fer_train::trainer::{self, RunOptions, Silent, teacher};
 
+mod cli_support;
+
+/// cli_support's tiny CPU config with the training images on the device (the cache needs
+/// them there; on the CPU `device_data = "on"` takes that path).
 fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
-    let text = format!(
-        r#"
-version = 1
-name = "{name}"
-seed = 5
-device = "cpu"
-output_dir = "runs"
-[data]
-format = "fer2013-folder"
-root = "data"
-train_split = "train"
-val_split = "val"
-workers = 2
-device_data = "on"
-[model]
-arch = "mobilenet_v3_small"
-num_classes = 7
-width_mult = 0.25
-input_size = 32
-[optim]
-optimizer = "sgd"
-lr = 0.05
-momentum = 0.9
-batch_size = 16
-{extra}
-"#
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    ExperimentConfig::load(&path).unwrap()
+    let mut cfg = ExperimentConfig::load(&cli_support::config(dir, name, extra)).unwrap();
+    cfg.apply_overrides(&["data.device_data=\"on\""]).unwrap();
+    cfg
 }
 
 fn student(dir: &Path, name: &str, cache: bool) -> ExperimentConfig {
@@ -74,9 +51,7 @@ temperature = 1.0
 #[test]
 fn a_cached_teacher_trains_the_same_student_and_runs_only_to_fill_the_cache() {
     let tmp = tempfile::tempdir().unwrap();
-    let synth =
-        fer_data::synth::SynthConfig { seed: 3, train_per_class: 12, val_per_class: 4, size: 32 };
-    fer_data::synth::write_fer_folder(&tmp.path().join("data"), &synth).unwrap();
+    cli_support::synth(tmp.path());
     let t = config(
         tmp.path(),
         "teacher",

@@ -98,16 +98,19 @@ fn data_err(source: fer_data::Error) -> Error {
     Error::Data { context: "loading a batch".into(), source }
 }
 
-/// The training batches of epoch `order` on the device: made there from the resident split,
-/// or built by the loader and uploaded (skipped items are reported to `obs`).
+/// The training batches of epoch `order` on the device: made there from the resident split
+/// (with the batch's dataset indices, on the device), or built by the loader and uploaded
+/// (skipped items are reported to `obs`).
 fn device_batches<'a>(
     ctx: &'a EpochCtx,
     order: u64,
     obs: &'a dyn Observer,
-) -> Box<dyn Iterator<Item = Result<DeviceBatch>> + 'a> {
+) -> Box<dyn Iterator<Item = Result<(DeviceBatch, Option<Tensor>)>> + 'a> {
     if let Some(r) = ctx.resident {
         let ep = r.epoch(order);
-        return Box::new((0..ep.len()).map(move |b| r.batch(&ep, b)));
+        return Box::new(
+            (0..ep.len()).map(move |b| Ok((r.batch(&ep, b)?, Some(r.batch_indices(&ep, b))))),
+        );
     }
     Box::new(ctx.loader.epoch(order).map(move |batch| {
         let batch = batch.map_err(data_err)?;
@@ -117,7 +120,7 @@ fn device_batches<'a>(
         let t = batch_tensor(&batch, ctx.loader, ctx.device)?;
         // The tensors hold copies: the host buffer goes back to the loader.
         ctx.loader.recycle(batch);
-        Ok(t)
+        Ok((t, None))
     }))
 }
 
@@ -277,15 +280,8 @@ pub(super) fn train_epoch(
     let (mut images, mut lr) = (0usize, base_lr);
     let note = |m: &str| obs.message(m);
     let mut watch = NonFiniteWatch::new();
-    let cache = match (ctx.teacher_cache, ctx.resident) {
-        (Some(c), Some(r)) => Some((c, r, r.epoch_indices(ctx.run_epoch as u64))),
-        (Some(_), None) => {
-            return Err(Error::Input("the teacher cache needs the device data path".into()));
-        }
-        (None, _) => None,
-    };
     for (i, batch) in device_batches(ctx, ctx.run_epoch as u64, obs).enumerate() {
-        let (x, y, soft) = batch?;
+        let ((x, y, soft), indices) = batch?;
         let n = x.size()[0] as usize;
         let at =
             Progress { epoch: ctx.epoch_in_stage, batch: i, batches, epochs: ctx.stage.epochs };
@@ -309,9 +305,13 @@ pub(super) fn train_epoch(
             (None, Some(s)) => (&x, Target::Soft(s)),
             (None, None) => (&x, Target::Hard(&y)),
         };
-        let cached = cache
-            .as_ref()
-            .map(|(c, r, order)| c.batch(ctx.run_epoch as u64, &r.batch_indices(order, i)));
+        let cached = match (ctx.teacher_cache, &indices) {
+            (Some(c), Some(idx)) => Some(c.batch(ctx.run_epoch as u64, idx)),
+            (Some(_), None) => {
+                return Err(Error::Input("the teacher cache needs the device data path".into()));
+            }
+            (None, _) => None,
+        };
         let (out, loss, terms) = runner.step(&parts, opt, x, target, cached.as_ref(), lr, &note)?;
         if let Some(e) = ema.as_deref_mut() {
             e.update()?;
@@ -361,7 +361,8 @@ pub(super) fn precise_bn(ctx: &EpochCtx, model: &TchModel) -> Result<usize> {
         return Ok(0);
     }
     let order = ctx.run_epoch as u64 | (1 << 40);
-    let batches = device_batches(ctx, order, &super::Silent).take(n).map(|b| b.map(|(x, _, _)| x));
+    let batches =
+        device_batches(ctx, order, &super::Silent).take(n).map(|b| b.map(|((x, _, _), _)| x));
     autocast(ctx.precision, || model.recalibrate_bn(batches))?
 }
 

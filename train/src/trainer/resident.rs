@@ -252,17 +252,10 @@ impl ResidentTrain {
         self.images.size()[0] as usize
     }
 
-    /// The dataset indices of `epoch`'s samples in batch order, as [`ResidentTrain::epoch`]
-    /// uploads them but without drawing the augmentation.
-    pub fn epoch_indices(&self, epoch: u64) -> Tensor {
-        let idx: Vec<i64> = self.loader.plan(epoch).iter().map(|(i, _)| *i as i64).collect();
-        upload(&idx, &[idx.len() as i64], self.device)
-    }
-
-    /// The dataset indices of batch `b`, of `indices` from [`ResidentTrain::epoch_indices`].
-    pub fn batch_indices(&self, indices: &Tensor, b: usize) -> Tensor {
-        let (start, n) = self.batch_range(indices.size()[0] as usize, b);
-        indices.narrow(0, start, n)
+    /// The dataset indices `[B]` of batch `b` of `epoch` (on the device; a view, no copy).
+    pub fn batch_indices(&self, epoch: &ResidentEpoch, b: usize) -> Tensor {
+        let (start, n) = self.batch_range(epoch.samples, b);
+        epoch.indices.narrow(0, start, n)
     }
 
     /// Every sample of `epoch` (a final partial batch included, whatever `drop_last`) in
