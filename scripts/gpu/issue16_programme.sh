@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -54,6 +54,13 @@
 #            augment.views = VIEWS (20) and input size SIZE (112; the teachers see each batch
 #            resized to their 112 px), the KD runs reading the teachers' logits from the
 #            teacher cache. Call it again (same warm machine) to resume what LIMIT stopped.
+# Round 10 (the input size; the teacher cache's speed):
+# cachespeed: one after another, alone on the GPU: a ResNet-18 teacher (3 epochs, only a
+#            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
+#            it with the teacher in every step and from the teacher cache (augment.views = 10),
+#            and exp3 with the same views: wall time and img/s of each (not an accuracy result).
+# res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
+#            every run at once. Call it again (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -266,6 +273,26 @@ case "$phase" in
     students "L${SIZE:-112}_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
       "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
     ;;
+  cachespeed)
+    launch speed_teacher configs/fer2013/teacher_resnet18.toml resnet18 0 3; wait
+    kd_config kd_speed speed_teacher > "$runs/kd_speed.toml"
+    for v in step cache exp3; do
+      case $v in
+        step) launch speed_kd_step "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" ;;
+        cache) launch speed_kd_cache "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" \
+          --set augment.views=10 --set stages.0.teacher_cache=true ;;
+        exp3) launch speed_exp3_views configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 10 \
+          --set augment.views=10 ;;
+      esac
+      wait
+    done
+    ;;
+  res)
+    for size in ${SIZES:-160 224}; do
+      students "L${size}_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
+        "$seeds" --set model.input_size="$size"
+    done
+    ;;
   fm)
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_fm ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_fm.toml"
@@ -274,7 +301,7 @@ case "$phase" in
     [ -z "${NO_PLAIN:-}" ] && students "L_kd_e$epochs" "$runs/kd_fm.toml" mobilenet_v3_large \
       "$seeds" "${w09[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug, fm or cached"; exit 2 ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug, fm, cached, cachespeed or res"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
