@@ -55,9 +55,9 @@
 #            resized to their 112 px), the KD runs reading the teachers' logits from the
 #            teacher cache. Call it again (same warm machine) to resume what LIMIT stopped.
 # Round 10 (the input size; the teacher cache's speed):
-# cachespeed: one after another, alone on the GPU: a ResNet-18 teacher (3 epochs, only a
+# cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
-#            it with the teacher in every step and from the teacher cache (augment.views = 10),
+#            their mean with the teacher in every step and from the teacher cache (augment.views = 10),
 #            and exp3 with the same views: wall time and img/s of each (not an accuracy result).
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
 #            every run at once. Call it again (same warm machine) to resume what LIMIT stopped.
@@ -274,8 +274,11 @@ case "$phase" in
       "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
     ;;
   cachespeed)
-    launch speed_teacher configs/fer2013/teacher_resnet18.toml resnet18 0 3; wait
-    kd_config kd_speed speed_teacher > "$runs/kd_speed.toml"
+    for t in 0 1; do
+      launch "speed_teacher_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" 3
+    done
+    wait
+    kd_config kd_speed speed_teacher_s0 speed_teacher_s1 > "$runs/kd_speed.toml"
     for v in step cache exp3; do
       case $v in
         step) launch speed_kd_step "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" ;;
