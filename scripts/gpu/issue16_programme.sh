@@ -134,6 +134,17 @@ w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 # Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
 strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
+# six_teachers: ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) with the round-1 augmentation
+# and with the stronger one (round 9), launched in the background.
+six_teachers() {
+  local t
+  for t in 0 1 2; do
+    launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+      --set optim.ema_decay="$ema"
+    launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
+      "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
+  done
+}
 # three_teachers_then_kd ARCH KD_CONFIG KD_RUN: ARCH teachers of seeds 0-2 (TEACHER_EPOCHS) with
 # MobileNetV3-Large exp3 over SEEDS beside them; once the teachers are done, their ensemble's
 # PublicTest accuracy (OUT/ensemble.md), then MobileNetV3-Large 0.1 CE + 0.9 KD towards the three
@@ -236,12 +247,7 @@ case "$phase" in
     three_teachers_then_kd vgg_fer "$kdvgg" "L_kdvgg_w09_e$epochs"
     ;;
   aug)
-    for t in 0 1 2; do
-      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-      launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
-        "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
-    done
+    six_teachers
     wait
     {
       echo "ResNet-18, the round-1 augmentation:"
@@ -256,12 +262,7 @@ case "$phase" in
     } > "$out/ensemble.md" 2>&1
     ;;
   cached)
-    for t in 0 1 2; do
-      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-      launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
-        "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
-    done
+    six_teachers
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
     students "L${SIZE:-112}_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml \
@@ -279,16 +280,11 @@ case "$phase" in
     done
     wait
     kd_config kd_speed speed_teacher_s0 speed_teacher_s1 > "$runs/kd_speed.toml"
-    for v in step cache exp3; do
-      case $v in
-        step) launch speed_kd_step "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" ;;
-        cache) launch speed_kd_cache "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" \
-          --set augment.views=10 --set stages.0.teacher_cache=true ;;
-        exp3) launch speed_exp3_views configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 10 \
-          --set augment.views=10 ;;
-      esac
-      wait
-    done
+    launch speed_kd_step "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}"; wait
+    launch speed_kd_cache "$runs/kd_speed.toml" mobilenet_v3_large 1 10 "${w09[@]}" \
+      --set augment.views=10 --set stages.0.teacher_cache=true; wait
+    launch speed_exp3_views configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 10 \
+      --set augment.views=10; wait
     ;;
   res)
     for size in ${SIZES:-160 224}; do
