@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -53,7 +53,8 @@
 #            then 0.1 CE + 0.9 KD towards the six; students over SEEDS at EPOCHS, both with
 #            augment.views = VIEWS (20) and input size SIZE (112; the teachers see each batch
 #            resized to their 112 px), the KD runs reading the teachers' logits from the
-#            teacher cache. Call it again (same warm machine) to resume what LIMIT stopped.
+#            teacher cache; with BETA set, 1.0 CE + 1.0 decoupled KD (alpha 1, BETA, T = 4)
+#            towards the six instead. Call it again (same warm machine) to resume what LIMIT stopped.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -120,6 +121,15 @@ kd_config() {
   printf '\n[[stages]]\nname = "train"\nepochs = 30\n'
   printf '\n[[stages.loss]]\nkind = "cross_entropy"\nweight = 0.5\nlabel_smoothing = 0.1\n'
   printf '\n[[stages.loss]]\nkind = "kd_ensemble"\nweight = 0.5\ntemperature = 4.0\nteachers = [%s]\n' "$names"
+}
+# dkd_config NAME BETA RUN...: kd_config with 1.0 CE + 1.0 decoupled KD (alpha 1, BETA, T = 4)
+# towards the mean of the teachers instead of its two terms.
+dkd_config() {
+  local cfgname="$1" beta="$2"; shift 2
+  kd_config "$cfgname" "$@" | sed '/^\[\[stages.loss\]\]/,$d'
+  printf '[[stages.loss]]\nkind = "cross_entropy"\nweight = 1.0\nlabel_smoothing = 0.1\n'
+  printf '\n[[stages.loss]]\nkind = "dkd"\nweight = 1.0\ntemperature = 4.0\nalpha = 1.0\nbeta = %s\nteachers = [%s]\n' \
+    "$beta" "$(printf '"%s", ' "$@" | sed 's/, $//')"
 }
 # kd_ensemble_config N [ARCH]: kd_config towards ARCH (resnet18) teachers of seeds 0..N-1.
 kd_ensemble_config() {
@@ -270,9 +280,15 @@ case "$phase" in
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
-    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
-    students "L${SIZE:-112}_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large "$seeds" \
-      "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
+    if [ -n "${BETA:-}" ]; then
+      dkd_config dkd_six "$BETA" "${six[@]}" > "$runs/dkd_six.toml"
+      students "L${SIZE:-112}_dkd6c_b${BETA}_v${VIEWS:-20}_e$epochs" "$runs/dkd_six.toml" \
+        mobilenet_v3_large "$seeds" "${views[@]}" --set stages.0.teacher_cache=true
+    else
+      kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
+      students "L${SIZE:-112}_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large \
+        "$seeds" "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
+    fi
     ;;
   cachespeed)
     for t in 0 1; do

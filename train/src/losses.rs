@@ -1,4 +1,4 @@
-//! Loss terms of the trainer: cross-entropy, Hinton KD, RKD distance and angle, and the
+//! Loss terms of the trainer: cross-entropy, Hinton KD, decoupled KD, RKD distance and angle, and the
 //! config-facing [`LossTerm`] that declares a stage's loss as a weighted sum of them.
 //!
 //! Every function here works on `tch::Tensor`s on any device, is differentiable with respect to
@@ -17,11 +17,13 @@ use tch::{Kind, Tensor};
 use crate::{Error, Result};
 
 mod ce;
+mod dkd;
 mod kd;
 mod rkd;
 mod term;
 
 pub use ce::{Target, cross_entropy};
+pub use dkd::{DkdParams, dkd_loss};
 pub use kd::{kd_ensemble_loss, kd_loss};
 pub use rkd::{rkd_angle, rkd_distance};
 pub use term::{LossInputs, LossTerm, TeacherOutputs, total_loss};

@@ -204,7 +204,7 @@ fn an_unknown_loss_kind_lists_the_known_ones() {
     assert!(
         e.contains(
             "unknown variant `kdd`, expected one of `cross_entropy`, `kd`, `kd_ensemble`, \
-             `rkd_distance`, `rkd_angle`"
+             `dkd`, `rkd_distance`, `rkd_angle`"
         ),
         "{e}"
     );
@@ -252,6 +252,48 @@ fn validation_reports_every_problem_with_its_field_and_allowed_values() {
              stratified held-out fraction) or folds + fold (subject-grouped folds)",
             "data.fold: needs data.folds (the number of folds)",
             "stages[0].loss[1]: a kd term needs a teacher, but the config has no [[teachers]]",
+        ]
+    );
+}
+
+#[test]
+fn a_dkd_term_needs_hard_labels_and_teachers_of_the_config() {
+    let dkd = |rest: &str| {
+        BASE.replace("kind = \"kd\"\nweight = 0.5", &format!("kind = \"dkd\"\nweight = 0.5{rest}"))
+    };
+    // The only teacher, by default; alpha defaults to 1.
+    let cfg = parse(&dkd("\nbeta = 8.0")).unwrap();
+    cfg.validate().unwrap();
+    assert!(
+        cfg.resolved_toml()
+            .unwrap()
+            .contains("kind = \"dkd\"\nweight = 0.5\ntemperature = 4.0\nalpha = 1.0\nbeta = 8.0\n")
+    );
+    let two = dkd("\nbeta = 8.0").replace(
+        "[[stages]]",
+        "[[teachers]]\nname = \"vgg\"\ncheckpoint = \"v.safetensors\"\n\n[[stages]]",
+    );
+    let errs = parse(&two).unwrap().validate().unwrap_err().to_string();
+    assert!(
+        errs.contains(
+            "stages[0].loss[1].teachers: required with several teachers (teachers: resnet50, vgg)"
+        ),
+        "{errs}"
+    );
+    let e = parse(&dkd("")).unwrap_err().to_string();
+    assert!(e.contains("missing field `beta`"), "{e}");
+    let text = dkd("\nbeta = -1.0\nteachers = [\"resnet50\", \"vgg\"]")
+        .replace("lr = 0.1", "lr = 0.1\n\n[augment]\nmixup_alpha = 0.2");
+    let errs = parse(&text).unwrap().validate().unwrap_err();
+    let shown: Vec<String> = errs.issues.iter().map(|i| i.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "stages[0].loss[1].beta: must be a finite number >= 0 (got -1)",
+            "stages[0].loss[1]: a dkd term needs hard labels; mixup and CutMix turn them into \
+             distributions (set augment.mixup_alpha and augment.cutmix_alpha to 0)",
+            "stages[0].loss[1].teachers[1]: \"vgg\" is not a teacher of this config (teachers: \
+             resnet50)",
         ]
     );
 }

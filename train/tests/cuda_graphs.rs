@@ -240,8 +240,8 @@ weight = 25.0
     compare(&eager, &graphed, &notes, 2e-2);
 }
 
-/// A distillation stage reading cached teacher logits (`teacher_cache`, `augment.views`) on
-/// the device path: graphed = eager bit for bit (the cached rows are a graph input copied in
+/// A distillation stage (CE, KD and decoupled KD, which reads the labels) reading cached
+/// teacher logits (`teacher_cache`, `augment.views`) on the device path: graphed = eager bit for bit (the cached rows are a graph input copied in
 /// like the batch), and both train what the stage trains with the teacher in the step (close,
 /// not equal: cuDNN may pick other algorithms for the fill's batches).
 #[test]
@@ -270,6 +270,11 @@ weight = 0.5
 kind = "kd"
 weight = 0.5
 temperature = 2.0
+[[stages.loss]]
+kind = "dkd"
+weight = 0.25
+temperature = 2.0
+beta = 2.0
 "#,
             teacher.dir.join("best.safetensors").display()
         )

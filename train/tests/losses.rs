@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use fer_train::losses::{
-    Target, cross_entropy, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
+    DkdParams, Target, cross_entropy, dkd_loss, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
 };
 use tch::{Kind, Tensor};
 
@@ -76,6 +76,18 @@ fn cases() -> Vec<Case> {
         other: vec![("teacher", randn(21, &[n, k]) * 4.0)],
         params: serde_json::json!({ "temperature": t }),
     };
+    let dkd = |name, teachers: &[Tensor], t: f64, alpha: f64, beta: f64| {
+        let mut other = vec![("target", labels.shallow_clone())];
+        let names = ["teacher0", "teacher1", "teacher2"];
+        other.extend(names.iter().zip(teachers).map(|(n, t)| (*n, t.shallow_clone())));
+        Case {
+            name,
+            loss: "dkd",
+            x: randn(40, &[n, k]) * 3.0,
+            other,
+            params: serde_json::json!({ "temperature": t, "alpha": alpha, "beta": beta }),
+        }
+    };
     let rkd = |name, loss, s: Tensor, t: Tensor| Case {
         name,
         loss,
@@ -101,6 +113,15 @@ fn cases() -> Vec<Case> {
             ],
             params: serde_json::json!({ "temperature": 4.0 }),
         },
+        dkd("dkd_t4_beta8", &[randn(41, &[n, k]) * 4.0], 4.0, 1.0, 8.0),
+        dkd("dkd_t1_alpha_beta", &[randn(42, &[n, k]) * 2.0], 1.0, 0.5, 2.0),
+        dkd(
+            "dkd_ensemble_t4",
+            &[randn(43, &[n, k]) * 4.0, randn(44, &[n, k]) * 2.0, randn(45, &[n, k]) * 6.0],
+            4.0,
+            1.0,
+            8.0,
+        ),
         rkd("rkd_distance", "rkd_distance", randn(30, &[9, 6]), randn(33, &[9, 13]) * 3.0),
         rkd("rkd_angle", "rkd_angle", randn(34, &[9, 6]), randn(35, &[9, 13]) * 3.0),
         rkd("rkd_distance_duplicates", "rkd_distance", dup_s.copy(), dup_t.copy()),
@@ -130,6 +151,19 @@ fn rust_loss(case: &Case, x: &Tensor, kind: Kind) -> Tensor {
         "kd_ensemble" => {
             let ts = ["teacher0", "teacher1", "teacher2"].map(other);
             kd_ensemble_loss(x, &ts.iter().collect::<Vec<_>>(), param("temperature"))
+        }
+        "dkd" => {
+            let ts: Vec<Tensor> = ["teacher0", "teacher1", "teacher2"]
+                .into_iter()
+                .filter(|n| case.other.iter().any(|(m, _)| m == n))
+                .map(other)
+                .collect();
+            let params = DkdParams {
+                temperature: param("temperature"),
+                alpha: param("alpha"),
+                beta: param("beta"),
+            };
+            dkd_loss(x, &ts.iter().collect::<Vec<_>>(), &other("target"), params)
         }
         "rkd_distance" => rkd_distance(x, &other("teacher")),
         "rkd_angle" => rkd_angle(x, &other("teacher")),
@@ -250,6 +284,17 @@ fn kd_towards_a_teacher_ensemble_matches_the_mean_of_their_distributions() {
 }
 
 #[test]
+fn decoupled_kd_matches_the_papers_tckd_and_nckd() {
+    check_case("dkd_t4_beta8");
+    check_case("dkd_t1_alpha_beta");
+}
+
+#[test]
+fn decoupled_kd_towards_an_ensemble_decouples_the_mean_distribution() {
+    check_case("dkd_ensemble_t4");
+}
+
+#[test]
 fn rkd_distance_matches_paper_with_different_dims() {
     check_case("rkd_distance");
 }
@@ -267,3 +312,6 @@ fn rkd_losses_on_duplicate_embeddings_are_finite_and_match_reference() {
 
 #[path = "losses/properties.rs"]
 mod properties;
+
+#[path = "losses/dkd.rs"]
+mod dkd;

@@ -41,6 +41,11 @@ weight = 0.5
 kind = "kd"
 weight = 0.5
 temperature = 1.0
+[[stages.loss]]
+kind = "dkd"
+weight = 0.25
+temperature = 2.0
+beta = 2.0
 "#
         ),
     );

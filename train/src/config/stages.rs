@@ -43,13 +43,14 @@ pub struct StageConfig {
     #[serde(default)]
     pub warmup_epochs: Option<usize>,
     /// The stage's loss, `Σ weight · term` (`[[stages.loss]]`, at least one term):
-    /// `kind = "cross_entropy" | "kd" | "kd_ensemble" | "rkd_distance" | "rkd_angle"`; see [`LossTerm`].
+    /// `kind = "cross_entropy" | "kd" | "kd_ensemble" | "dkd" | "rkd_distance" | "rkd_angle"`;
+    /// see [`LossTerm`].
     pub loss: Vec<LossTerm>,
     /// Run the teachers once per (training image, augmentation view) before the stage, keep
     /// their logits on the device, and read them back in every step instead of running the
     /// teachers again: exact, because with `augment.views = K` an image is only ever seen in
     /// the same `K` versions. A KD step then costs what a step without teachers costs. Needs
-    /// `augment.views ≥ 1`, response terms only (`kd`, `kd_ensemble`: no embeddings are
+    /// `augment.views ≥ 1`, response terms only (`kd`, `kd_ensemble`, `dkd`: no embeddings are
     /// kept), no mixup or CutMix (their images differ every epoch), no balanced sampler (it
     /// repeats images under other draws), the device data path, one process. Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -350,6 +350,27 @@ impl ExperimentConfig {
         }
     }
 
+    /// A term that reads the class of each sample (`dkd`) cannot train on distributions.
+    fn check_hard_labels(&self, term: &LossTerm, at: &str, is: &mut Issues) {
+        let kind = term.kind_name();
+        let aug = &self.augment;
+        if aug.mixup_alpha > 0.0 || aug.cutmix_alpha > 0.0 {
+            is.push(
+                at,
+                format!("a {kind} term needs hard labels; mixup and CutMix turn them into distributions (set augment.mixup_alpha and augment.cutmix_alpha to 0)"),
+            );
+        }
+        let d = &self.data;
+        if d.format == fer_data::formats::Format::FerPlus
+            && d.ferplus_mode == fer_data::formats::FerPlusMode::Soft
+        {
+            is.push(
+                at,
+                format!("a {kind} term needs hard labels; data.ferplus_mode = \"soft\" gives distributions (use \"majority\")"),
+            );
+        }
+    }
+
     fn check_stages(&self, is: &mut Issues) {
         if self.stages.is_empty() {
             is.push("stages", "at least one [[stages]] is required");
@@ -398,11 +419,16 @@ impl ExperimentConfig {
                         None => is.push(term_at.clone(), problem),
                     }
                 }
+                if term.needs_hard_labels() {
+                    self.check_hard_labels(term, &term_at, is);
+                }
                 if !term.needs_teacher() {
                     continue;
                 }
                 let kind = term.kind_name();
-                if let LossTerm::KdEnsemble { teachers, .. } = term {
+                if let LossTerm::KdEnsemble { teachers, .. } | LossTerm::Dkd { teachers, .. } = term
+                    && !teachers.is_empty()
+                {
                     for (k, t) in teachers.iter().enumerate() {
                         if !t.trim().is_empty() && !names.contains(&t.as_str()) {
                             is.push(
@@ -428,7 +454,14 @@ impl ExperimentConfig {
                         ),
                     ),
                     None if names.len() > 1 => is.push(
-                        format!("{term_at}.teacher"),
+                        format!(
+                            "{term_at}.{}",
+                            if matches!(term, LossTerm::Dkd { .. }) {
+                                "teachers"
+                            } else {
+                                "teacher"
+                            }
+                        ),
                         format!("required with several teachers (teachers: {known})"),
                     ),
                     None => {}

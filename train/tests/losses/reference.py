@@ -51,6 +51,26 @@ def kd_ensemble(s, teachers, temperature):
     return temperature**2 * kl_per_sample.mean()
 
 
+def dkd(s, teachers, labels, temperature, alpha, beta):
+    """Zhao et al. 2022, Eq. 7: T^2 * (alpha * TCKD + beta * NCKD), batch mean, in probability
+    space as the paper's code does (the student's non-target softmax by shifting its true-class
+    logit down by 1000). Several teachers: their softened distributions are averaged first and
+    the mean is decoupled (b = [p[y], 1 - p[y]], p_hat = p[others] / (1 - p[y]))."""
+    k = s.shape[1]
+    gt = F.one_hot(labels, k).to(s.dtype)
+    other = 1.0 - gt
+    p_s = F.softmax(s / temperature, dim=1)
+    p_t = torch.stack([F.softmax(t.detach() / temperature, dim=1) for t in teachers]).mean(0)
+    b_s = torch.stack([(p_s * gt).sum(1), (p_s * other).sum(1)], dim=1)
+    b_t = torch.stack([(p_t * gt).sum(1), (p_t * other).sum(1)], dim=1)
+    tckd = (b_t * (b_t.log() - b_s.log())).sum(1)
+    log_p_hat_s = F.log_softmax(s / temperature - 1000.0 * gt, dim=1)
+    p_hat_t = p_t * other / (p_t * other).sum(1, keepdim=True)
+    safe_log_t = torch.where(other > 0, p_hat_t, torch.ones_like(p_hat_t)).log()
+    nckd = (other * p_hat_t * (safe_log_t - log_p_hat_s)).sum(1)
+    return temperature**2 * (alpha * tckd + beta * nckd).mean()
+
+
 def normalised_distances(e):
     """Park et al. 2019, psi_D: pairwise distances over their mean on the pairs i != j."""
     n = e.shape[0]
@@ -107,6 +127,16 @@ def evaluate(case, tensors):
     elif loss_name == "kd_ensemble":
         teachers = [tensors[k] for k in sorted(tensors) if k.startswith("teacher")]
         loss = kd_ensemble(x, teachers, params["temperature"])
+    elif loss_name == "dkd":
+        teachers = [tensors[k] for k in sorted(tensors) if k.startswith("teacher")]
+        loss = dkd(
+            x,
+            teachers,
+            tensors["target"],
+            params["temperature"],
+            params["alpha"],
+            params["beta"],
+        )
     elif loss_name == "rkd_distance":
         loss = rkd_distance(x, tensors["teacher"])
     elif loss_name == "rkd_angle":
