@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] [STD=1] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -54,7 +54,8 @@
 #            augment.views = VIEWS (20) and input size SIZE (112; the teachers see each batch
 #            resized to their 112 px), the KD runs reading the teachers' logits from the
 #            teacher cache; with BETA set, 1.0 CE + 1.0 decoupled KD (alpha 1, BETA, T = 4)
-#            towards the six instead. Call it again (same warm machine) to resume what LIMIT stopped.
+#            towards the six instead; with STD=1 the distillation term reads standardised logits
+#            (standardize = true) at T = 2. Call it again (same warm machine) to resume what LIMIT stopped.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -280,14 +281,17 @@ case "$phase" in
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
+    # STD=1: both on standardised logits at T = 2 (run names end in _ls).
+    lsopt=(); ls=""
+    [ -n "${STD:-}" ] && { ls=_ls; lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0); }
     if [ -n "${BETA:-}" ]; then
       dkd_config dkd_six "$BETA" "${six[@]}" > "$runs/dkd_six.toml"
-      students "L${SIZE:-112}_dkd6c_b${BETA}_v${VIEWS:-20}_e$epochs" "$runs/dkd_six.toml" \
-        mobilenet_v3_large "$seeds" "${views[@]}" --set stages.0.teacher_cache=true
+      students "L${SIZE:-112}_dkd6c_b${BETA}${ls}_v${VIEWS:-20}_e$epochs" "$runs/dkd_six.toml" \
+        mobilenet_v3_large "$seeds" "${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}"
     else
       kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
-      students "L${SIZE:-112}_kd6c_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large \
-        "$seeds" "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true
+      students "L${SIZE:-112}_kd6c${ls}_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large \
+        "$seeds" "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}"
     fi
     ;;
   cachespeed)

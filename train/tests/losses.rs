@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use fer_train::losses::{
     DkdParams, Target, cross_entropy, dkd_loss, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
+    standardize_logits,
 };
 use tch::{Kind, Tensor};
 
@@ -122,6 +123,26 @@ fn cases() -> Vec<Case> {
             1.0,
             8.0,
         ),
+        Case {
+            name: "kd_standardized_t2",
+            loss: "kd",
+            x: randn(46, &[n, k]) * 3.0 + 2.0,
+            other: vec![("teacher", randn(47, &[n, k]) * 8.0 - 1.0)],
+            params: serde_json::json!({ "temperature": 2.0, "standardize": true }),
+        },
+        Case {
+            name: "dkd_ensemble_standardized_t2",
+            loss: "dkd",
+            x: randn(48, &[n, k]) * 3.0,
+            other: vec![
+                ("target", labels.shallow_clone()),
+                ("teacher0", randn(49, &[n, k]) * 4.0),
+                ("teacher1", randn(50, &[n, k]) * 9.0 + 3.0),
+            ],
+            params: serde_json::json!({
+                "temperature": 2.0, "alpha": 1.0, "beta": 8.0, "standardize": true
+            }),
+        },
         rkd("rkd_distance", "rkd_distance", randn(30, &[9, 6]), randn(33, &[9, 13]) * 3.0),
         rkd("rkd_angle", "rkd_angle", randn(34, &[9, 6]), randn(35, &[9, 13]) * 3.0),
         rkd("rkd_distance_duplicates", "rkd_distance", dup_s.copy(), dup_t.copy()),
@@ -131,9 +152,20 @@ fn cases() -> Vec<Case> {
 
 /// The Rust loss of a case on `x` converted to `kind` (integer targets stay integer).
 fn rust_loss(case: &Case, x: &Tensor, kind: Kind) -> Tensor {
+    // `"standardize": true`: the student's and the teachers' logits go through
+    // `standardize_logits` first, as a term with `standardize = true` does.
+    let standardize = case.params.get("standardize").is_some_and(|v| v == true);
     let other = |name: &str| {
         let t = &case.other.iter().find(|(n, _)| *n == name).expect(name).1;
-        if t.is_floating_point() { t.to_kind(kind) } else { t.shallow_clone() }
+        let t = if t.is_floating_point() { t.to_kind(kind) } else { t.shallow_clone() };
+        if standardize && name.starts_with("teacher") { standardize_logits(&t).unwrap() } else { t }
+    };
+    let standardized;
+    let x = if standardize {
+        standardized = standardize_logits(x).unwrap();
+        &standardized
+    } else {
+        x
     };
     let param = |name: &str| case.params[name].as_f64().expect(name);
     let result = match case.loss {
@@ -295,6 +327,12 @@ fn decoupled_kd_towards_an_ensemble_decouples_the_mean_distribution() {
 }
 
 #[test]
+fn kd_and_dkd_on_standardized_logits_match_the_z_score_of_the_paper() {
+    check_case("kd_standardized_t2");
+    check_case("dkd_ensemble_standardized_t2");
+}
+
+#[test]
 fn rkd_distance_matches_paper_with_different_dims() {
     check_case("rkd_distance");
 }
@@ -315,3 +353,6 @@ mod properties;
 
 #[path = "losses/dkd.rs"]
 mod dkd;
+
+#[path = "losses/standardize.rs"]
+mod standardize;

@@ -79,3 +79,24 @@ pub fn kd_ensemble_loss(
         Ok(kl * (temperature * temperature / n))
     })
 }
+
+/// Logit standardisation (Sun, Ren, Li, Wang, Cao, "Logit Standardization in Knowledge
+/// Distillation", CVPR 2024): each row's logits minus their mean, over their standard deviation,
+/// `(z − mean(z)) / sqrt(var(z) + 1e-12)` with the population variance over the classes (the
+/// paper divides by `std + 1e-7`; this form keeps the gradient finite for constant rows).
+///
+/// Applied to the student's and every teacher's logits before a KD term's temperature (a term's
+/// `standardize = true`), it makes the term compare the shapes of the distributions only: the
+/// student need not match the teacher's logit range, which a smaller student, or the mean of
+/// several teachers, may not reach. `logits` are `[N, K]`; the result is in `f32` (`f64` for
+/// `f64` input) and differentiable.
+pub fn standardize_logits(logits: &Tensor) -> Result<Tensor> {
+    check_float(logits, "standardized logits", 2)?;
+    let kind = compute_kind(logits);
+    full_precision(|| {
+        let z = upcast(logits, kind, logits.device(), "standardized logits")?;
+        let centred = &z - z.mean_dim(-1, true, kind);
+        let var = centred.square().mean_dim(-1, true, kind);
+        Ok(centred / (var + 1e-12).sqrt())
+    })
+}

@@ -4,6 +4,7 @@ use tch::Tensor;
 
 use super::{
     DkdParams, Target, cross_entropy, dkd_loss, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
+    standardize_logits,
 };
 use crate::{Error, Result};
 
@@ -38,6 +39,11 @@ pub enum LossTerm {
         /// valid only when the stage has exactly one teacher.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         teacher: Option<String>,
+        /// Standardise the student's and the teachers' logits first (Sun et al. 2024,
+        /// [`super::standardize_logits`]), so that only the shape of the distributions is
+        /// compared. Default false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        standardize: bool,
     },
     /// Hinton KD against an ensemble: `T² · KL(p̄ ‖ softmax(student/T))` with `p̄` the mean of
     /// the named teachers' `softmax(teacher/T)`, batch mean.
@@ -48,6 +54,11 @@ pub enum LossTerm {
         temperature: f64,
         /// Names of the stage's teachers averaged, at least two, without repeats (required).
         teachers: Vec<String>,
+        /// Standardise the student's and the teachers' logits first (Sun et al. 2024,
+        /// [`super::standardize_logits`]), so that only the shape of the distributions is
+        /// compared. Default false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        standardize: bool,
     },
     /// Decoupled KD (Zhao et al. 2022): `T² · (α · TCKD + β · NCKD)`, batch mean, against one
     /// teacher or the mean of several teachers' `softmax(teacher/T)`; needs hard labels
@@ -67,6 +78,11 @@ pub enum LossTerm {
         /// repeats. Default: none, which is valid only when the stage has exactly one teacher.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         teachers: Vec<String>,
+        /// Standardise the student's and the teachers' logits first (Sun et al. 2024,
+        /// [`super::standardize_logits`]), so that only the shape of the distributions is
+        /// compared. Default false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        standardize: bool,
     },
     /// RKD distance loss on the embeddings (penultimate features), Park et al. 2019.
     RkdDistance {
@@ -298,19 +314,24 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
             cross_entropy(inputs.student_logits, target, *label_smoothing, inputs.class_weights)
                 .map_err(at)
         }
-        LossTerm::Kd { temperature, teacher, .. } => {
+        LossTerm::Kd { temperature, teacher, standardize, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
             let logits = t.logits.ok_or_else(|| {
                 Error::Input(format!("loss[{i}] (kd): teacher `{}` gives no logits", t.name))
             })?;
-            kd_loss(inputs.student_logits, logits, *temperature).map_err(at)
+            let (s, t) =
+                standardized(*standardize, inputs.student_logits, &[logits]).map_err(at)?;
+            kd_loss(&s, &t[0], *temperature).map_err(at)
         }
-        LossTerm::KdEnsemble { temperature, teachers, .. } => {
+        LossTerm::KdEnsemble { temperature, teachers, standardize, .. } => {
             let logits = teacher_logits(i, term, teachers, inputs.teachers)?;
-            kd_ensemble_loss(inputs.student_logits, &logits, *temperature).map_err(at)
+            let (s, t) = standardized(*standardize, inputs.student_logits, &logits).map_err(at)?;
+            kd_ensemble_loss(&s, &t.iter().collect::<Vec<_>>(), *temperature).map_err(at)
         }
-        LossTerm::Dkd { temperature, alpha, beta, teachers, .. } => {
+        LossTerm::Dkd { temperature, alpha, beta, teachers, standardize, .. } => {
             let logits = teacher_logits(i, term, teachers, inputs.teachers)?;
+            let (s, t) = standardized(*standardize, inputs.student_logits, &logits).map_err(at)?;
+            let logits: Vec<&Tensor> = t.iter().collect();
             let labels = match inputs.target {
                 Some(Target::Hard(y)) => y,
                 Some(Target::Soft(_)) => {
@@ -325,7 +346,7 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
                 }
             };
             let params = DkdParams { temperature: *temperature, alpha: *alpha, beta: *beta };
-            dkd_loss(inputs.student_logits, &logits, labels, params).map_err(at)
+            dkd_loss(&s, &logits, labels, params).map_err(at)
         }
         LossTerm::RkdDistance { teacher, .. } | LossTerm::RkdAngle { teacher, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
@@ -342,6 +363,22 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
             }
         }
     }
+}
+
+/// The student's and the teachers' logits as a response term reads them: standardised when
+/// `standardize` is set ([`standardize_logits`]), else as they are (shallow clones).
+fn standardized(
+    standardize: bool,
+    student: &Tensor,
+    teachers: &[&Tensor],
+) -> Result<(Tensor, Vec<Tensor>)> {
+    if !standardize {
+        return Ok((student.shallow_clone(), teachers.iter().map(|t| t.shallow_clone()).collect()));
+    }
+    let teachers = tch::no_grad(|| {
+        teachers.iter().map(|t| standardize_logits(&t.detach())).collect::<Result<Vec<_>>>()
+    })?;
+    Ok((standardize_logits(student)?, teachers))
 }
 
 /// The logits of the teachers a list term names (`kd_ensemble`, `dkd`): each named one in

@@ -109,7 +109,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
         None => vec![ce],
         Some(_) => vec![
             LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1 },
-            LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: None },
+            LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: None, standardize: false },
             LossTerm::RkdDistance { weight: 25.0, teacher: None },
         ],
     };

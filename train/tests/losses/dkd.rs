@@ -87,6 +87,7 @@ fn reads_hard_labels_in_total_loss_and_refuses_distributions() {
         alpha: 1.0,
         beta: 8.0,
         teachers: names.iter().map(|n| n.to_string()).collect(),
+        standardize: false,
     };
     let inputs = |target| LossInputs {
         student_logits: &logits,
@@ -134,6 +135,7 @@ fn invalid_parameters_and_shapes_are_errors() {
         alpha: -1.0,
         beta: f64::INFINITY,
         teachers: vec!["a".into(), "a".into()],
+        standardize: false,
     };
     let fields: Vec<String> =
         bad.validate().iter().map(|p| p.split(':').next().unwrap().to_owned()).collect();

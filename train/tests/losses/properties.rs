@@ -111,8 +111,8 @@ fn total_loss_is_weighted_sum_of_terms_and_leaves_teachers_without_gradient() {
     let b = Some("b".to_string());
     let terms = [
         LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1 },
-        LossTerm::Kd { weight: 2.0, temperature: 4.0, teacher: a.clone() },
-        LossTerm::Kd { weight: 0.3, temperature: 1.0, teacher: b.clone() },
+        LossTerm::Kd { weight: 2.0, temperature: 4.0, teacher: a.clone(), standardize: false },
+        LossTerm::Kd { weight: 0.3, temperature: 1.0, teacher: b.clone(), standardize: false },
         LossTerm::RkdDistance { weight: 1.5, teacher: b },
         LossTerm::RkdAngle { weight: 0.25, teacher: a },
     ];
@@ -164,6 +164,7 @@ fn total_loss_reports_missing_inputs_as_errors() {
         weight: 1.0,
         temperature: 2.0,
         teacher: teacher.map(str::to_owned),
+        standardize: false,
     };
     let err = |terms: &[LossTerm], teachers| match total_loss(terms, &inputs(teachers)) {
         Ok(_) => panic!("{terms:?} was accepted"),
@@ -184,7 +185,10 @@ fn total_loss_reports_missing_inputs_as_errors() {
             "loss[1] (rkd_angle): teacher `a` gives no embedding",
         ),
         (
-            &[kd(None), LossTerm::Kd { weight: -1.0, temperature: 1.0, teacher: None }],
+            &[
+                kd(None),
+                LossTerm::Kd { weight: -1.0, temperature: 1.0, teacher: None, standardize: false },
+            ],
             &one,
             "loss[1].weight",
         ),
@@ -200,7 +204,12 @@ fn total_loss_reports_missing_inputs_as_errors() {
 
 #[test]
 fn validate_names_each_invalid_field() {
-    let bad = LossTerm::Kd { weight: -1.0, temperature: 0.0, teacher: Some(" ".into()) };
+    let bad = LossTerm::Kd {
+        weight: -1.0,
+        temperature: 0.0,
+        teacher: Some(" ".into()),
+        standardize: false,
+    };
     let problems = bad.validate();
     let fields: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap()).collect();
     assert_eq!(fields, ["weight", "temperature", "teacher"], "{problems:?}");
@@ -227,7 +236,7 @@ fn loss_terms_deserialize_with_defaults_and_reject_unknown_fields() {
     let r50 = Some("resnet50".to_string());
     let expected = vec![
         LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.0 },
-        LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: r50.clone() },
+        LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: r50.clone(), standardize: false },
         LossTerm::RkdDistance { weight: 25.0, teacher: None },
         LossTerm::RkdAngle { weight: 50.0, teacher: r50 },
     ];

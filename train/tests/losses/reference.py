@@ -111,9 +111,21 @@ def rkd_angle(s, t):
     return huber(angle_cosines(s) - target).mean()
 
 
+def z_score(z):
+    """Sun et al. 2024, logit standardisation: (z - mean) / std over the classes (population
+    standard deviation; no epsilon, which the rows of these cases do not need)."""
+    mean = z.mean(dim=1, keepdim=True)
+    std = ((z - mean) ** 2).mean(dim=1, keepdim=True).sqrt()
+    return (z - mean) / std
+
+
 def evaluate(case, tensors):
-    x = tensors["x"].clone().requires_grad_(True)
+    leaf = tensors["x"].clone().requires_grad_(True)
+    x = leaf
     params = case["params"]
+    if params.get("standardize"):
+        x = z_score(leaf)
+        tensors = {k: z_score(v) if k.startswith("teacher") else v for k, v in tensors.items()}
     loss_name = case["loss"]
     if loss_name == "ce":
         loss = F.cross_entropy(
@@ -144,7 +156,7 @@ def evaluate(case, tensors):
     else:
         raise ValueError(f"unknown loss {loss_name}")
     loss.backward()
-    return [loss.item(), x.grad.reshape(-1).tolist()]
+    return [loss.item(), leaf.grad.reshape(-1).tolist()]
 
 
 def main():
