@@ -77,6 +77,9 @@ def main():
     put("image", "jpg_rgb_progressive", b"\x81" + encode(rgb, "JPEG", progressive=True))
     put("image", "bmp_rgb", b"\x02" + encode(rgb, "BMP"))
     put("image", "webp_rgb", b"\x03" + encode(rgb, "WEBP", lossless=True))
+    put("image", "tif_gray_lzw", b"\x04" + encode(g, "TIFF", compression="tiff_lzw"))
+    put("image", "tif_rgb_packbits", b"\x84" + encode(rgb, "TIFF", compression="packbits"))
+    put("image", "pgm_gray", b"\x05" + encode(g, "PPM"))
     put("image", "png_rgba16", b"\x00" + encode(Image.fromarray(face(8).astype(np.uint16) * 200), "PNG"))
 
     # Video: a raw MJPEG stream and the same frames in an AVI.

@@ -10,7 +10,7 @@ mod common;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, bytes)) = data.split_first() else { return };
-    let ext = ["png", "jpg", "bmp", "webp"][pick as usize % 4];
+    let ext = ["png", "jpg", "bmp", "webp", "tif", "pgm"][(pick & 0x7f) as usize % 6];
     let p = common::file(&format!("image.{ext}"), bytes);
     let Ok(img) = fer_data::decode_image(&p) else { return };
     for (size, channels) in [(48, 1), (112, 3)] {

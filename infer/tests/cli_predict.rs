@@ -99,6 +99,39 @@ fn jsonl_lists_every_image_with_sorted_probabilities_summing_to_one() {
     }
 }
 
+/// A folder of TIFF (JAFFE's format) and Netpbm files is listed like one of PNGs, and the same
+/// pixels give the same prediction whatever the file format.
+#[test]
+fn tiff_and_netpbm_files_in_folders_are_classified_as_their_png_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model(dir.path(), 1.0);
+    let root = dir.path().join("faces");
+    std::fs::create_dir_all(&root).unwrap();
+    let gray =
+        image::GrayImage::from_fn(48, 48, |x, y| image::Luma([((x * 5 + y * 9) % 256) as u8]));
+    for ext in ["png", "tif", "TIFF", "pgm"] {
+        gray.save_with_format(
+            root.join(format!("face.{ext}")),
+            image::ImageFormat::from_extension(ext).unwrap(),
+        )
+        .unwrap();
+    }
+    let rgb = image::DynamicImage::ImageLuma8(gray).to_rgb8();
+    rgb.save(root.join("face_rgb.ppm")).unwrap();
+    let (out, err, code) = predict(&m, &["--top-k", "7"], &[&root]);
+    assert_eq!(code, 0, "{err}");
+    let lines = jsonl(&out);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| Path::new(l["path"].as_str().unwrap()).file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(names, ["face.TIFF", "face.pgm", "face.png", "face.tif", "face_rgb.ppm"]);
+    let png = probs(&lines[2]);
+    for (name, l) in names.iter().zip(&lines) {
+        assert_eq!(probs(l), png, "{name}");
+    }
+}
+
 #[test]
 fn temperature_from_the_metadata_flattens_probabilities_as_softmax_of_logits_over_t() {
     let dir = tempfile::tempdir().unwrap();

@@ -107,7 +107,8 @@ pub fn predictions(
 }
 
 /// File extensions taken from folders (files named directly are always taken).
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "bmp", "webp", "pgm"];
+pub const IMAGE_EXTENSIONS: [&str; 10] =
+    ["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff", "pgm", "ppm", "pnm"];
 
 /// Expands files and folders (recursed, sorted, images by extension) into image paths.
 ///

@@ -62,8 +62,8 @@ pub struct PredictArgs {
     /// Report unreadable images on stderr and go on (counted at the end) instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
-    /// Image files, or folders searched recursively for png/jpg/jpeg/bmp/webp/pgm files, or
-    /// video files (H.264 in .mp4/.m4v/.mov, MJPEG in .avi, raw .mjpeg/.mjpg), named directly:
+    /// Image files, or folders searched recursively for png/jpg/jpeg/bmp/webp/tif/tiff/pgm/ppm/pnm
+    /// files, or video files (H.264 in .mp4/.m4v/.mov, MJPEG in .avi, raw .mjpeg/.mjpg), named directly:
     /// their records add `frame` and `time_s` (CSV: two last columns).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
