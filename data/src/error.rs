@@ -36,6 +36,15 @@ pub enum Error {
         /// What shows the truncation.
         why: String,
     },
+    /// A file in an image format the toolkit does not decode (HEIC, AVIF, GIF, …), or in no
+    /// image format at all.
+    #[error("{}: {what}", path.display())]
+    UnsupportedImage {
+        /// The file.
+        path: PathBuf,
+        /// What the file is and what to do, e.g. `a HEIC image, which is not read here: …`.
+        what: String,
+    },
     /// A malformed row of a CSV or text label file.
     #[error("{}:{line}: {msg}", path.display())]
     Csv {

@@ -58,13 +58,19 @@ pub fn decode_bytes(bytes: &[u8], format: Option<ImageFormat>) -> image::ImageRe
     reader.decode()
 }
 
-/// Decodes the image file at `path`, guessing the format from its content; a JPEG that does
-/// not end with its end-of-image marker is an [`Error::Truncated`] naming the file.
+/// The formats [`decode_image`] reads, as said in errors.
+pub const READ_FORMATS: &str = "PNG, JPEG, BMP, WebP, TIFF, PGM/PPM";
+
+/// Decodes the image file at `path`, guessing the format from its content. An empty file, or a
+/// JPEG that does not end with its end-of-image marker, is an [`Error::Truncated`]; a file in
+/// another format is an [`Error::UnsupportedImage`] that names the format when it is a common
+/// one (HEIC, the default of phone cameras; AVIF; GIF; …) and what to do.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    check_readable(path, &bytes, reader.format())?;
     reader.limits(limits());
     if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(&bytes) {
         return Err(Error::Truncated {
@@ -73,6 +79,68 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage> {
         });
     }
     reader.decode().map_err(|source| Error::Image { path: path.to_path_buf(), source })
+}
+
+/// Reads only the header of the image file at `path` and returns its size; a file
+/// [`decode_image`] would refuse for its format (or emptiness) is refused the same way.
+pub fn image_dims(path: &Path) -> Result<(u32, u32)> {
+    let reader = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| Error::io(path, e))?;
+    if !reader.format().is_some_and(|f| f.reading_enabled()) {
+        let mut head = Vec::with_capacity(16);
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 16), &mut head)
+            .map_err(|e| Error::io(path, e))?;
+        check_readable(path, &head, reader.format())?;
+    }
+    reader.into_dimensions().map_err(|source| Error::Image { path: path.to_path_buf(), source })
+}
+
+/// Refuses an empty file ([`Error::Truncated`]) and one of a format the decoder cannot read
+/// ([`Error::UnsupportedImage`]); `head` holds at least the file's first 16 bytes.
+fn check_readable(path: &Path, head: &[u8], format: Option<ImageFormat>) -> Result<()> {
+    if head.is_empty() {
+        let why = "the file is empty (0 bytes)".into();
+        return Err(Error::Truncated { path: path.to_path_buf(), why });
+    }
+    match format {
+        Some(f) if f.reading_enabled() => Ok(()),
+        known => Err(Error::UnsupportedImage {
+            path: path.to_path_buf(),
+            what: unsupported(head, known),
+        }),
+    }
+}
+
+/// What a file the decoder cannot read is, from its first bytes, or from the format the
+/// decoder recognised (`known`) but was built without.
+fn unsupported(bytes: &[u8], known: Option<ImageFormat>) -> String {
+    let convert = "convert it to PNG or JPEG first";
+    // ISO base media files name their brand at bytes 8..12, after the `ftyp` box header.
+    let brand = (bytes.get(4..8) == Some(b"ftyp")).then(|| bytes.get(8..12)).flatten();
+    let named = match brand {
+        Some(b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1") => {
+            Some("a HEIC/HEIF image (the iPhone's photo format)")
+        }
+        Some(b"avif" | b"avis") => Some("an AVIF image"),
+        Some(_) => {
+            return "an MP4/MOV file, not a still image: name it directly as a video (.mp4, \
+                    .m4v or .mov) to read its frames"
+                .into();
+        }
+        None if bytes.starts_with(b"GIF8") => Some("a GIF image"),
+        None if bytes.starts_with(b"8BPS") => Some("a Photoshop (PSD) file"),
+        None if bytes.starts_with(&[0xFF, 0x0A]) || bytes.get(4..8) == Some(b"JXL ") => {
+            Some("a JPEG XL image")
+        }
+        None => None,
+    };
+    let known = known.map(|f| format!("a {f:?} image"));
+    match named.map(str::to_owned).or(known) {
+        Some(kind) => format!("{kind}, which is not read here ({READ_FORMATS} are); {convert}"),
+        None => format!("not an image in a format read here ({READ_FORMATS})"),
+    }
 }
 
 /// Whether JPEG `bytes` end with the end-of-image marker, ignoring trailing zero bytes (some

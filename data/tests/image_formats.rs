@@ -50,3 +50,27 @@ fn tiff_and_netpbm_files_decode_to_the_pixels_pillow_wrote() {
     assert_eq!(decode("gray.pgm").to_luma8(), gray);
     assert_eq!(decode("rgb.ppm").to_rgb8(), rgb);
 }
+
+#[test]
+fn files_that_are_not_read_are_named_with_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let cases: [(&str, &[u8], &str); 7] = [
+        ("empty.jpg", b"", "truncated image: the file is empty (0 bytes)"),
+        ("IMG_1.HEIC", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "a HEIC/HEIF image"),
+        ("a.avif", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1", "an AVIF image"),
+        ("a.gif", b"GIF89a\x01\0\x01\0\0\0\0;", "a GIF image"),
+        ("clip.jpg", b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2", "name it directly as a video"),
+        ("a.psd", b"8BPS\0\x01\0\0\0\0\0\0", "a Photoshop (PSD) file"),
+        ("notes.png", b"just some text", "not an image in a format read here (PNG, JPEG"),
+    ];
+    for (name, bytes, want) in cases {
+        let err = decode_image(&file(name, bytes)).unwrap_err().to_string();
+        assert!(err.starts_with(&tmp.path().join(name).display().to_string()), "{err}");
+        assert!(err.contains(want), "{name}: {err:?} does not say {want:?}");
+    }
+}

@@ -72,7 +72,7 @@ const CASES: &[Case] = &[
     Case {
         args: "predict --model @/good.onnx @/text.png",
         code: 1,
-        says: &["text.png", "cannot decode image"],
+        says: &["text.png", "not an image in a format read here"],
     },
     Case {
         args: "predict --model @/good.onnx @/cut.png",

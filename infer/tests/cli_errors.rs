@@ -170,3 +170,32 @@ fn usage_errors_exit_with_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("invalid value 'onnx'"), "{err}");
 }
+
+/// A folder of phone photos in HEIC yields no image: the error says what it found and what to
+/// do, and a HEIC file named directly is named as HEIC.
+#[test]
+fn a_folder_without_readable_images_says_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, _) = setup(dir.path());
+    let photos = dir.path().join("phone");
+    std::fs::create_dir_all(photos.join("2026")).unwrap();
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic";
+    for name in ["IMG_0001.HEIC", "IMG_0002.heic", "2026/IMG_0003.HEIC"] {
+        std::fs::write(photos.join(name), heic).unwrap();
+    }
+    std::fs::write(photos.join("notes.txt"), "x").unwrap();
+    let (out, err, code) = run(&["predict", "--model", s(&model), s(&photos)], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("no image files in ")
+            && err.contains("(found 3 .heic, 1 .txt files; images are read from .png, .jpg")
+            && err.contains("HEIC photos are not read: convert them to JPEG first"),
+        "{err}"
+    );
+    let one = photos.join("IMG_0001.HEIC");
+    let (_, err, code) = run(&["predict", "--model", s(&model), s(&one)], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("IMG_0001.HEIC: a HEIC/HEIF image"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("error")).count(), 1, "{err}");
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use image::{DynamicImage, GrayImage, ImageReader};
+use image::{DynamicImage, GrayImage};
 
 use crate::dataset::{Exclusion, Sample, SkippedItem, SplitName, Target};
 use crate::error::{Error, Result};
@@ -166,12 +166,10 @@ pub(crate) fn decode(path: &Path) -> Result<DynamicImage> {
     crate::image_file::decode_image(path)
 }
 
-/// Reads only an image file's header and returns its size.
+/// Reads only an image file's header and returns its size (see
+/// [`crate::image_file::image_dims`]).
 pub(crate) fn header_dims(path: &Path) -> Result<(u32, u32)> {
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| Error::io(path, e))?;
-    reader.into_dimensions().map_err(|source| Error::Image { path: path.to_path_buf(), source })
+    crate::image_file::image_dims(path)
 }
 
 /// Collects bad items: with `skip` they are recorded, otherwise the first one is returned.

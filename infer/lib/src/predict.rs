@@ -117,17 +117,26 @@ pub const IMAGE_EXTENSIONS: [&str; 10] =
 /// reached again (a link to a file already listed, or the same file named twice) is not listed
 /// again. Paths keep the spelling under which they were first reached.
 pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    Ok(collect_images_and_others(inputs)?.0)
+}
+
+/// [`collect_images`], and how many files of each other extension the folders held (lower
+/// case, `""` for none): what to tell a user whose folder yields no image.
+pub fn collect_images_and_others(
+    inputs: &[PathBuf],
+) -> Result<(Vec<PathBuf>, std::collections::BTreeMap<String, usize>)> {
     let mut seen = Seen::default();
     let mut out = Vec::new();
+    let mut others = std::collections::BTreeMap::new();
     for p in inputs {
         let meta = std::fs::metadata(p).map_err(|source| Error::Io { path: p.clone(), source })?;
         if meta.is_dir() {
-            walk(p, &mut seen, &mut out)?;
+            walk(p, &mut seen, &mut out, &mut others)?;
         } else if seen.first_file(p) {
             out.push(p.clone());
         }
     }
-    Ok(out)
+    Ok((out, others))
 }
 
 /// Canonical paths of the folders walked and the files listed so far.
@@ -149,7 +158,12 @@ impl Seen {
     }
 }
 
-fn walk(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<()> {
+fn walk(
+    dir: &Path,
+    seen: &mut Seen,
+    out: &mut Vec<PathBuf>,
+    others: &mut std::collections::BTreeMap<String, usize>,
+) -> Result<()> {
     if !seen.first_dir(dir) {
         tracing::debug!(dir = %dir.display(), "folder already walked (symbolic link); skipped");
         return Ok(());
@@ -163,13 +177,13 @@ fn walk(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<()> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(&p, seen, out)?;
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-            && seen.first_file(&p)
-        {
+            walk(&p, seen, out, others)?;
+            continue;
+        }
+        let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if !ext.as_deref().is_some_and(|e| IMAGE_EXTENSIONS.contains(&e)) {
+            *others.entry(ext.unwrap_or_default()).or_insert(0) += 1;
+        } else if seen.first_file(&p) {
             out.push(p);
         }
     }

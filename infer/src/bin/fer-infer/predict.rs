@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use fer_infer::Model;
 use fer_infer::photo::{FaceMode, Photos, Prepared};
-use fer_infer::predict::{collect_images, load_image};
+use fer_infer::predict::{IMAGE_EXTENSIONS, collect_images_and_others, load_image};
 use image::RgbImage;
 
 use crate::UsageError;
@@ -150,6 +150,33 @@ impl Run<'_> {
     }
 }
 
+/// What the folders held instead of images, for the "no image files" error: the most common
+/// extensions with their counts, and the extensions that are read.
+fn found_instead(others: &std::collections::BTreeMap<String, usize>) -> String {
+    if others.is_empty() {
+        return " (the folders hold no files)".into();
+    }
+    let mut by_count: Vec<(&String, &usize)> = others.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let found: Vec<String> = by_count
+        .iter()
+        .take(4)
+        .map(|(ext, n)| {
+            let what = if ext.is_empty() { "without extension".into() } else { format!(".{ext}") };
+            format!("{n} {what}")
+        })
+        .collect();
+    let rest = by_count.len().saturating_sub(4);
+    let rest = if rest > 0 { format!(" and {rest} other kinds") } else { String::new() };
+    let heic = others.keys().any(|e| e == "heic" || e == "heif");
+    let hint = if heic { "; HEIC photos are not read: convert them to JPEG first" } else { "" };
+    format!(
+        " (found {}{rest} files; images are read from .{}{hint})",
+        found.join(", "),
+        IMAGE_EXTENSIONS.join(", .")
+    )
+}
+
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let model_path = crate::builtin::model_path(a.model.as_deref())?;
     if a.top_k == 0 || a.batch == 0 || a.every == 0 {
@@ -164,12 +191,12 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let labels = model.meta().labels.clone();
     let videos = crate::predict_video::videos(&a.inputs);
     let images: Vec<PathBuf> = a.inputs.iter().filter(|p| !videos.contains(p)).cloned().collect();
-    let paths = collect_images(&images).context("listing the inputs")?;
+    let (paths, others) = collect_images_and_others(&images).context("listing the inputs")?;
     if paths.is_empty() && videos.is_empty() {
         let shown: Vec<String> = a.inputs.iter().take(3).map(|p| p.display().to_string()).collect();
         let more = a.inputs.len().saturating_sub(3);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        let msg = format!("no image files in {}{more}", shown.join(", "));
+        let msg = format!("no image files in {}{more}{}", shown.join(", "), found_instead(&others));
         return Err(UsageError(msg).into());
     }
     let annotator = a.annotate.as_deref().map(Annotator::create).transpose()?;
