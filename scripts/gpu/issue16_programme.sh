@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] [STD=1] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] [STD=1] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -61,6 +61,9 @@
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
 #            their mean with the teacher in every step and from the teacher cache (augment.views = 10),
 #            and exp3 with the same views: wall time and img/s of each (not an accuracy result).
+# small:     EfficientNet-B0 (lr 0.05, clipping, WARMUP=5 warm-up epochs) and MobileNetV3-Small,
+#            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
+#            SEEDS at EPOCHS; WHICH="b0 s" picks the students.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
 #            every run at once. Call it again (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
@@ -306,6 +309,28 @@ case "$phase" in
     launch speed_exp3_views configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 10 \
       --set augment.views=10; wait
     ;;
+  small)
+    # The other two students at EPOCHS over SEEDS: exp3 and 0.1 CE + 0.9 KD towards the mean of
+    # TEACHERS (run names under RUNS, trained by an earlier phase). EfficientNet-B0 at lr 0.05
+    # with clipping and WARMUP (5) warm-up epochs, the measurements' pointers to its seed spread.
+    # WHICH picks the students ("b0 s" by default).
+    # shellcheck disable=SC2086 # one run name per word
+    kd_config kd_small ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_small.toml"
+    warm=(--set optim.warmup_epochs="${WARMUP:-5}")
+    for w in ${WHICH:-b0 s}; do
+      case "$w" in
+        b0)
+          students "B0_exp3_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
+            efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}"
+          students "B0_kd_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" efficientnet_b0 "$seeds" \
+            "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
+        s)
+          students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
+          students "S_kd_w09_e$epochs" "$runs/kd_small.toml" mobilenet_v3_small "$seeds" "${w09[@]}" ;;
+        *) echo "WHICH takes b0 and s"; exit 2 ;;
+      esac
+    done
+    ;;
   res)
     for size in ${SIZES:-160 224}; do
       students "L${size}_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
@@ -320,7 +345,7 @@ case "$phase" in
     [ -z "${NO_PLAIN:-}" ] && students "L_kd_e$epochs" "$runs/kd_fm.toml" mobilenet_v3_large \
       "$seeds" "${w09[@]}"
     ;;
-  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug, fm, cached, cachespeed or res"; exit 2 ;;
+  *) echo "PHASE must be teachers, kd, extra, teachers3, kd3, extra3, teachers5, kd5, extra5, long, bf16, vgg, aug, fm, cached, cachespeed, small or res"; exit 2 ;;
 esac
 wait
 echo "phase $phase: $(( $(date +%s) - start )) s"
