@@ -127,7 +127,7 @@ fn a_typo_in_a_field_names_its_path_and_line() {
         e,
         format!(
             "/cfg/exp/test.toml:{line}:1: stages[0].loss[1]: unknown field `temprature`, \
-             expected one of `weight`, `temperature`, `teacher`"
+             expected one of `weight`, `temperature`, `teacher`, `standardize`"
         )
     );
 
