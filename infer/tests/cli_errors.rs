@@ -172,7 +172,7 @@ fn usage_errors_exit_with_2() {
 }
 
 /// A folder of phone photos in HEIC yields no image: the error says what it found and what to
-/// do, and a HEIC file named directly is named as HEIC.
+/// do, at once, and a HEIC file named directly is named as HEIC.
 #[test]
 fn a_folder_without_readable_images_says_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,7 +184,8 @@ fn a_folder_without_readable_images_says_what_it_holds() {
         std::fs::write(photos.join(name), heic).unwrap();
     }
     std::fs::write(photos.join("notes.txt"), "x").unwrap();
-    let (out, err, code) = run(&["predict", "--model", s(&model), s(&photos)], &[]);
+    let info = [("RUST_LOG", "info")];
+    let (out, err, code) = run(&["predict", "--model", s(&model), s(&photos)], &info);
     assert_eq!(code, 2, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(
@@ -193,6 +194,8 @@ fn a_folder_without_readable_images_says_what_it_holds() {
             && err.contains("HEIC photos are not read: convert them to JPEG first"),
         "{err}"
     );
+    // Said before any model or detector is loaded (which would log at the info level first).
+    assert_eq!(err.lines().count(), 1, "{err}");
     let one = photos.join("IMG_0001.HEIC");
     let (_, err, code) = run(&["predict", "--model", s(&model), s(&one)], &[]);
     assert_eq!(code, 1, "{err}");

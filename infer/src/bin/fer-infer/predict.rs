@@ -182,13 +182,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     if a.top_k == 0 || a.batch == 0 || a.every == 0 {
         return Err(UsageError("--top-k, --batch and --every must be at least 1".into()).into());
     }
-    let (file, meta) = read_model(&model_path, &a.meta)?;
-    let top_k = a.top_k.min(meta.labels.len());
-    let finder = a.face.finder(a.faces, meta.crop, &a.backend)?;
-    let photos = Photos::new(finder, &meta, a.faces)?;
-    let model = Model::from_parts(file, meta, &a.backend.options())
-        .with_context(|| format!("loading {}", model_path.display()))?;
-    let labels = model.meta().labels.clone();
+    // The inputs first: a folder without images is said before any model is loaded.
     let videos = crate::predict_video::videos(&a.inputs);
     let images: Vec<PathBuf> = a.inputs.iter().filter(|p| !videos.contains(p)).cloned().collect();
     let (paths, others) = collect_images_and_others(&images).context("listing the inputs")?;
@@ -199,6 +193,13 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         let msg = format!("no image files in {}{more}{}", shown.join(", "), found_instead(&others));
         return Err(UsageError(msg).into());
     }
+    let (file, meta) = read_model(&model_path, &a.meta)?;
+    let top_k = a.top_k.min(meta.labels.len());
+    let finder = a.face.finder(a.faces, meta.crop, &a.backend)?;
+    let photos = Photos::new(finder, &meta, a.faces)?;
+    let model = Model::from_parts(file, meta, &a.backend.options())
+        .with_context(|| format!("loading {}", model_path.display()))?;
+    let labels = model.meta().labels.clone();
     let annotator = a.annotate.as_deref().map(Annotator::create).transpose()?;
     if matches!(a.format, OutFormat::Csv) {
         let mut head = csv_header(&labels);
