@@ -17,6 +17,7 @@ mod common;
 mod fer2013_csv;
 mod ferplus;
 mod folder;
+mod jaffe;
 mod rafdb;
 
 pub use affectnet::AffectNetCsv;
@@ -24,6 +25,7 @@ pub use class_map::{ClassFolder, ClassMap, FolderClass, FolderSurvey, survey};
 pub use fer2013_csv::Fer2013Csv;
 pub use ferplus::FerPlus;
 pub use folder::{AffectNetFolder, CkPlus, Fer2013Folder, ImageFolder};
+pub use jaffe::Jaffe;
 pub use rafdb::RafDb;
 
 use std::fmt;
@@ -58,13 +60,15 @@ pub enum Format {
     /// CK+48: class folders of `S###_###_########.png`, grouped by subject.
     #[serde(rename = "ckplus", alias = "ck-plus")]
     CkPlus,
+    /// JAFFE: TIFF images named `<subject>.<code><n>.<number>.tiff`, grouped by subject.
+    Jaffe,
     /// Any folder of class-named folders (optionally under `train/ val/ test/`).
     ImageFolder,
 }
 
 impl Format {
     /// All formats, in declaration order.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 9] = [
         Format::Fer2013Csv,
         Format::Fer2013Folder,
         Format::FerPlus,
@@ -72,11 +76,12 @@ impl Format {
         Format::AffectNetCsv,
         Format::AffectNetFolder,
         Format::CkPlus,
+        Format::Jaffe,
         Format::ImageFolder,
     ];
 
     /// The name on the command line and in JSON: `fer2013-csv`, `fer2013-folder`, `ferplus`,
-    /// `rafdb`, `affectnet-csv`, `affectnet-folder`, `ckplus`, `image-folder`.
+    /// `rafdb`, `affectnet-csv`, `affectnet-folder`, `ckplus`, `jaffe`, `image-folder`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Fer2013Csv => "fer2013-csv",
@@ -86,6 +91,7 @@ impl Format {
             Format::AffectNetCsv => "affectnet-csv",
             Format::AffectNetFolder => "affectnet-folder",
             Format::CkPlus => "ckplus",
+            Format::Jaffe => "jaffe",
             Format::ImageFolder => "image-folder",
         }
     }
@@ -213,6 +219,7 @@ pub fn open(
         Format::AffectNetCsv => Box::new(AffectNetCsv::open(path, split, opts)?),
         Format::AffectNetFolder => Box::new(AffectNetFolder::open(path, split, opts)?),
         Format::CkPlus => Box::new(CkPlus::open(path, split, opts)?),
+        Format::Jaffe => Box::new(Jaffe::open(path, split, opts)?),
         Format::ImageFolder => Box::new(ImageFolder::open(path, split, opts)?),
     })
 }

@@ -94,7 +94,7 @@ fn default_workers() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// The reader (required): `fer2013-csv`, `fer2013-folder`, `ferplus`, `rafdb`,
-    /// `affectnet-csv`, `affectnet-folder`, `ckplus` or `image-folder`.
+    /// `affectnet-csv`, `affectnet-folder`, `ckplus`, `jaffe` or `image-folder`.
     pub format: Format,
     /// The dataset's root folder, or the CSV file for `fer2013-csv` / `fer-plus` (required).
     /// Relative paths are resolved against the config file's folder.

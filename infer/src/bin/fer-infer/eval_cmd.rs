@@ -26,7 +26,7 @@ pub struct DataArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// The dataset's format: fer2013-csv, fer2013-folder, ferplus, rafdb, affectnet-csv,
-    /// affectnet-folder, ckplus or image-folder.
+    /// affectnet-folder, ckplus, jaffe or image-folder.
     #[arg(long)]
     pub format: Format,
     /// Official split (`train`, `val`, `test`). Default: every sample, the only choice for

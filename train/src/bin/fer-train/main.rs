@@ -162,7 +162,7 @@ enum DataCmd {
     /// Count images per split and class, and list bad items, so a download can be checked.
     Inspect {
         /// Dataset format: fer2013-csv, fer2013-folder, ferplus, rafdb, affectnet-csv,
-        /// affectnet-folder, ckplus, image-folder.
+        /// affectnet-folder, ckplus, jaffe, image-folder.
         #[arg(long)]
         format: Format,
         /// The dataset's root folder or file.
