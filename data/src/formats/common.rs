@@ -172,6 +172,25 @@ pub(crate) fn header_dims(path: &Path) -> Result<(u32, u32)> {
     crate::image_file::image_dims(path)
 }
 
+/// Refuses an official `split` of a dataset that has none (`dataset`: `CK+`, `JAFFE`), saying
+/// what to do instead.
+pub(crate) fn no_official_split(
+    root: &Path,
+    dataset: &str,
+    split: Option<SplitName>,
+) -> Result<()> {
+    match split {
+        None => Ok(()),
+        Some(s) => Err(Error::format(
+            root,
+            format!(
+                "{dataset} has no official `{s}` split; open it without a split and use a \
+                 subject-grouped split plan"
+            ),
+        )),
+    }
+}
+
 /// Collects bad items: with `skip` they are recorded, otherwise the first one is returned.
 pub(crate) struct BadItems<'a> {
     pub skip: bool,

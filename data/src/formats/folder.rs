@@ -7,7 +7,7 @@ use super::OpenOptions;
 use super::class_map::FolderClass;
 use super::common::{
     BadItems, Entry, ExclusionCounter, ImgSrc, Listing, header_dims, listing_dataset,
-    read_dir_sorted,
+    no_official_split, read_dir_sorted,
 };
 use crate::dataset::SplitName;
 use crate::error::{Error, Result};
@@ -314,15 +314,7 @@ pub struct CkPlus {
 impl CkPlus {
     /// Opens `root`; `split` must be `None`.
     pub fn open(root: &Path, split: Option<SplitName>, opts: &OpenOptions) -> Result<Self> {
-        if let Some(s) = split {
-            return Err(Error::format(
-                root,
-                format!(
-                    "CK+ has no official `{s}` split; open it without a split and use a \
-                     subject-grouped split plan"
-                ),
-            ));
-        }
+        no_official_split(root, "CK+", split)?;
         let mut classes: Vec<Emotion> = Vec::new();
         for (n, _, is_dir) in read_dir_sorted(root)? {
             if let (true, Some(e)) = (is_dir, Emotion::parse(&n))

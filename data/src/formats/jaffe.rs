@@ -8,7 +8,7 @@ use std::path::Path;
 use super::OpenOptions;
 use super::common::{
     BadItems, Entry, ExclusionCounter, ImgSrc, Listing, header_dims, listing_dataset,
-    read_dir_sorted,
+    no_official_split, read_dir_sorted,
 };
 use crate::dataset::SplitName;
 use crate::error::{Error, Result};
@@ -39,15 +39,7 @@ impl Jaffe {
     /// Opens `root`; `split` must be `None`. A `.tif`/`.tiff` file whose name does not follow
     /// JAFFE's pattern is a bad item (skipped and listed with `skip_bad`).
     pub fn open(root: &Path, split: Option<SplitName>, opts: &OpenOptions) -> Result<Self> {
-        if let Some(s) = split {
-            return Err(Error::format(
-                root,
-                format!(
-                    "JAFFE has no official `{s}` split; open it without a split and use a \
-                     subject-grouped split plan"
-                ),
-            ));
-        }
+        no_official_split(root, "JAFFE", split)?;
         let mut list = Listing::new(CODES.iter().map(|(_, e)| *e).collect());
         let mut excl = ExclusionCounter::default();
         walk(root, opts, &mut list, &mut excl)?;

@@ -9,8 +9,17 @@
 
 use tch::{Kind, Tensor};
 
-use super::{check_float, compute_kind, full_precision, torch, upcast};
+use super::kd::{Names, check_student_and_teachers, mean_teacher_log_probs};
+use super::{compute_kind, full_precision, torch, upcast};
 use crate::{Error, Result};
+
+/// Decoupled KD's [`Names`].
+const DKD: Names = Names {
+    term: "dkd",
+    student: "dkd student logits",
+    teacher: "dkd teacher logits",
+    teacher_softmax: "dkd teacher log_softmax",
+};
 
 /// The weights and temperature of [`dkd_loss`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,19 +51,7 @@ pub fn dkd_loss(
     labels: &Tensor,
     params: DkdParams,
 ) -> Result<Tensor> {
-    let s_size = check_float(student, "dkd student logits", 2)?;
-    if teachers.is_empty() {
-        return Err(Error::Input("dkd: no teacher logits".into()));
-    }
-    for (m, t) in teachers.iter().enumerate() {
-        let t_size = check_float(t, "dkd teacher logits", 2)?;
-        if s_size != t_size {
-            let which = if teachers.len() == 1 { String::new() } else { format!(" {m}") };
-            return Err(Error::Input(format!(
-                "dkd: student logits {s_size:?} and teacher{which} logits {t_size:?} differ in shape"
-            )));
-        }
-    }
+    let s_size = check_student_and_teachers(student, teachers, &DKD)?;
     let (n, k) = (s_size[0], s_size[1]);
     if n == 0 || k < 2 {
         return Err(Error::Input(format!(
@@ -85,21 +82,7 @@ pub fn dkd_loss(
         // read the labels back to the host).
         let is_y =
             Tensor::arange(k, (Kind::Int64, device)).unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
-        let log_p_t = tch::no_grad(|| -> Result<Tensor> {
-            let mut logs = teachers
-                .iter()
-                .map(|t| {
-                    let t = upcast(&t.detach(), kind, device, "dkd teacher logits")?;
-                    (t / temperature)
-                        .f_log_softmax(-1, kind)
-                        .map_err(torch("dkd teacher log_softmax"))
-                })
-                .collect::<Result<Vec<Tensor>>>()?;
-            if logs.len() == 1 {
-                return Ok(logs.pop().expect("one teacher"));
-            }
-            Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln())
-        })?;
+        let log_p_t = mean_teacher_log_probs(teachers, temperature, kind, device, &DKD)?;
         let s = upcast(student, kind, device, "dkd student logits")?;
         let log_p_s =
             (s / temperature).f_log_softmax(-1, kind).map_err(torch("dkd student log_softmax"))?;

@@ -1,7 +1,7 @@
 //! Hinton knowledge distillation (Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural
 //! Network", 2015).
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use super::{check_float, compute_kind, full_precision, torch, upcast};
 use crate::{Error, Result};
@@ -32,19 +32,7 @@ pub fn kd_ensemble_loss(
     teachers: &[&Tensor],
     temperature: f64,
 ) -> Result<Tensor> {
-    let s_size = check_float(student, "kd student logits", 2)?;
-    if teachers.is_empty() {
-        return Err(Error::Input("kd ensemble: no teacher logits".into()));
-    }
-    for (m, t) in teachers.iter().enumerate() {
-        let t_size = check_float(t, "kd teacher logits", 2)?;
-        if s_size != t_size {
-            let which = if teachers.len() == 1 { String::new() } else { format!(" {m}") };
-            return Err(Error::Input(format!(
-                "kd: student logits {s_size:?} and teacher{which} logits {t_size:?} differ in shape"
-            )));
-        }
-    }
+    let s_size = check_student_and_teachers(student, teachers, &KD)?;
     if s_size[0] == 0 || s_size[1] == 0 {
         return Err(Error::Input(format!("kd logits: empty shape {s_size:?}")));
     }
@@ -55,28 +43,82 @@ pub fn kd_ensemble_loss(
     let device = student.device();
     let n = s_size[0] as f64;
     full_precision(|| {
-        // log p̄ as a log-sum-exp of the teachers' log-probabilities (no probability that
-        // underflows to 0 turns into log 0); one teacher's is its log-softmax itself.
-        let log_p_t = tch::no_grad(|| -> Result<Tensor> {
-            let mut logs = teachers
-                .iter()
-                .map(|t| {
-                    let t = upcast(&t.detach(), kind, device, "kd teacher logits")?;
-                    (t / temperature)
-                        .f_log_softmax(-1, kind)
-                        .map_err(torch("kd teacher log_softmax"))
-                })
-                .collect::<Result<Vec<Tensor>>>()?;
-            if logs.len() == 1 {
-                return Ok(logs.pop().expect("one teacher"));
-            }
-            Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln())
-        })?;
+        let log_p_t = mean_teacher_log_probs(teachers, temperature, kind, device, &KD)?;
         let s = upcast(student, kind, device, "kd student logits")?;
         let log_p_s =
             (s / temperature).f_log_softmax(-1, kind).map_err(torch("kd student log_softmax"))?;
         let kl = (log_p_t.exp() * (&log_p_t - log_p_s)).sum(kind);
         Ok(kl * (temperature * temperature / n))
+    })
+}
+
+/// How a response loss names itself and its inputs in errors (static: nothing is formatted
+/// in the training step unless something fails).
+pub(super) struct Names {
+    /// The loss, starting its own errors: `kd`.
+    pub term: &'static str,
+    /// `kd student logits`.
+    pub student: &'static str,
+    /// `kd teacher logits`.
+    pub teacher: &'static str,
+    /// `kd teacher log_softmax`.
+    pub teacher_softmax: &'static str,
+}
+
+/// Hinton KD's [`Names`].
+const KD: Names = Names {
+    term: "kd",
+    student: "kd student logits",
+    teacher: "kd teacher logits",
+    teacher_softmax: "kd teacher log_softmax",
+};
+
+/// Checks that `student` is `[N, K]` logits and that there is at least one teacher, each of
+/// the student's shape; returns the student's shape.
+pub(super) fn check_student_and_teachers(
+    student: &Tensor,
+    teachers: &[&Tensor],
+    names: &Names,
+) -> Result<Vec<i64>> {
+    let what = names.term;
+    let s_size = check_float(student, names.student, 2)?;
+    if teachers.is_empty() {
+        return Err(Error::Input(format!("{what}: no teacher logits")));
+    }
+    for (m, t) in teachers.iter().enumerate() {
+        let t_size = check_float(t, names.teacher, 2)?;
+        if s_size != t_size {
+            let which = if teachers.len() == 1 { String::new() } else { format!(" {m}") };
+            return Err(Error::Input(format!(
+                "{what}: student logits {s_size:?} and teacher{which} logits {t_size:?} differ in shape"
+            )));
+        }
+    }
+    Ok(s_size)
+}
+
+/// `log p̄`, `p̄ = (1/M) Σ_m softmax(teacher_m/T)`, in `kind` on `device`, without gradient:
+/// a log-sum-exp of the teachers' log-probabilities (no probability that underflows to 0 turns
+/// into log 0); one teacher's is its log-softmax itself.
+pub(super) fn mean_teacher_log_probs(
+    teachers: &[&Tensor],
+    temperature: f64,
+    kind: Kind,
+    device: Device,
+    names: &Names,
+) -> Result<Tensor> {
+    tch::no_grad(|| {
+        let mut logs = teachers
+            .iter()
+            .map(|t| {
+                let t = upcast(&t.detach(), kind, device, names.teacher)?;
+                (t / temperature).f_log_softmax(-1, kind).map_err(torch(names.teacher_softmax))
+            })
+            .collect::<Result<Vec<Tensor>>>()?;
+        if logs.len() == 1 {
+            return Ok(logs.pop().expect("one teacher"));
+        }
+        Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln())
     })
 }
 
