@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [BETA=8] [STD=1] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -50,12 +50,14 @@
 #            see the same mixed images, "function matching"), and without mixup unless NO_PLAIN,
 #            over SEEDS at EPOCHS.
 # cached:    the six teachers of aug (trained if absent) with MobileNetV3-Large exp3 beside them,
-#            then 0.1 CE + 0.9 KD towards the six; students over SEEDS at EPOCHS, both with
-#            augment.views = VIEWS (20) and input size SIZE (112; the teachers see each batch
-#            resized to their 112 px), the KD runs reading the teachers' logits from the
-#            teacher cache; with BETA set, 1.0 CE + 1.0 decoupled KD (alpha 1, BETA, T = 4)
-#            towards the six instead; with STD=1 the distillation term reads standardised logits
-#            (standardize = true) at T = 2. Call it again (same warm machine) to resume what LIMIT stopped.
+#            then the distillation students KDS towards the six; students over SEEDS at EPOCHS,
+#            all with augment.views = VIEWS (20) and input size SIZE (112; the teachers see each
+#            batch resized to their 112 px), the distillation runs reading the teachers' logits
+#            from the teacher cache, every KDS student at once. KDS (default "kd") holds words:
+#            kd (0.1 CE + 0.9 Hinton KD, T = 4), dkd<B> (1.0 CE + 1.0 decoupled KD, alpha 1,
+#            beta B, T = 4), either with _ls appended (the term reads standardised logits,
+#            standardize = true, at T = 2). Call it again (same warm machine) to resume what
+#            LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -279,23 +281,31 @@ case "$phase" in
     six_teachers
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
-    students "L${SIZE:-112}_exp3_v${VIEWS:-20}_e$epochs" configs/fer2013/exp3_baseline.toml \
+    tag="v${VIEWS:-20}_e$epochs"
+    students "L${SIZE:-112}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
       mobilenet_v3_large "$seeds" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
-    # STD=1: both on standardised logits at T = 2 (run names end in _ls).
-    lsopt=(); ls=""
-    [ -n "${STD:-}" ] && { ls=_ls; lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0); }
-    if [ -n "${BETA:-}" ]; then
-      dkd_config dkd_six "$BETA" "${six[@]}" > "$runs/dkd_six.toml"
-      students "L${SIZE:-112}_dkd6c_b${BETA}${ls}_v${VIEWS:-20}_e$epochs" "$runs/dkd_six.toml" \
-        mobilenet_v3_large "$seeds" "${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}"
-    else
-      kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
-      students "L${SIZE:-112}_kd6c${ls}_v${VIEWS:-20}_e$epochs" "$runs/kd_six.toml" mobilenet_v3_large \
-        "$seeds" "${w09[@]}" "${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}"
+    if [ ! -s "$out/ensemble.md" ]; then
+      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
+        "${six[@]/#/$runs/}" > "$out/ensemble.md" 2>&1
     fi
+    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
+    for v in ${KDS:-kd}; do
+      lsopt=(); base="${v%_ls}"
+      [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
+      cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}")
+      case "$base" in
+        kd) students "L${SIZE:-112}_${v/kd/kd6c}_$tag" "$runs/kd_six.toml" \
+              mobilenet_v3_large "$seeds" "${w09[@]}" "${cached[@]}" ;;
+        dkd[0-9]*)
+          dkd_config "dkd_six_$base" "${base#dkd}" "${six[@]}" > "$runs/dkd_six_$base.toml"
+          students "L${SIZE:-112}_${v/dkd/dkd6c_b}_$tag" "$runs/dkd_six_$base.toml" \
+            mobilenet_v3_large "$seeds" "${cached[@]}" ;;
+        *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
+      esac
+    done
     ;;
   cachespeed)
     for t in 0 1; do
@@ -391,7 +401,7 @@ if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
-{ [ "$phase" = long ] || [ "$phase" = vgg ] || [ "$phase" = aug ]; } && cat "$out/ensemble.md"
+{ [ "$phase" = long ] || [ "$phase" = vgg ] || [ "$phase" = aug ] || [ "$phase" = cached ]; } && cat "$out/ensemble.md"
 if [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
