@@ -49,8 +49,9 @@
 #            under RUNS) on mixup batches (augment.mixup_alpha = MIXUP, default 1.0: the teachers
 #            see the same mixed images, "function matching"), and without mixup unless NO_PLAIN,
 #            over SEEDS at EPOCHS.
-# cached:    the six teachers of aug (trained if absent) with MobileNetV3-Large exp3 beside them,
-#            then the distillation students KDS towards the six; students over SEEDS at EPOCHS,
+# cached:    the six teachers of aug (trained if absent; with TEACHERS6=0 only its three of the
+#            round-1 augmentation) with MobileNetV3-Large exp3 beside them, then the
+#            distillation students KDS towards them; students over SEEDS at EPOCHS,
 #            all with augment.views = VIEWS (20) and input size SIZE (112; the teachers see each
 #            batch resized to their 112 px), the distillation runs reading the teachers' logits
 #            from the teacher cache, every KDS student at once. KDS (default "kd") holds words:
@@ -278,7 +279,18 @@ case "$phase" in
     } > "$out/ensemble.md" 2>&1
     ;;
   cached)
-    six_teachers
+    # TEACHERS6=0: only the three teachers of the round-1 augmentation (half the teacher time).
+    if [ "${TEACHERS6:-1}" = 0 ]; then
+      set_=(teacher_resnet18_s{0,1,2})
+      for t in 0 1 2; do
+        launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+          --set optim.ema_decay="$ema"
+      done
+    else
+      set_=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
+      six_teachers
+    fi
+    n=${#set_[@]}
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
     tag="v${VIEWS:-20}_e$epochs"
@@ -286,22 +298,21 @@ case "$phase" in
       mobilenet_v3_large "$seeds" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
-    six=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
     if [ ! -s "$out/ensemble.md" ]; then
       python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
-        "${six[@]/#/$runs/}" > "$out/ensemble.md" 2>&1
+        "${set_[@]/#/$runs/}" > "$out/ensemble.md" 2>&1
     fi
-    kd_config kd_six "${six[@]}" > "$runs/kd_six.toml"
+    kd_config "kd_$n" "${set_[@]}" > "$runs/kd_$n.toml"
     for v in ${KDS:-kd}; do
       lsopt=(); base="${v%_ls}"
       [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
       cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}")
       case "$base" in
-        kd) students "L${SIZE:-112}_${v/kd/kd6c}_$tag" "$runs/kd_six.toml" \
+        kd) students "L${SIZE:-112}_${v/kd/kd${n}c}_$tag" "$runs/kd_$n.toml" \
               mobilenet_v3_large "$seeds" "${w09[@]}" "${cached[@]}" ;;
         dkd[0-9]*)
-          dkd_config "dkd_six_$base" "${base#dkd}" "${six[@]}" > "$runs/dkd_six_$base.toml"
-          students "L${SIZE:-112}_${v/dkd/dkd6c_b}_$tag" "$runs/dkd_six_$base.toml" \
+          dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" > "$runs/${base}_$n.toml"
+          students "L${SIZE:-112}_${v/dkd/dkd${n}c_b}_$tag" "$runs/${base}_$n.toml" \
             mobilenet_v3_large "$seeds" "${cached[@]}" ;;
         *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
       esac
