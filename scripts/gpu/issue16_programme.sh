@@ -334,7 +334,7 @@ case "$phase" in
     # The other two students at EPOCHS over SEEDS: exp3 and 0.1 CE + 0.9 KD towards the mean of
     # TEACHERS (run names under RUNS, trained by an earlier phase). EfficientNet-B0 at lr 0.05
     # with clipping and WARMUP (5) warm-up epochs, the measurements' pointers to its seed spread.
-    # WHICH picks the students ("b0 s" by default).
+    # WHICH picks the students ("b0 s" by default); TEACHERS=none trains exp3 alone.
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_small ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_small.toml"
     warm=(--set optim.warmup_epochs="${WARMUP:-5}")
@@ -343,11 +343,12 @@ case "$phase" in
         b0)
           students "B0_exp3_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
             efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}"
-          students "B0_kd_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" efficientnet_b0 "$seeds" \
-            "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
+          [ "$TEACHERS" = none ] || students "B0_kd_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
+            efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
         s)
           students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
-          students "S_kd_w09_e$epochs" "$runs/kd_small.toml" mobilenet_v3_small "$seeds" "${w09[@]}" ;;
+          [ "$TEACHERS" = none ] || students "S_kd_w09_e$epochs" "$runs/kd_small.toml" \
+            mobilenet_v3_small "$seeds" "${w09[@]}" ;;
         *) echo "WHICH takes b0 and s"; exit 2 ;;
       esac
     done
