@@ -44,7 +44,8 @@ pub enum Op {
         /// Drop probability.
         p: f64,
     },
-    /// Element-wise sum of two inputs of equal shape.
+    /// Element-wise sum of two inputs of equal shape. In a residual block the inputs are
+    /// `[branch, shortcut]`, in that order (train's `model.zero_init_residual` relies on it).
     Add,
     /// Product of `[C, H, W]` and a per-channel scale `[C, 1, 1]` (squeeze-excitation).
     Mul,

@@ -254,6 +254,30 @@ impl TchModel {
         })
     }
 
+    /// Sets to zero the scale (`weight`) of the batch norm that ends each residual branch, so
+    /// that every residual block starts as the identity (Goyal et al. 2017, torchvision's
+    /// `zero_init_residual` for ResNets; config `model.zero_init_residual`). A residual
+    /// branch is the first input of an [`Op::Add`] (models-spec's convention), read through
+    /// stochastic depth; an `Add` whose first input is not a batch norm is left alone.
+    /// Returns the names of the batch norms zeroed.
+    pub fn zero_init_residual(&self) -> Vec<String> {
+        let nodes = &self.graph.nodes;
+        let mut zeroed = Vec::new();
+        for node in nodes.iter().filter(|n| n.op == Op::Add) {
+            let mut id = node.inputs[0].0;
+            while matches!(nodes[id].op, Op::StochasticDepth { .. }) {
+                id = nodes[id].inputs[0].0;
+            }
+            if let NodeVars::BatchNorm { weight, .. } = &self.vars[id] {
+                tch::no_grad(|| {
+                    let _ = weight.shallow_clone().zero_();
+                });
+                zeroed.push(nodes[id].name.clone());
+            }
+        }
+        zeroed
+    }
+
     /// The graph this model lowers.
     pub fn graph(&self) -> &Graph {
         &self.graph

@@ -153,7 +153,8 @@ fn a_typo_in_a_field_names_its_path_and_line() {
     assert!(e.contains("invalid type: string \"two\""), "{e}");
 }
 
-/// `[model]` is read as models-spec's `ArchConfig` plus `init` and `weight_init`
+/// `[model]` is read as models-spec's `ArchConfig` plus `init`, `weight_init` and
+/// `zero_init_residual`
 /// (`fer_train::config::ModelConfig`): its errors still name the field and line, whichever part
 /// owns the field, and an unknown key lists every key of the table.
 #[test]
@@ -164,7 +165,7 @@ fn model_section_errors_name_the_field_and_line_whichever_part_owns_it() {
             model("widthmult = 1.0"),
             "15:1: model.widthmult: unknown field `widthmult`, expected one of `arch`, \
              `num_classes`, `in_channels`, `input_size`, `width_mult`, `dropout`, `init`, \
-             `weight_init`",
+             `weight_init`, `zero_init_residual`",
         ),
         (
             model("width_mult = \"x\""),
@@ -173,6 +174,10 @@ fn model_section_errors_name_the_field_and_line_whichever_part_owns_it() {
         (
             model("weight_init = \"xavier\""),
             "15:15: model.weight_init: unknown variant `xavier`, expected `torchvision` or `kaiming`",
+        ),
+        (
+            model("zero_init_residual = 1"),
+            "15:22: model.zero_init_residual: invalid type: integer `1`, expected a boolean",
         ),
         (
             model("init = { weights = 3 }"),

@@ -15,10 +15,10 @@ use crate::lower::WeightInit;
 ///
 /// In the file the section is one flat table: [`ArchConfig`]'s fields (`arch`, `num_classes`,
 /// `in_channels`, `input_size`, `width_mult`, `dropout`, with their names, defaults and checks
-/// owned by models-spec) beside `init` and `weight_init`. It is read without
+/// owned by models-spec) beside `init`, `weight_init` and `zero_init_residual`. It is read without
 /// `#[serde(flatten)]` (which would lose the field's path and line in error messages): the
 /// [`Deserialize`] impl below hands `ArchConfig`'s derived reader the table's keys one by one
-/// and keeps `init` and `weight_init` for itself, so an error still names `model.width_mult`
+/// and keeps `init`, `weight_init` and `zero_init_residual` for itself, so an error still names `model.width_mult`
 /// and its line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
@@ -33,10 +33,15 @@ pub struct ModelConfig {
     /// scheme) or `kaiming` (Kaiming-normal convolutions, as for ResNets; Inception-v3 from
     /// scratch needs it). Default `torchvision`.
     pub weight_init: WeightInit,
+    /// `zero_init_residual`: every residual block starts as the identity, the batch norm that
+    /// ends its branch scaled by zero (Goyal et al. 2017; torchvision's option of the same name
+    /// for ResNets, here for every architecture with residual blocks). Applies to fresh
+    /// weights. Default false.
+    pub zero_init_residual: bool,
 }
 
 /// The keys of `[model]` that are not [`ArchConfig`]'s.
-const OWN_FIELDS: [&str; 2] = ["init", "weight_init"];
+const OWN_FIELDS: [&str; 3] = ["init", "weight_init", "zero_init_residual"];
 
 /// Every key of `[model]`, in the order error messages list them: [`ArchConfig`]'s (as its
 /// derived `Deserialize` declares them), then [`OWN_FIELDS`].
@@ -94,24 +99,26 @@ impl<'de> Visitor<'de> for ModelVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ModelConfig, A::Error> {
-        let mut keys = NetKeys { map, init: None, weight_init: None };
+        let mut keys = NetKeys { map, init: None, weight_init: None, zero_init_residual: None };
         let net = ArchConfig::deserialize(MapAccessDeserializer::new(&mut keys))?;
         Ok(ModelConfig {
             net,
             init: keys.init.flatten(),
             weight_init: keys.weight_init.unwrap_or_default(),
+            zero_init_residual: keys.zero_init_residual.unwrap_or(false),
         })
     }
 }
 
-/// The `[model]` table as [`ArchConfig`]'s reader sees it: its own keys only. `init` and
-/// `weight_init` are read on the way into their slots. Keys and values are read through the
+/// The `[model]` table as [`ArchConfig`]'s reader sees it: its own keys only. `init`,
+/// `weight_init` and `zero_init_residual` are read on the way into their slots. Keys and values are read through the
 /// table's own `MapAccess`, so the path of a failing field (and its line) is what it would be
 /// for a plain struct.
 struct NetKeys<A> {
     map: A,
     init: Option<Option<InitConfig>>,
     weight_init: Option<WeightInit>,
+    zero_init_residual: Option<bool>,
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for NetKeys<A> {
@@ -132,6 +139,12 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for NetKeys<A> {
                     return Err(de::Error::duplicate_field("weight_init"));
                 }
                 Some(Key::WeightInit) => self.weight_init = Some(self.map.next_value()?),
+                Some(Key::ZeroInitResidual) if self.zero_init_residual.is_some() => {
+                    return Err(de::Error::duplicate_field("zero_init_residual"));
+                }
+                Some(Key::ZeroInitResidual) => {
+                    self.zero_init_residual = Some(self.map.next_value()?);
+                }
                 Some(Key::Net(name)) => {
                     return seed.deserialize(name.into_deserializer()).map(Some);
                 }
@@ -150,6 +163,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for NetKeys<A> {
 enum Key {
     Init,
     WeightInit,
+    ZeroInitResidual,
     Net(&'static str),
 }
 
@@ -173,6 +187,7 @@ impl<'de> Visitor<'de> for KeyName {
         match v {
             "init" => Ok(Key::Init),
             "weight_init" => Ok(Key::WeightInit),
+            "zero_init_residual" => Ok(Key::ZeroInitResidual),
             _ => match model_fields().iter().find(|f| **f == v) {
                 Some(name) => Ok(Key::Net(name)),
                 None => Err(E::unknown_field(v, model_fields())),
@@ -190,8 +205,15 @@ impl Serialize for ModelConfig {
             net: &'a ArchConfig,
             init: &'a Option<InitConfig>,
             weight_init: WeightInit,
+            zero_init_residual: bool,
         }
-        Flat { net: &self.net, init: &self.init, weight_init: self.weight_init }.serialize(s)
+        Flat {
+            net: &self.net,
+            init: &self.init,
+            weight_init: self.weight_init,
+            zero_init_residual: self.zero_init_residual,
+        }
+        .serialize(s)
     }
 }
 

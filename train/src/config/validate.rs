@@ -198,6 +198,15 @@ impl ExperimentConfig {
             ),
             Err(e) => is.push("model", e.to_string()),
         }
+        if m.zero_init_residual
+            && let Ok(graph) = fer_models_spec::spec(&m.net)
+            && !graph.nodes.iter().any(|n| n.op == fer_models_spec::Op::Add)
+        {
+            is.push(
+                "model.zero_init_residual",
+                format!("{} has no residual blocks to start as the identity", m.net.arch),
+            );
+        }
         if let Some(init) = &m.init
             && init.weights.as_os_str().is_empty()
         {

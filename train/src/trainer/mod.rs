@@ -344,6 +344,13 @@ impl<'a> Session<'a> {
         let graph = fer_models_spec::spec(arch)?;
         let student =
             TchModel::with_init(graph, Some(arch.arch), cfg.model.weight_init, device, cfg.seed)?;
+        if cfg.model.zero_init_residual {
+            let zeroed = student.zero_init_residual();
+            obs.message(&format!(
+                "model.zero_init_residual: {} residual blocks start as the identity",
+                zeroed.len()
+            ));
+        }
         let teachers = cfg
             .teachers
             .iter()
