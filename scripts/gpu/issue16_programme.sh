@@ -64,7 +64,8 @@
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
 #            their mean with the teacher in every step and from the teacher cache (augment.views = 10),
 #            and exp3 with the same views: wall time and img/s of each (not an accuracy result).
-# small:     EfficientNet-B0 (lr 0.05, clipping, WARMUP=5 warm-up epochs) and MobileNetV3-Small,
+# small:     EfficientNet-B0 (lr 0.05, clipping, WARMUP=5 warm-up epochs; ZI=1: zero-initialised
+#            residual blocks) and MobileNetV3-Small,
 #            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
 #            SEEDS at EPOCHS; WHICH="b0 s" picks the students.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
@@ -338,12 +339,14 @@ case "$phase" in
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_small ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_small.toml"
     warm=(--set optim.warmup_epochs="${WARMUP:-5}")
+    # ZI=1: B0's residual blocks start as the identity (model.zero_init_residual; names get _zi).
+    zi=""; [ -n "${ZI:-}" ] && { zi=_zi; warm+=(--set model.zero_init_residual=true); }
     for w in ${WHICH:-b0 s}; do
       case "$w" in
         b0)
-          students "B0_exp3_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
+          students "B0_exp3${zi}_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
             efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}"
-          [ "$TEACHERS" = none ] || students "B0_kd_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
+          [ "$TEACHERS" = none ] || students "B0_kd${zi}_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
             efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
         s)
           students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
