@@ -86,7 +86,7 @@ fn zero_init_residual_zeroes_the_batch_norm_ending_each_residual_branch_as_torch
 }
 
 #[test]
-fn zero_init_residual_is_read_from_the_config_and_refused_without_residual_blocks() {
+fn zero_init_residual_is_read_from_the_config_and_refused_without_residual_blocks_or_with_init() {
     let base = "version = 1\nname = \"x\"\n[data]\nformat = \"image-folder\"\nroot = \"d\"\n\
                 val_fraction = 0.1\n[optim]\noptimizer = \"sgd\"\nlr = 0.1\nbatch_size = 8\n\
                 [[stages]]\nname = \"t\"\nepochs = 1\n[[stages.loss]]\nkind = \"cross_entropy\"\n\
@@ -99,6 +99,11 @@ fn zero_init_residual_is_read_from_the_config_and_refused_without_residual_block
     cfg.validate().unwrap();
     // The resolved config written into a run directory keeps it.
     assert!(cfg.resolved_toml().unwrap().contains("zero_init_residual = true"));
+    let with_init =
+        format!("{base}arch = \"resnet18\"\ninit = {{ weights = \"w.safetensors\" }}\n");
+    std::fs::write(&path, with_init).unwrap();
+    let e = ExperimentConfig::load(&path).unwrap().validate().unwrap_err().to_string();
+    assert!(e.contains("model.zero_init_residual: applies to fresh weights"), "{e}");
     std::fs::write(&path, format!("{base}arch = \"vgg_fer\"\n")).unwrap();
     let e = ExperimentConfig::load(&path).unwrap().validate().unwrap_err().to_string();
     assert!(

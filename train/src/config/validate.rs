@@ -207,6 +207,12 @@ impl ExperimentConfig {
                 format!("{} has no residual blocks to start as the identity", m.net.arch),
             );
         }
+        if m.zero_init_residual && m.init.is_some() {
+            is.push(
+                "model.zero_init_residual",
+                "applies to fresh weights, and model.init loads them from a file: set one of the two",
+            );
+        }
         if let Some(init) = &m.init
             && init.weights.as_os_str().is_empty()
         {
