@@ -45,7 +45,7 @@ pub enum Op {
         p: f64,
     },
     /// Element-wise sum of two inputs of equal shape. In a residual block the inputs are
-    /// `[branch, shortcut]`, in that order (train's `model.zero_init_residual` relies on it).
+    /// `[branch, shortcut]`, in that order ([`Graph::residual_branch_norms`] relies on it).
     Add,
     /// Product of `[C, H, W]` and a per-channel scale `[C, 1, 1]` (squeeze-excitation).
     Mul,
@@ -182,6 +182,23 @@ impl Graph {
             .filter(|p| p.kind == ParamKind::Trainable)
             .map(|p| p.shape.iter().product::<usize>())
             .sum()
+    }
+
+    /// The batch norms that end residual branches: for every [`Op::Add`], its first input
+    /// (the branch, by the convention [`Op::Add`] states), read through stochastic depth,
+    /// when that is a batch norm. In graph order; empty for a network without residual blocks.
+    pub fn residual_branch_norms(&self) -> Vec<NodeId> {
+        let mut norms = Vec::new();
+        for node in self.nodes.iter().filter(|n| n.op == Op::Add) {
+            let mut id = node.inputs[0];
+            while matches!(self.node(id).op, Op::StochasticDepth { .. }) {
+                id = self.node(id).inputs[0];
+            }
+            if matches!(self.node(id).op, Op::BatchNorm2d(_)) {
+                norms.push(id);
+            }
+        }
+        norms
     }
 
     /// For each node, how many later nodes read it (the output and taps count once each).

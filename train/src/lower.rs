@@ -1,6 +1,6 @@
 //! The tch lowering of a models-spec [`Graph`]: variables named by torchvision's `state_dict` keys
 //! and a forward pass that interprets the graph node by node, with torchvision's train/eval
-//! semantics. `export` mirrors [`apply`] op by op for ONNX.
+//! semantics. `export` mirrors its `apply` op by op for ONNX.
 
 use fer_models_spec::ops::{Activation, Conv2d, Pool2d};
 use fer_models_spec::{Arch, Graph, Node, NodeId, Op, ParamKind};
@@ -254,28 +254,20 @@ impl TchModel {
         })
     }
 
-    /// Sets to zero the scale (`weight`) of the batch norm that ends each residual branch, so
-    /// that every residual block starts as the identity (Goyal et al. 2017, torchvision's
-    /// `zero_init_residual` for ResNets; config `model.zero_init_residual`). A residual
-    /// branch is the first input of an [`Op::Add`] (models-spec's convention), read through
-    /// stochastic depth; an `Add` whose first input is not a batch norm is left alone.
-    /// Returns the names of the batch norms zeroed.
+    /// Sets to zero the scale (`weight`) of the batch norm that ends each residual branch
+    /// ([`Graph::residual_branch_norms`]), so that every residual block starts as the identity
+    /// (Goyal et al. 2017, torchvision's `zero_init_residual` for ResNets; config
+    /// `model.zero_init_residual`). Returns the names of the batch norms zeroed.
     pub fn zero_init_residual(&self) -> Vec<String> {
-        let nodes = &self.graph.nodes;
-        let mut zeroed = Vec::new();
-        for node in nodes.iter().filter(|n| n.op == Op::Add) {
-            let mut id = node.inputs[0].0;
-            while matches!(nodes[id].op, Op::StochasticDepth { .. }) {
-                id = nodes[id].inputs[0].0;
-            }
-            if let NodeVars::BatchNorm { weight, .. } = &self.vars[id] {
+        let norms = self.graph.residual_branch_norms();
+        for id in &norms {
+            if let NodeVars::BatchNorm { weight, .. } = &self.vars[id.0] {
                 tch::no_grad(|| {
                     let _ = weight.shallow_clone().zero_();
                 });
-                zeroed.push(nodes[id].name.clone());
             }
         }
-        zeroed
+        norms.iter().map(|id| self.graph.node(*id).name.clone()).collect()
     }
 
     /// The graph this model lowers.

@@ -15,11 +15,11 @@ use crate::lower::WeightInit;
 ///
 /// In the file the section is one flat table: [`ArchConfig`]'s fields (`arch`, `num_classes`,
 /// `in_channels`, `input_size`, `width_mult`, `dropout`, with their names, defaults and checks
-/// owned by models-spec) beside `init`, `weight_init` and `zero_init_residual`. It is read without
-/// `#[serde(flatten)]` (which would lose the field's path and line in error messages): the
-/// [`Deserialize`] impl below hands `ArchConfig`'s derived reader the table's keys one by one
-/// and keeps `init`, `weight_init` and `zero_init_residual` for itself, so an error still names `model.width_mult`
-/// and its line.
+/// owned by models-spec) beside `init`, `weight_init` and `zero_init_residual`. It is read
+/// without `#[serde(flatten)]` (which would lose the field's path and line in error messages):
+/// the [`Deserialize`] impl below hands `ArchConfig`'s derived reader the table's keys one by
+/// one and keeps its own three for itself, so an error still names `model.width_mult` and its
+/// line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     /// The network: architecture (required: `mobilenet_v3_small`, `mobilenet_v3_large`,
@@ -110,10 +110,10 @@ impl<'de> Visitor<'de> for ModelVisitor {
     }
 }
 
-/// The `[model]` table as [`ArchConfig`]'s reader sees it: its own keys only. `init`,
-/// `weight_init` and `zero_init_residual` are read on the way into their slots. Keys and values are read through the
-/// table's own `MapAccess`, so the path of a failing field (and its line) is what it would be
-/// for a plain struct.
+/// The `[model]` table as [`ArchConfig`]'s reader sees it: its own keys only. [`OWN_FIELDS`]
+/// are read on the way into their slots. Keys and values are read through the table's own
+/// `MapAccess`, so the path of a failing field (and its line) is what it would be for a plain
+/// struct.
 struct NetKeys<A> {
     map: A,
     init: Option<Option<InitConfig>>,

@@ -200,7 +200,7 @@ impl ExperimentConfig {
         }
         if m.zero_init_residual
             && let Ok(graph) = fer_models_spec::spec(&m.net)
-            && !graph.nodes.iter().any(|n| n.op == fer_models_spec::Op::Add)
+            && graph.residual_branch_norms().is_empty()
         {
             is.push(
                 "model.zero_init_residual",
