@@ -58,7 +58,8 @@
 #            kd (0.1 CE + 0.9 Hinton KD, T = 4), dkd<B> (1.0 CE + 1.0 decoupled KD, alpha 1,
 #            beta B, T = 4), either with _ls appended (the term reads standardised logits,
 #            standardize = true, at T = 2). Call it again (same warm machine) to resume what
-#            LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md.
+#            LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md. EXP3=0 leaves
+#            exp3 out (phase res with VIEWS trains it in another call).
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -69,7 +70,8 @@
 #            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
 #            SEEDS at EPOCHS; WHICH="b0 s" picks the students.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
-#            every run at once. Call it again (same warm machine) to resume what LIMIT stopped.
+#            every run at once; VIEWS=n gives them phase cached's fixed views. Call it again
+#            (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
 # scored once at the end (test.json). Runs still going at LIMIT seconds are stopped and show as
@@ -295,7 +297,8 @@ case "$phase" in
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
     tag="v${VIEWS:-20}_e$epochs"
-    students "L${SIZE:-112}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
+    # EXP3=0: no exp3 students beside the teachers (their comparison trained in another call).
+    [ "${EXP3:-1}" = 0 ] || students "L${SIZE:-112}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
       mobilenet_v3_large "$seeds" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
@@ -357,9 +360,11 @@ case "$phase" in
     done
     ;;
   res)
+    # VIEWS=n: the fixed augmentation views of phase cached (names get _v<n>).
+    vw=(); [ -n "${VIEWS:-}" ] && vw=(--set augment.views="$VIEWS")
     for size in ${SIZES:-160 224}; do
-      students "L${size}_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_large \
-        "$seeds" --set model.input_size="$size"
+      students "L${size}_exp3${VIEWS:+_v$VIEWS}_e$epochs" configs/fer2013/exp3_baseline.toml \
+        mobilenet_v3_large "$seeds" --set model.input_size="$size" "${vw[@]}"
     done
     ;;
   fm)
