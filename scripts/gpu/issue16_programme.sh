@@ -59,7 +59,8 @@
 #            beta B, T = 4), either with _ls appended (the term reads standardised logits,
 #            standardize = true, at T = 2). Call it again (same warm machine) to resume what
 #            LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md. EXP3=0 leaves
-#            exp3 out (phase res with VIEWS trains it in another call).
+#            exp3 out (phase res with VIEWS trains it in another call), EXP3_SEEDS="2 3" trains
+#            it over those seeds only.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -297,9 +298,10 @@ case "$phase" in
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
     tag="v${VIEWS:-20}_e$epochs"
-    # EXP3=0: no exp3 students beside the teachers (their comparison trained in another call).
+    # EXP3=0: no exp3 students beside the teachers (their comparison trained in another call);
+    # EXP3_SEEDS: exp3 over these seeds instead of SEEDS (those an earlier call did not train).
     [ "${EXP3:-1}" = 0 ] || students "L${SIZE:-112}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
-      mobilenet_v3_large "$seeds" "${views[@]}"
+      mobilenet_v3_large "${EXP3_SEEDS:-$seeds}" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     if [ ! -s "$out/ensemble.md" ]; then
