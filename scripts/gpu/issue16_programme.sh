@@ -69,7 +69,8 @@
 # small:     EfficientNet-B0 (lr 0.05, clipping, WARMUP=5 warm-up epochs; ZI=1: zero-initialised
 #            residual blocks) and MobileNetV3-Small,
 #            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
-#            SEEDS at EPOCHS; WHICH="b0 s" picks the students.
+#            SEEDS at EPOCHS (B0's exp3 over EXP3_SEEDS where given); WHICH="b0 s" picks the
+#            students.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
 #            every run at once; VIEWS=n gives them phase cached's fixed views. Call it again
 #            (same warm machine) to resume what LIMIT stopped.
@@ -350,7 +351,7 @@ case "$phase" in
       case "$w" in
         b0)
           students "B0_exp3${zi}_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
-            efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}"
+            efficientnet_b0 "${EXP3_SEEDS:-$seeds}" "${b0[@]}" "${warm[@]}"
           [ "$TEACHERS" = none ] || students "B0_kd${zi}_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
             efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
         s)
