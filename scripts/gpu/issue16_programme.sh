@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] [STUDENT=l|b0] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -60,7 +60,8 @@
 #            standardize = true, at T = 2). Call it again (same warm machine) to resume what
 #            LIMIT stopped; the teachers' ensemble is scored in OUT/ensemble.md. EXP3=0 leaves
 #            exp3 out (phase res with VIEWS trains it in another call), EXP3_SEEDS="2 3" trains
-#            it over those seeds only.
+#            it over those seeds only. STUDENT=b0 trains EfficientNet-B0 (phase small's recipe,
+#            with zero_init_residual) instead of MobileNetV3-Large, in exp3 and in every KDS term.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -299,10 +300,18 @@ case "$phase" in
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
     tag="v${VIEWS:-20}_e$epochs"
+    # STUDENT=b0: EfficientNet-B0 with phase small's recipe (lr 0.05, clipping, WARMUP warm-up
+    # epochs, zero_init_residual) instead of MobileNetV3-Large; its runs are named B0zi<size>_...
+    case "${STUDENT:-l}" in
+      l) sarch=mobilenet_v3_large; sp="L${SIZE:-112}" ;;
+      b0) sarch=efficientnet_b0; sp="B0zi${SIZE:-112}"
+        views+=("${b0[@]}" --set optim.warmup_epochs="${WARMUP:-5}" --set model.zero_init_residual=true) ;;
+      *) echo "STUDENT takes l and b0"; exit 2 ;;
+    esac
     # EXP3=0: no exp3 students beside the teachers (their comparison trained in another call);
     # EXP3_SEEDS: exp3 over these seeds instead of SEEDS (those an earlier call did not train).
-    [ "${EXP3:-1}" = 0 ] || students "L${SIZE:-112}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
-      mobilenet_v3_large "${EXP3_SEEDS:-$seeds}" "${views[@]}"
+    [ "${EXP3:-1}" = 0 ] || students "${sp}_exp3_$tag" configs/fer2013/exp3_baseline.toml \
+      "$sarch" "${EXP3_SEEDS:-$seeds}" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     if [ ! -s "$out/ensemble.md" ]; then
@@ -315,12 +324,12 @@ case "$phase" in
       [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
       cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}")
       case "$base" in
-        kd) students "L${SIZE:-112}_${v/kd/kd${n}c}_$tag" "$runs/kd_$n.toml" \
-              mobilenet_v3_large "$seeds" "${w09[@]}" "${cached[@]}" ;;
+        kd) students "${sp}_${v/kd/kd${n}c}_$tag" "$runs/kd_$n.toml" \
+              "$sarch" "$seeds" "${w09[@]}" "${cached[@]}" ;;
         dkd[0-9]*)
           dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" > "$runs/${base}_$n.toml"
-          students "L${SIZE:-112}_${v/dkd/dkd${n}c_b}_$tag" "$runs/${base}_$n.toml" \
-            mobilenet_v3_large "$seeds" "${cached[@]}" ;;
+          students "${sp}_${v/dkd/dkd${n}c_b}_$tag" "$runs/${base}_$n.toml" \
+            "$sarch" "$seeds" "${cached[@]}" ;;
         *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
       esac
     done
