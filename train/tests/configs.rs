@@ -87,22 +87,37 @@ fn every_shipped_config_parses_validates_and_references_existing_teacher_runs() 
         cfg.validate().unwrap_or_else(|e| panic!("{e}"));
         loaded.push(cfg);
     }
-    // Every teacher checkpoint is the best.safetensors of a shipped config's run, with the
-    // same classes; so configs can be chained (teacher run, then student run).
+    // Every teacher checkpoint is the best.safetensors of a shipped config's run (or of one
+    // seed of it, `--seeds`: RUN/seed<k>/), with the same classes; so configs can be chained
+    // (teacher run, then student run). A teacher is named after its architecture, with `_s<k>`
+    // when it is seed k's run.
     let best = |c: &ExperimentConfig| c.run_dir().join("best.safetensors");
     for cfg in &loaded {
         for t in &cfg.teachers {
             let want = cfg.resolve_path(&t.checkpoint);
+            let seed = want
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("seed"))
+                .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
             let producer = loaded.iter().find(|c| {
                 let mut c = (*c).clone();
                 c.data.fold = cfg.data.fold;
                 best(&c) == want
+                    || seed.is_some_and(|k| {
+                        c.run_dir().join(format!("seed{k}")).join("best.safetensors") == want
+                    })
             });
             let producer = producer.unwrap_or_else(|| {
                 panic!("{}: teacher {} ({}) is made by no config", cfg.name, t.name, want.display())
             });
             assert_eq!(producer.model.net.num_classes, cfg.model.net.num_classes, "{}", cfg.name);
-            assert_eq!(producer.model.net.arch.id(), t.name.as_str(), "{}", cfg.name);
+            let name = match seed {
+                Some(k) => format!("{}_s{k}", producer.model.net.arch.id()),
+                None => producer.model.net.arch.id().to_string(),
+            };
+            assert_eq!(name, t.name, "{}", cfg.name);
         }
     }
     // Initial weights from a run of ours are likewise made by a shipped config.
