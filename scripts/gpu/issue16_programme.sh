@@ -3,7 +3,7 @@
 # of a phase trains at once (under CUDA MPS where the machine allows it).
 #
 #   FER_TRAIN=path/to/release/fer-train DATA=/folder/holding/fer2013 RUNS=/tmp/runs OUT=dir \
-#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP=run-prefix] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] [STUDENT=l|b0] \
+#     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP="run-prefix..."] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] [STUDENT=l|b0] \
 #     bash scripts/gpu/issue16_programme.sh
 #
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
@@ -439,11 +439,12 @@ if [ "$phase" = teachers5 ]; then
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
 fi
 tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude=./.cache .
-# SHIP=prefix: of the finished runs named prefix_s<seed>, the one whose chosen epoch has the best
-# validation accuracy (validation share of train, never PublicTest) comes back as
-# ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have).
-if [ -n "${SHIP:-}" ]; then
-  pick=$(python3 - "$runs" "$SHIP" <<'PY'
+# SHIP="prefix...": for each prefix, of the finished runs named prefix_s<seed>, the one whose
+# chosen epoch has the best validation accuracy (validation share of train, never PublicTest)
+# comes back as ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have; its
+# split.json, the calibration hold-out for fer-infer calibrate, is in OUT/<phase>.tgz).
+for prefix in ${SHIP:-}; do
+  pick=$(python3 - "$runs" "$prefix" <<'PY'
 import json, os, re, sys
 runs, prefix = sys.argv[1], sys.argv[2]
 best = None
@@ -459,5 +460,10 @@ for name in os.listdir(runs):
 print(best[1] if best else "")
 PY
 )
-  [ -n "$pick" ] && split -b 15M "$runs/$pick/best.safetensors" "$out/ship_$pick.part-" && echo "shipping $pick"
-fi
+  if [ -n "$pick" ]; then
+    split -b 15M "$runs/$pick/best.safetensors" "$out/ship_$pick.part-"
+    echo "shipping $pick"
+  else
+    echo "SHIP: no finished run named ${prefix}_s<seed>"
+  fi
+done
