@@ -70,8 +70,9 @@
 # small:     EfficientNet-B0 (lr 0.05, clipping, WARMUP=5 warm-up epochs; ZI=1: zero-initialised
 #            residual blocks) and MobileNetV3-Small,
 #            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
-#            SEEDS at EPOCHS (B0's exp3 over EXP3_SEEDS where given); WHICH="b0 s" picks the
-#            students.
+#            SEEDS at EPOCHS (B0's exp3 over EXP3_SEEDS where given, none with EXP3=0); WHICH="b0 s"
+#            picks the students. TRAIN_TEACHERS=1 trains phase cached's three ResNet-18 teachers
+#            first (TEACHER_EPOCHS) and makes them the TEACHERS. Call it again to resume.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
 #            every run at once; VIEWS=n gives them phase cached's fixed views. Call it again
 #            (same warm machine) to resume what LIMIT stopped.
@@ -351,6 +352,22 @@ case "$phase" in
     # TEACHERS (run names under RUNS, trained by an earlier phase). EfficientNet-B0 at lr 0.05
     # with clipping and WARMUP (5) warm-up epochs, the measurements' pointers to its seed spread.
     # WHICH picks the students ("b0 s" by default); TEACHERS=none trains exp3 alone.
+    # TRAIN_TEACHERS=1: the three ResNet-18 teachers of phase cached (seeds 0-2, TEACHER_EPOCHS)
+    # are trained first (a finished one is read back) and scored in OUT/ensemble.md, and they are
+    # the TEACHERS. EXP3=0 leaves exp3 out.
+    if [ "${TRAIN_TEACHERS:-0}" = 1 ]; then
+      TEACHERS="teacher_resnet18_s0 teacher_resnet18_s1 teacher_resnet18_s2"
+      for t in 0 1 2; do
+        launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+          --set optim.ema_decay="$ema"
+      done
+      wait
+      for t in 0 1 2; do
+        [ -f "$runs/teacher_resnet18_s$t/outcome.json" ] || { echo "teacher_resnet18_s$t did not finish"; exit 1; }
+      done
+      [ -s "$out/ensemble.md" ] || python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" \
+        --split val --choose-on-val "$runs"/teacher_resnet18_s{0,1,2} > "$out/ensemble.md" 2>&1
+    fi
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_small ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_small.toml"
     warm=(--set optim.warmup_epochs="${WARMUP:-5}")
@@ -359,12 +376,13 @@ case "$phase" in
     for w in ${WHICH:-b0 s}; do
       case "$w" in
         b0)
-          students "B0_exp3${zi}_w${WARMUP:-5}_e$epochs" configs/fer2013/exp3_baseline.toml \
-            efficientnet_b0 "${EXP3_SEEDS:-$seeds}" "${b0[@]}" "${warm[@]}"
+          [ "${EXP3:-1}" = 0 ] || students "B0_exp3${zi}_w${WARMUP:-5}_e$epochs" \
+            configs/fer2013/exp3_baseline.toml efficientnet_b0 "${EXP3_SEEDS:-$seeds}" "${b0[@]}" "${warm[@]}"
           [ "$TEACHERS" = none ] || students "B0_kd${zi}_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
             efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
         s)
-          students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml mobilenet_v3_small "$seeds"
+          [ "${EXP3:-1}" = 0 ] || students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml \
+            mobilenet_v3_small "$seeds"
           [ "$TEACHERS" = none ] || students "S_kd_w09_e$epochs" "$runs/kd_small.toml" \
             mobilenet_v3_small "$seeds" "${w09[@]}" ;;
         *) echo "WHICH takes b0 and s"; exit 2 ;;
@@ -433,7 +451,7 @@ if [ "$phase" = teachers3 ] || [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2} | tee "$out/ensemble.md"
 fi
-{ [ "$phase" = long ] || [ "$phase" = vgg ] || [ "$phase" = aug ] || [ "$phase" = cached ]; } && cat "$out/ensemble.md"
+{ [ "$phase" = long ] || [ "$phase" = vgg ] || [ "$phase" = aug ] || [ "$phase" = cached ] || [ -s "$out/ensemble.md" ]; } && cat "$out/ensemble.md"
 if [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
