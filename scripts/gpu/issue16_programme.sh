@@ -72,7 +72,8 @@
 #            exp3 and 0.1 CE + 0.9 KD towards the mean of TEACHERS (run names under RUNS), over
 #            SEEDS at EPOCHS (B0's exp3 over EXP3_SEEDS where given, none with EXP3=0); WHICH="b0 s"
 #            picks the students. TRAIN_TEACHERS=1 trains phase cached's three ResNet-18 teachers
-#            first (TEACHER_EPOCHS) and makes them the TEACHERS. Call it again to resume.
+#            first (TEACHER_EPOCHS) and makes them the TEACHERS; KD_LS=x gives the KD runs' CE
+#            term label smoothing x. Call it again to resume.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
 #            every run at once; VIEWS=n gives them phase cached's fixed views. Call it again
 #            (same warm machine) to resume what LIMIT stopped.
@@ -373,18 +374,21 @@ case "$phase" in
     warm=(--set optim.warmup_epochs="${WARMUP:-5}")
     # ZI=1: B0's residual blocks start as the identity (model.zero_init_residual; names get _zi).
     zi=""; [ -n "${ZI:-}" ] && { zi=_zi; warm+=(--set model.zero_init_residual=true); }
+    # KD_LS=x: the KD runs' cross-entropy term with label smoothing x instead of the config's 0.1
+    # (names get _ls<x>; round 16: B0's KD students are over-confident below 0.9).
+    ls=""; lsk=(); [ -n "${KD_LS:-}" ] && { ls="_ls$KD_LS"; lsk=(--set "stages.0.loss.0.label_smoothing=$KD_LS"); }
     for w in ${WHICH:-b0 s}; do
       case "$w" in
         b0)
           [ "${EXP3:-1}" = 0 ] || students "B0_exp3${zi}_w${WARMUP:-5}_e$epochs" \
             configs/fer2013/exp3_baseline.toml efficientnet_b0 "${EXP3_SEEDS:-$seeds}" "${b0[@]}" "${warm[@]}"
-          [ "$TEACHERS" = none ] || students "B0_kd${zi}_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
-            efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" ;;
+          [ "$TEACHERS" = none ] || students "B0_kd${zi}${ls}_w${WARMUP:-5}_e$epochs" "$runs/kd_small.toml" \
+            efficientnet_b0 "$seeds" "${b0[@]}" "${warm[@]}" "${w09[@]}" "${lsk[@]}" ;;
         s)
           [ "${EXP3:-1}" = 0 ] || students "S_exp3_e$epochs" configs/fer2013/exp3_baseline.toml \
             mobilenet_v3_small "$seeds"
-          [ "$TEACHERS" = none ] || students "S_kd_w09_e$epochs" "$runs/kd_small.toml" \
-            mobilenet_v3_small "$seeds" "${w09[@]}" ;;
+          [ "$TEACHERS" = none ] || students "S_kd${ls}_w09_e$epochs" "$runs/kd_small.toml" \
+            mobilenet_v3_small "$seeds" "${w09[@]}" "${lsk[@]}" ;;
         *) echo "WHICH takes b0 and s"; exit 2 ;;
       esac
     done
