@@ -159,13 +159,28 @@ w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 # Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
 strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
+# resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18_s<seed> with the round-1
+# augmentation (TEACHER_EPOCHS, weight EMA), launched in the background.
+resnet18_teachers() {
+  local t
+  for t in "$@"; do
+    launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
+      --set optim.ema_decay="$ema"
+  done
+}
+# score_ensemble RUN...: the PublicTest and validation-share accuracy of the teachers RUN...
+# (directories under RUNS) and of their mean, in OUT/ensemble.md, unless an earlier call of this
+# OUT wrote it.
+score_ensemble() {
+  [ -s "$out/ensemble.md" ] || python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" \
+    --split val --choose-on-val "${@/#/$runs/}" > "$out/ensemble.md" 2>&1
+}
 # six_teachers: ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) with the round-1 augmentation
 # and with the stronger one (round 9), launched in the background.
 six_teachers() {
   local t
+  resnet18_teachers 0 1 2
   for t in 0 1 2; do
-    launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-      --set optim.ema_decay="$ema"
     launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
       "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
   done
@@ -213,10 +228,7 @@ case "$phase" in
     done
     ;;
   teachers3)
-    for t in 0 1 2; do
-      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-    done
+    resnet18_teachers 0 1 2
     launch L_exp3_e100_s1 configs/fer2013/exp3_baseline.toml mobilenet_v3_large 1 100 \
       --set optim.ema_decay="$ema"
     ;;
@@ -231,10 +243,7 @@ case "$phase" in
     students B0_kd3 "$kd3" efficientnet_b0 1 "${b0[@]}"
     ;;
   teachers5)
-    for t in 0 1 2 3 4; do
-      launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-        --set optim.ema_decay="$ema"
-    done
+    resnet18_teachers 0 1 2 3 4
     ;;
   kd5)
     students L_kd5_w09 "$kd5" mobilenet_v3_large "$seeds" "${w09[@]}"
@@ -290,10 +299,7 @@ case "$phase" in
     # TEACHERS6=0: only the three teachers of the round-1 augmentation (half the teacher time).
     if [ "${TEACHERS6:-1}" = 0 ]; then
       set_=(teacher_resnet18_s{0,1,2})
-      for t in 0 1 2; do
-        launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-          --set optim.ema_decay="$ema"
-      done
+      resnet18_teachers 0 1 2
     else
       set_=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
       six_teachers
@@ -316,10 +322,7 @@ case "$phase" in
       "$sarch" "${EXP3_SEEDS:-$seeds}" "${views[@]}"
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
-    if [ ! -s "$out/ensemble.md" ]; then
-      python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val --choose-on-val \
-        "${set_[@]/#/$runs/}" > "$out/ensemble.md" 2>&1
-    fi
+    score_ensemble "${set_[@]}"
     kd_config "kd_$n" "${set_[@]}" > "$runs/kd_$n.toml"
     for v in ${KDS:-kd}; do
       lsopt=(); base="${v%_ls}"
@@ -358,16 +361,13 @@ case "$phase" in
     # the TEACHERS. EXP3=0 leaves exp3 out.
     if [ "${TRAIN_TEACHERS:-0}" = 1 ]; then
       TEACHERS="teacher_resnet18_s0 teacher_resnet18_s1 teacher_resnet18_s2"
-      for t in 0 1 2; do
-        launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-          --set optim.ema_decay="$ema"
-      done
+      resnet18_teachers 0 1 2
       wait
-      for t in 0 1 2; do
-        [ -f "$runs/teacher_resnet18_s$t/outcome.json" ] || { echo "teacher_resnet18_s$t did not finish"; exit 1; }
+      for t in $TEACHERS; do
+        [ -f "$runs/$t/outcome.json" ] || { echo "$t did not finish"; exit 1; }
       done
-      [ -s "$out/ensemble.md" ] || python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" \
-        --split val --choose-on-val "$runs"/teacher_resnet18_s{0,1,2} > "$out/ensemble.md" 2>&1
+      # shellcheck disable=SC2086 # one run name per word
+      score_ensemble $TEACHERS
     fi
     # shellcheck disable=SC2086 # one run name per word
     kd_config kd_small ${TEACHERS:?TEACHERS=teacher run names} > "$runs/kd_small.toml"
