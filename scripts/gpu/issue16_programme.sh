@@ -62,6 +62,8 @@
 #            exp3 out (phase res with VIEWS trains it in another call), EXP3_SEEDS="2 3" trains
 #            it over those seeds only. STUDENT=b0 trains EfficientNet-B0 (phase small's recipe,
 #            with zero_init_residual) instead of MobileNetV3-Large, in exp3 and in every KDS term.
+#            VARIANTS ("base") trains every KDS term in each recipe variant named (see variant():
+#            base, bs128, bs64, strong), their runs' names ending in _bs128, _bs64, _strong.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -159,6 +161,20 @@ w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 # Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
 strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
+# variant WORD: the recipe variant WORD of phase cached's distillation students (VARIANTS) as
+# the --set arguments vset and the run-name suffix vsfx. base: the recipe as configured;
+# bs128 / bs64: batch 128 at lr 0.05 / batch 64 at lr 0.025 (the learning rate scaled with the
+# batch, the EMA decay raised so that its horizon stays about 10 epochs: 1,000 steps of 256);
+# strong: round 9's stronger augmentation for the student (the teachers' cached views follow it).
+variant() {
+  case "$1" in
+    base) vsfx=""; vset=() ;;
+    bs128) vsfx=_bs128; vset=(--set optim.batch_size=128 --set optim.lr=0.05 --set optim.ema_decay=0.9995) ;;
+    bs64) vsfx=_bs64; vset=(--set optim.batch_size=64 --set optim.lr=0.025 --set optim.ema_decay=0.99975) ;;
+    strong) vsfx=_strong; vset=("${strong[@]}") ;;
+    *) echo "VARIANTS takes base, bs128, bs64 and strong"; exit 2 ;;
+  esac
+}
 # resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18_s<seed> with the round-1
 # augmentation (TEACHER_EPOCHS, weight EMA), launched in the background.
 resnet18_teachers() {
@@ -324,19 +340,22 @@ case "$phase" in
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     score_ensemble "${set_[@]}"
     kd_config "kd_$n" "${set_[@]}" > "$runs/kd_$n.toml"
+    for var in ${VARIANTS:-base}; do
+    variant "$var"
     for v in ${KDS:-kd}; do
       lsopt=(); base="${v%_ls}"
       [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
-      cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}")
+      cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}" "${vset[@]}")
       case "$base" in
-        kd) students "${sp}_${v/kd/kd${n}c}_$tag" "$runs/kd_$n.toml" \
+        kd) students "${sp}_${v/kd/kd${n}c}_$tag$vsfx" "$runs/kd_$n.toml" \
               "$sarch" "$seeds" "${w09[@]}" "${cached[@]}" ;;
         dkd[0-9]*)
           dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" > "$runs/${base}_$n.toml"
-          students "${sp}_${v/dkd/dkd${n}c_b}_$tag" "$runs/${base}_$n.toml" \
+          students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n.toml" \
             "$sarch" "$seeds" "${cached[@]}" ;;
         *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
       esac
+    done
     done
     ;;
   cachespeed)
