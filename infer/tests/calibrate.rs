@@ -175,6 +175,70 @@ fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     assert!(!t.join("x.onnx").exists(), "nothing written on error");
 }
 
+#[test]
+fn calibrate_on_a_runs_validation_share_reads_exactly_that_share() {
+    use fer_data::split::{SplitPlan, stratified};
+    use fer_data::{SplitName, formats};
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let model = export(t, "hot", &FER7, 100.0, 1.0);
+    let data = labelled_by_model(&model, &t.join("all"), 70);
+    // A plan as a run with data.val_fraction and no calibration hold-out writes it.
+    let opts = formats::OpenOptions::default();
+    let ds = formats::open(formats::Format::ImageFolder, &data, None, &opts).unwrap();
+    let plan = stratified(ds.as_ref(), 0.3, 0.0, 9).unwrap();
+    assert!(plan.calibration.is_none());
+    let plan_path = t.join("split.json");
+    plan.save(&plan_path).unwrap();
+    // The validation share's images copied into a folder of their own: the reference.
+    let val = plan.part(SplitName::Val).unwrap().indices.clone();
+    let held = t.join("val");
+    for &i in &val {
+        let src = PathBuf::from(ds.source(i));
+        let class = src.parent().unwrap().file_name().unwrap();
+        std::fs::create_dir_all(held.join(class)).unwrap();
+        std::fs::copy(&src, held.join(class).join(src.file_name().unwrap())).unwrap();
+    }
+    let run = |data: &Path, extra: &[&str], out: &str| {
+        let (m, d, o) = (model.to_str().unwrap(), data.to_str().unwrap(), t.join(out));
+        let mut args = vec!["calibrate", "--model", m, "--data", d, "--format", "image-folder"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", o.to_str().unwrap()]);
+        cli(&args)
+    };
+    let plan_arg = plan_path.to_str().unwrap();
+    let (out_v, err_v, code) =
+        run(&data, &["--holdout", plan_arg, "--holdout-part", "validation"], "v.onnx");
+    assert_eq!(code, 0, "{out_v}\n{err_v}");
+    assert!(out_v.contains("validation share"), "{out_v}");
+    let (out_r, err_r, code) = run(&held, &[], "r.onnx");
+    assert_eq!(code, 0, "{out_r}\n{err_r}");
+    assert_eq!(fitted(&out_v), fitted(&out_r));
+    assert_eq!(fitted(&out_v).1, val.len().to_string());
+
+    // The same plan has no calibration hold-out: the default part is refused, naming the flag.
+    let (out, err, code) = run(&data, &["--holdout", plan_arg], "c.onnx");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--holdout") && err.contains("no calibration hold-out"), "{err}");
+    assert!(!t.join("c.onnx").exists(), "nothing written on error");
+
+    // A run that validated on an official split has no validation share of train to read.
+    let official = SplitPlan::official(&[(SplitName::Train, ds.as_ref())]);
+    let official_path = t.join("official.json");
+    official.save(&official_path).unwrap();
+    let official_arg = official_path.to_str().unwrap();
+    let (out, err, code) =
+        run(&data, &["--holdout", official_arg, "--holdout-part", "validation"], "o.onnx");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("official split"), "{err}");
+    assert!(!t.join("o.onnx").exists(), "nothing written on error");
+
+    // --holdout-part without --holdout is a usage error.
+    let (out, err, code) = run(&data, &["--holdout-part", "validation"], "u.onnx");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--holdout"), "{err}");
+}
+
 /// `fer-infer calibrate` with `args`, killed after two minutes (writing into a FIFO without a
 /// reader would block for ever).
 fn calibrate_with_deadline(args: &[&str]) -> (String, i32) {

@@ -63,7 +63,8 @@
 #            it over those seeds only. STUDENT=b0 trains EfficientNet-B0 (phase small's recipe,
 #            with zero_init_residual) instead of MobileNetV3-Large, in exp3 and in every KDS term.
 #            VARIANTS ("base") trains every KDS term in each recipe variant named (see variant():
-#            base, bs128, bs64, strong), their runs' names ending in _bs128, _bs64, _strong.
+#            base, bs128, bs64, strong, d95), their runs' names ending in _bs128, _bs64, _strong,
+#            _d95.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -165,14 +166,18 @@ strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 
 # the --set arguments vset and the run-name suffix vsfx. base: the recipe as configured;
 # bs128 / bs64: batch 128 at lr 0.05 / batch 64 at lr 0.025 (the learning rate scaled with the
 # batch, the EMA decay raised so that its horizon stays about 10 epochs: 1,000 steps of 256);
-# strong: round 9's stronger augmentation for the student (the teachers' cached views follow it).
+# strong: round 9's stronger augmentation for the student (the teachers' cached views follow it);
+# d95: no calibration hold-out (its 5 % of train is trained on; calibrate on the validation
+# share, fer-infer calibrate --holdout-part validation). vfilter edits the generated config.
 variant() {
+  vfilter=(cat)
   case "$1" in
     base) vsfx=""; vset=() ;;
+    d95) vsfx=_d95; vset=(); vfilter=(sed '/^calib_fraction/d') ;;
     bs128) vsfx=_bs128; vset=(--set optim.batch_size=128 --set optim.lr=0.05 --set optim.ema_decay=0.9995) ;;
     bs64) vsfx=_bs64; vset=(--set optim.batch_size=64 --set optim.lr=0.025 --set optim.ema_decay=0.99975) ;;
     strong) vsfx=_strong; vset=("${strong[@]}") ;;
-    *) echo "VARIANTS takes base, bs128, bs64 and strong"; exit 2 ;;
+    *) echo "VARIANTS takes base, bs128, bs64, strong and d95"; exit 2 ;;
   esac
 }
 # resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18_s<seed> with the round-1
@@ -347,11 +352,13 @@ case "$phase" in
       [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
       cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}" "${vset[@]}")
       case "$base" in
-        kd) students "${sp}_${v/kd/kd${n}c}_$tag$vsfx" "$runs/kd_$n.toml" \
+        kd) "${vfilter[@]}" "$runs/kd_$n.toml" > "$runs/kd_$n$vsfx.toml"
+            students "${sp}_${v/kd/kd${n}c}_$tag$vsfx" "$runs/kd_$n$vsfx.toml" \
               "$sarch" "$seeds" "${w09[@]}" "${cached[@]}" ;;
         dkd[0-9]*)
-          dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" > "$runs/${base}_$n.toml"
-          students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n.toml" \
+          dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" | "${vfilter[@]}" \
+            > "$runs/${base}_$n$vsfx.toml"
+          students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n$vsfx.toml" \
             "$sarch" "$seeds" "${cached[@]}" ;;
         *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
       esac
@@ -484,10 +491,12 @@ tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude=./.cach
 # chosen epoch has the best validation accuracy (validation share of train, never PublicTest)
 # comes back as ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have; its
 # split.json, the calibration hold-out for fer-infer calibrate, is in OUT/<phase>.tgz).
+# SHIP_LAST=1: the last epoch's weights (last.safetensors) of the run whose last epoch has the
+# best validation accuracy, as ship_<run>.last.part-aa, -ab…
 for prefix in ${SHIP:-}; do
-  pick=$(python3 - "$runs" "$prefix" <<'PY'
+  pick=$(python3 - "$runs" "$prefix" "${SHIP_LAST:-0}" <<'PY'
 import json, os, re, sys
-runs, prefix = sys.argv[1], sys.argv[2]
+runs, prefix, last = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 best = None
 for name in os.listdir(runs):
     d = os.path.join(runs, name)
@@ -495,13 +504,16 @@ for name in os.listdir(runs):
         continue
     recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))]
     o = json.load(open(os.path.join(d, "outcome.json")))
-    v = recs[o["best_epoch"] - 1]["val_accuracy"]
+    v = recs[-1 if last else o["best_epoch"] - 1]["val_accuracy"]
     if best is None or v > best[0]:
         best = (v, name)
 print(best[1] if best else "")
 PY
 )
-  if [ -n "$pick" ]; then
+  if [ -n "$pick" ] && [ "${SHIP_LAST:-0}" = 1 ]; then
+    split -b 15M "$runs/$pick/last.safetensors" "$out/ship_$pick.last.part-"
+    echo "shipping the last epoch of $pick"
+  elif [ -n "$pick" ]; then
     split -b 15M "$runs/$pick/best.safetensors" "$out/ship_$pick.part-"
     echo "shipping $pick"
   else

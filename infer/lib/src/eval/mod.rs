@@ -44,10 +44,43 @@ pub struct DataSpec {
     pub format: Format,
     /// The official split; `None` reads every sample (the only choice for CK+).
     pub split: Option<SplitName>,
-    /// A training run's `split.json`: only its calibration hold-out is read (samples the run
-    /// kept out of training, see `data.calib_fraction`).
+    /// A training run's `split.json`: only the part of it that [`DataSpec::holdout_part`]
+    /// names is read (samples the run kept out of training).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<PathBuf>,
+    /// Which held-out part of [`DataSpec::holdout`] to read.
+    #[serde(default, skip_serializing_if = "HoldoutPart::is_calibration")]
+    pub holdout_part: HoldoutPart,
+}
+
+/// The part of a training run's `split.json` that [`DataSpec::holdout`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum HoldoutPart {
+    /// The calibration hold-out (`data.calib_fraction`): never trained on, never used to
+    /// choose the epoch.
+    #[default]
+    Calibration,
+    /// The validation share of a run that drew it from its training data
+    /// (`data.val_fraction` or folds): never trained on, but it chose the epoch unless the
+    /// last one is used. For runs trained without a calibration hold-out, so that every other
+    /// sample of train is trained on.
+    Validation,
+}
+
+impl HoldoutPart {
+    fn is_calibration(&self) -> bool {
+        *self == HoldoutPart::Calibration
+    }
+
+    /// How tables name it: `calibration hold-out` or `validation share`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldoutPart::Calibration => "calibration hold-out",
+            HoldoutPart::Validation => "validation share",
+        }
+    }
 }
 
 impl DataSpec {
@@ -66,7 +99,7 @@ impl DataSpec {
     pub fn split_name(&self) -> String {
         let split = self.split.map_or("all", SplitName::name);
         match self.holdout {
-            Some(_) => format!("{split}, calibration hold-out"),
+            Some(_) => format!("{split}, {}", self.holdout_part.name()),
             None => split.to_string(),
         }
     }
@@ -81,12 +114,17 @@ impl DataSpec {
         let Some(plan_path) = &self.holdout else { return Ok(ds) };
         let data_err = |source| Error::Data { path: plan_path.clone(), source };
         let plan = fer_data::split::SplitPlan::load(plan_path).map_err(data_err)?;
-        let held = plan.calibration_subset(ds).map_err(|e| {
+        let part = self.holdout_part.name();
+        let held = match self.holdout_part {
+            HoldoutPart::Calibration => plan.calibration_subset(ds),
+            HoldoutPart::Validation => validation_share(&plan, ds),
+        };
+        let held = held.map_err(|e| {
             let why = match e {
                 fer_data::Error::Invalid { .. } => e.to_string(),
                 fer_data::Error::Index { index, len } => format!(
-                    "the calibration hold-out was made from a different listing of the dataset \
-                     (it names sample {index}, this one has {len})"
+                    "the {part} was made from a different listing of the dataset (it names \
+                     sample {index}, this one has {len})"
                 ),
                 other => return data_err(other),
             };
@@ -101,6 +139,23 @@ impl DataSpec {
         })?;
         Ok(Arc::new(held))
     }
+}
+
+/// The `val` part of `plan` over `ds`, the dataset its `train` part indexes; refused for a plan
+/// of official splits, whose `val` part is another dataset (and a test set for FER-2013's
+/// PublicTest).
+fn validation_share(
+    plan: &fer_data::split::SplitPlan,
+    ds: Arc<dyn Dataset>,
+) -> std::result::Result<fer_data::split::Subset, fer_data::Error> {
+    if matches!(plan.strategy, fer_data::split::Strategy::Official) {
+        return Err(fer_data::Error::invalid(
+            "split plan",
+            "the run validated on an official split, not on a share of its training data \
+             (--holdout-part validation reads a share drawn with data.val_fraction or folds)",
+        ));
+    }
+    plan.subset(SplitName::Val, ds)
 }
 
 /// Test-time augmentation: which views of each image the model sees.

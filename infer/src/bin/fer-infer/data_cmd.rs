@@ -88,7 +88,13 @@ fn faces(a: FacesArgs) -> anyhow::Result<()> {
     if std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(UsageError(format!("--out {} exists and is not empty", a.out.display())).into());
     }
-    let spec = DataSpec { path: a.input.clone(), format: a.format, split: a.split, holdout: None };
+    let spec = DataSpec {
+        path: a.input.clone(),
+        format: a.format,
+        split: a.split,
+        holdout: None,
+        holdout_part: Default::default(),
+    };
     let data = spec.open(a.skip_bad).context("opening the photos")?;
     let finder = a.face.finder(FaceMode::Detect, crop, &a.backend)?;
     let side = a.side;

@@ -10,7 +10,8 @@ use fer_data::formats::Format;
 use fer_data::{Dataset, SplitName};
 use fer_infer::eval::faces::FaceCropped;
 use fer_infer::eval::{
-    ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, ModelInfo, Settings, Tta,
+    ClassMap, CollectOptions, Collected, DataSpec, ECE_BINS, EvalReport, HoldoutPart, ModelInfo,
+    Settings, Tta,
 };
 use fer_infer::photo::{FaceMode, Photos};
 use fer_infer::{InferMeta, Model};
@@ -37,6 +38,11 @@ pub struct DataArgs {
     /// calibration (`data.calib_fraction`). Give the dataset and --split it trained on.
     #[arg(long, value_name = "SPLIT_JSON")]
     pub holdout: Option<PathBuf>,
+    /// Which held-out samples of --holdout to read: `calibration` (the calibration hold-out)
+    /// or `validation` (the validation share drawn from train, for a run trained without a
+    /// calibration hold-out).
+    #[arg(long, value_enum, default_value = "calibration", requires = "holdout")]
+    pub holdout_part: HoldoutPart,
     /// Images per forward pass: larger batches are faster and use more memory.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -108,6 +114,7 @@ pub fn collect(
         format: d.format,
         split: d.split,
         holdout: d.holdout.clone(),
+        holdout_part: d.holdout_part,
     };
     let mut data = spec.open(d.skip_bad).context("opening the dataset")?;
     if let Some(mode) = d.photos.faces {
