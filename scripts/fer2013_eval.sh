@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Export FER-2013 student checkpoints to ONNX, calibrate and evaluate them (issue 9): the
 # temperature is fitted on the run's calibration hold-out (split.json beside the checkpoint,
-# from data.calib_fraction), then PublicTest is evaluated with ONNX Runtime and tract (every
+# from data.calib_fraction; a run without one, on its validation share of train), then PublicTest is evaluated with ONNX Runtime and tract (every
 # metric at the fitted T and at T = 1), once more with flip and with ten-crop test-time
 # augmentation (ONNX Runtime),
 # and CK+48 cross-dataset (the six shared classes).
@@ -25,9 +25,16 @@ one() {
   "$BIN/fer-export" --onnx --checkpoint "$ckpt" --out "$OUT/$name.onnx" > /dev/null
   model="$OUT/$name.onnx"
   plan="$(dirname "$ckpt")/split.json"
+  part=""
   if [ -f "$plan" ] && grep -q '"calibration"' "$plan"; then
+    part=calibration
+  elif [ -f "$plan" ] && grep -q '"stratified"' "$plan"; then
+    part=validation  # trained without a calibration hold-out: its validation share calibrates
+  fi
+  if [ -n "$part" ]; then
     "$BIN/fer-infer" calibrate --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
-      --split train --holdout "$plan" --out "$OUT/$name.cal.onnx" > "$OUT/$name-calib.txt" 2>&1
+      --split train --holdout "$plan" --holdout-part "$part" --out "$OUT/$name.cal.onnx" \
+      > "$OUT/$name-calib.txt" 2>&1
     echo "$name calibration: $(grep -E '^fitted T' "$OUT/$name-calib.txt")"
     model="$OUT/$name.cal.onnx"
   fi

@@ -220,6 +220,7 @@ fn calibrate_on_a_runs_validation_share_reads_exactly_that_share() {
     let (out, err, code) = run(&data, &["--holdout", plan_arg], "c.onnx");
     assert_ne!(code, 0, "{out}");
     assert!(err.contains("--holdout") && err.contains("no calibration hold-out"), "{err}");
+    assert!(err.contains("--holdout-part validation"), "{err}");
     assert!(!t.join("c.onnx").exists(), "nothing written on error");
 
     // A run that validated on an official split has no validation share of train to read.

@@ -114,6 +114,16 @@ impl DataSpec {
         let Some(plan_path) = &self.holdout else { return Ok(ds) };
         let data_err = |source| Error::Data { path: plan_path.clone(), source };
         let plan = fer_data::split::SplitPlan::load(plan_path).map_err(data_err)?;
+        if self.holdout_part == HoldoutPart::Calibration && plan.calibration.is_none() {
+            let hint = match plan.strategy {
+                fer_data::split::Strategy::Official => "train with data.calib_fraction to make one",
+                _ => "--holdout-part validation reads the validation share it drew from train",
+            };
+            return Err(Error::invalid(
+                "--holdout",
+                format!("{}: the run kept no calibration hold-out; {hint}", plan_path.display()),
+            ));
+        }
         let part = self.holdout_part.name();
         let held = match self.holdout_part {
             HoldoutPart::Calibration => plan.calibration_subset(ds),
