@@ -34,8 +34,9 @@ pub struct DataArgs {
     /// sets without splits such as CK+ or a flat image folder.
     #[arg(long)]
     pub split: Option<SplitName>,
-    /// A training run's `split.json`: read only the samples that run held out of training for
-    /// calibration (`data.calib_fraction`). Give the dataset and --split it trained on.
+    /// A training run's `split.json`: read only the samples that run held out of training, its
+    /// calibration hold-out (`data.calib_fraction`) unless --holdout-part says otherwise. Give
+    /// the dataset and --split it trained on.
     #[arg(long, value_name = "SPLIT_JSON")]
     pub holdout: Option<PathBuf>,
     /// Which held-out samples of --holdout to read: `calibration` (the calibration hold-out)
