@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Export FER-2013 student checkpoints to ONNX, calibrate and evaluate them (issue 9): the
 # temperature is fitted on the run's calibration hold-out (split.json beside the checkpoint,
-# from data.calib_fraction; a run without one, on its validation share of train), then PublicTest is evaluated with ONNX Runtime and tract (every
-# metric at the fitted T and at T = 1), once more with flip and with ten-crop test-time
-# augmentation (ONNX Runtime),
-# and CK+48 cross-dataset (the six shared classes).
+# from data.calib_fraction; a run without one, on its validation share of train), then
+# PublicTest is evaluated with ONNX Runtime and tract (every metric at the fitted T and at
+# T = 1), once more with flip and with ten-crop test-time augmentation (ONNX Runtime), and
+# CK+48 cross-dataset (the six shared classes).
 #
 #   bash scripts/fer2013_eval.sh OUT_DIR NAME=CHECKPOINT [NAME=CHECKPOINT ...]
 #   e.g. bash scripts/fer2013_eval.sh runs/fer2013-eval exp3_s1=runs/fer2013_exp3_baseline/seed1/best.safetensors

@@ -120,6 +120,26 @@ fn fitted(stdout: &str) -> (String, String) {
     (words[3].to_string(), words[5].to_string())
 }
 
+/// Copies the samples `indices` of the image folder `ds` into `dest`, one folder per class, as
+/// an independent reference for a part of a split plan.
+fn copy_samples(ds: &dyn fer_data::Dataset, indices: &[usize], dest: &Path) {
+    for &i in indices {
+        let src = PathBuf::from(ds.source(i));
+        let class = src.parent().unwrap().file_name().unwrap();
+        std::fs::create_dir_all(dest.join(class)).unwrap();
+        std::fs::copy(&src, dest.join(class).join(src.file_name().unwrap())).unwrap();
+    }
+}
+
+/// `fer-infer calibrate --model model --data data --format image-folder extra… --out out`.
+fn calibrate_cli(model: &Path, data: &Path, extra: &[&str], out: &Path) -> (String, String, i32) {
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let mut args = vec!["calibrate", "--model", m, "--data", d, "--format", "image-folder"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    cli(&args)
+}
+
 #[test]
 fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     use fer_data::split::SplitPlan;
@@ -137,20 +157,10 @@ fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     plan.save(&plan_path).unwrap();
     // The same images copied into a folder of their own: the independent reference.
     let held = t.join("held");
-    for &i in &plan.calibration.as_ref().unwrap().indices {
-        let src = PathBuf::from(ds.source(i));
-        let class = src.parent().unwrap().file_name().unwrap();
-        std::fs::create_dir_all(held.join(class)).unwrap();
-        std::fs::copy(&src, held.join(class).join(src.file_name().unwrap())).unwrap();
-    }
+    copy_samples(ds.as_ref(), &plan.calibration.as_ref().unwrap().indices, &held);
     let n_held = plan.calibration.as_ref().unwrap().indices.len();
-    let run = |data: &Path, extra: &[&str], out: &str| {
-        let (m, d, o) = (model.to_str().unwrap(), data.to_str().unwrap(), t.join(out));
-        let mut args = vec!["calibrate", "--model", m, "--data", d, "--format", "image-folder"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--out", o.to_str().unwrap()]);
-        cli(&args)
-    };
+    let run =
+        |data: &Path, extra: &[&str], out: &str| calibrate_cli(&model, data, extra, &t.join(out));
     let (out_h, err_h, code) = run(&data, &["--holdout", plan_path.to_str().unwrap()], "h.onnx");
     assert_eq!(code, 0, "{out_h}\n{err_h}");
     assert!(out_h.contains("calibration hold-out"), "{out_h}");
@@ -193,19 +203,9 @@ fn calibrate_on_a_runs_validation_share_reads_exactly_that_share() {
     // The validation share's images copied into a folder of their own: the reference.
     let val = plan.part(SplitName::Val).unwrap().indices.clone();
     let held = t.join("val");
-    for &i in &val {
-        let src = PathBuf::from(ds.source(i));
-        let class = src.parent().unwrap().file_name().unwrap();
-        std::fs::create_dir_all(held.join(class)).unwrap();
-        std::fs::copy(&src, held.join(class).join(src.file_name().unwrap())).unwrap();
-    }
-    let run = |data: &Path, extra: &[&str], out: &str| {
-        let (m, d, o) = (model.to_str().unwrap(), data.to_str().unwrap(), t.join(out));
-        let mut args = vec!["calibrate", "--model", m, "--data", d, "--format", "image-folder"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--out", o.to_str().unwrap()]);
-        cli(&args)
-    };
+    copy_samples(ds.as_ref(), &val, &held);
+    let run =
+        |data: &Path, extra: &[&str], out: &str| calibrate_cli(&model, data, extra, &t.join(out));
     let plan_arg = plan_path.to_str().unwrap();
     let (out_v, err_v, code) =
         run(&data, &["--holdout", plan_arg, "--holdout-part", "validation"], "v.onnx");

@@ -344,25 +344,25 @@ case "$phase" in
     # shellcheck disable=SC2086 # one pid per word
     [ -z "$teacher_jobs" ] || wait $teacher_jobs
     score_ensemble "${set_[@]}"
-    kd_config "kd_$n" "${set_[@]}" > "$runs/kd_$n.toml"
     for var in ${VARIANTS:-base}; do
-    variant "$var"
-    for v in ${KDS:-kd}; do
-      lsopt=(); base="${v%_ls}"
-      [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
-      cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}" "${vset[@]}")
-      case "$base" in
-        kd) "${vfilter[@]}" "$runs/kd_$n.toml" > "$runs/kd_$n$vsfx.toml"
+      variant "$var"
+      for v in ${KDS:-kd}; do
+        lsopt=(); base="${v%_ls}"
+        [ "$base" != "$v" ] && lsopt=(--set stages.0.loss.1.standardize=true --set stages.0.loss.1.temperature=2.0)
+        cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}" "${vset[@]}")
+        case "$base" in
+          kd)
+            kd_config "kd_$n" "${set_[@]}" | "${vfilter[@]}" > "$runs/kd_$n$vsfx.toml"
             students "${sp}_${v/kd/kd${n}c}_$tag$vsfx" "$runs/kd_$n$vsfx.toml" \
               "$sarch" "$seeds" "${w09[@]}" "${cached[@]}" ;;
-        dkd[0-9]*)
-          dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" | "${vfilter[@]}" \
-            > "$runs/${base}_$n$vsfx.toml"
-          students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n$vsfx.toml" \
-            "$sarch" "$seeds" "${cached[@]}" ;;
-        *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
-      esac
-    done
+          dkd[0-9]*)
+            dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" | "${vfilter[@]}" \
+              > "$runs/${base}_$n$vsfx.toml"
+            students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n$vsfx.toml" \
+              "$sarch" "$seeds" "${cached[@]}" ;;
+          *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
+        esac
+      done
     done
     ;;
   cachespeed)
@@ -510,12 +510,10 @@ for name in os.listdir(runs):
 print(best[1] if best else "")
 PY
 )
-  if [ -n "$pick" ] && [ "${SHIP_LAST:-0}" = 1 ]; then
-    split -b 15M "$runs/$pick/last.safetensors" "$out/ship_$pick.last.part-"
-    echo "shipping the last epoch of $pick"
-  elif [ -n "$pick" ]; then
-    split -b 15M "$runs/$pick/best.safetensors" "$out/ship_$pick.part-"
-    echo "shipping $pick"
+  if [ -n "$pick" ]; then
+    w=best; sfx=""; [ "${SHIP_LAST:-0}" = 1 ] && { w=last; sfx=.last; }
+    split -b 15M "$runs/$pick/$w.safetensors" "$out/ship_$pick$sfx.part-"
+    echo "shipping $pick ($w.safetensors)"
   else
     echo "SHIP: no finished run named ${prefix}_s<seed>"
   fi

@@ -114,20 +114,31 @@ impl DataSpec {
         let Some(plan_path) = &self.holdout else { return Ok(ds) };
         let data_err = |source| Error::Data { path: plan_path.clone(), source };
         let plan = fer_data::split::SplitPlan::load(plan_path).map_err(data_err)?;
-        if self.holdout_part == HoldoutPart::Calibration && plan.calibration.is_none() {
-            let hint = match plan.strategy {
-                fer_data::split::Strategy::Official => "train with data.calib_fraction to make one",
-                _ => "--holdout-part validation reads the validation share it drew from train",
-            };
-            return Err(Error::invalid(
-                "--holdout",
-                format!("{}: the run kept no calibration hold-out; {hint}", plan_path.display()),
-            ));
-        }
+        // A plan of official splits validated on another dataset (for FER-2013, the test split).
+        let official = matches!(plan.strategy, fer_data::split::Strategy::Official);
         let part = self.holdout_part.name();
         let held = match self.holdout_part {
+            HoldoutPart::Calibration if plan.calibration.is_none() => {
+                let hint = if official {
+                    "train with data.calib_fraction to make one"
+                } else {
+                    "--holdout-part validation reads the validation share it drew from train"
+                };
+                return Err(Error::invalid(
+                    "--holdout",
+                    format!(
+                        "{}: the run kept no calibration hold-out; {hint}",
+                        plan_path.display()
+                    ),
+                ));
+            }
             HoldoutPart::Calibration => plan.calibration_subset(ds),
-            HoldoutPart::Validation => validation_share(&plan, ds),
+            HoldoutPart::Validation if official => Err(fer_data::Error::invalid(
+                "split plan",
+                "the run validated on an official split, not on a share of its training data \
+                 (--holdout-part validation reads a share drawn with data.val_fraction or folds)",
+            )),
+            HoldoutPart::Validation => plan.subset(SplitName::Val, ds),
         };
         let held = held.map_err(|e| {
             let why = match e {
@@ -149,23 +160,6 @@ impl DataSpec {
         })?;
         Ok(Arc::new(held))
     }
-}
-
-/// The `val` part of `plan` over `ds`, the dataset its `train` part indexes; refused for a plan
-/// of official splits, whose `val` part is another dataset (and a test set for FER-2013's
-/// PublicTest).
-fn validation_share(
-    plan: &fer_data::split::SplitPlan,
-    ds: Arc<dyn Dataset>,
-) -> std::result::Result<fer_data::split::Subset, fer_data::Error> {
-    if matches!(plan.strategy, fer_data::split::Strategy::Official) {
-        return Err(fer_data::Error::invalid(
-            "split plan",
-            "the run validated on an official split, not on a share of its training data \
-             (--holdout-part validation reads a share drawn with data.val_fraction or folds)",
-        ));
-    }
-    plan.subset(SplitName::Val, ds)
 }
 
 /// Test-time augmentation: which views of each image the model sees.
