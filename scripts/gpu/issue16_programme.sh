@@ -63,8 +63,8 @@
 #            it over those seeds only. STUDENT=b0 trains EfficientNet-B0 (phase small's recipe,
 #            with zero_init_residual) instead of MobileNetV3-Large, in exp3 and in every KDS term.
 #            VARIANTS ("base") trains every KDS term in each recipe variant named (see variant():
-#            base, bs128, bs64, strong, d95), their runs' names ending in _bs128, _bs64, _strong,
-#            _d95.
+#            base, bs128, bs64, strong, d95, sm0, sm05; + combines them, as d95+sm0), their
+#            runs' names ending in _bs128, _bs64, _strong, _d95, _sm0, _sm05 (_d95_sm0 combined).
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -162,23 +162,31 @@ w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
 # Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
 strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
-# variant WORD: the recipe variant WORD of phase cached's distillation students (VARIANTS) as
-# the --set arguments vset and the run-name suffix vsfx. base: the recipe as configured;
-# bs128 / bs64: batch 128 at lr 0.05 / batch 64 at lr 0.025 (the learning rate scaled with the
-# batch, the EMA decay raised so that its horizon stays about 10 epochs: 1,000 steps of 256);
-# strong: round 9's stronger augmentation for the student (the teachers' cached views follow it);
-# d95: no calibration hold-out (its 5 % of train is trained on; calibrate on the validation
-# share, fer-infer calibrate --holdout-part validation). vfilter edits the generated config.
+# variant WORDS: the recipe variant WORDS of phase cached's distillation students (VARIANTS) as
+# the --set arguments vset and the run-name suffix vsfx; WORDS joined by + combine (d95+sm0).
+# base: the recipe as configured; bs128 / bs64: batch 128 at lr 0.05 / batch 64 at lr 0.025 (the
+# learning rate scaled with the batch, the EMA decay raised so that its horizon stays about 10
+# epochs: 1,000 steps of 256); strong: round 9's stronger augmentation for the student (the
+# teachers' cached views follow it); d95: no calibration hold-out (its 5 % of train is trained
+# on; calibrate on the validation share, fer-infer calibrate --holdout-part validation); sm0 /
+# sm05: label smoothing 0 / 0.05 in the student's cross-entropy (0.1 as configured). vfilter
+# edits the generated config.
 variant() {
-  vfilter=(cat)
-  case "$1" in
-    base) vsfx=""; vset=() ;;
-    d95) vsfx=_d95; vset=(); vfilter=(sed '/^calib_fraction/d') ;;
-    bs128) vsfx=_bs128; vset=(--set optim.batch_size=128 --set optim.lr=0.05 --set optim.ema_decay=0.9995) ;;
-    bs64) vsfx=_bs64; vset=(--set optim.batch_size=64 --set optim.lr=0.025 --set optim.ema_decay=0.99975) ;;
-    strong) vsfx=_strong; vset=("${strong[@]}") ;;
-    *) echo "VARIANTS takes base, bs128, bs64, strong and d95"; exit 2 ;;
-  esac
+  vfilter=(cat); vsfx=""; vset=()
+  local words w
+  IFS=+ read -ra words <<< "$1"
+  for w in "${words[@]}"; do
+    case "$w" in
+      base) ;;
+      d95) vsfx+=_d95; vfilter=(sed '/^calib_fraction/d') ;;
+      bs128) vsfx+=_bs128; vset+=(--set optim.batch_size=128 --set optim.lr=0.05 --set optim.ema_decay=0.9995) ;;
+      bs64) vsfx+=_bs64; vset+=(--set optim.batch_size=64 --set optim.lr=0.025 --set optim.ema_decay=0.99975) ;;
+      strong) vsfx+=_strong; vset+=("${strong[@]}") ;;
+      sm0) vsfx+=_sm0; vset+=(--set stages.0.loss.0.label_smoothing=0.0) ;;
+      sm05) vsfx+=_sm05; vset+=(--set stages.0.loss.0.label_smoothing=0.05) ;;
+      *) echo "VARIANTS takes base, bs128, bs64, strong, d95, sm0 and sm05 (joined by + to combine)"; exit 2 ;;
+    esac
+  done
 }
 # resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18_s<seed> with the round-1
 # augmentation (TEACHER_EPOCHS, weight EMA), launched in the background.
