@@ -144,7 +144,8 @@ kd_config() {
 # towards the mean of the teachers instead of its two terms.
 dkd_config() {
   local cfgname="$1" beta="$2"; shift 2
-  kd_config "$cfgname" "$@" | sed '/^\[\[stages.loss\]\]/,$d'
+  kd_config "$cfgname" "$@" | sed '/^\[\[stages.loss\]\]/,$d' \
+    | sed "s/^description = .*/description = \"Decoupled KD (beta $beta) towards the mean of $# teachers.\"/"
   printf '[[stages.loss]]\nkind = "cross_entropy"\nweight = 1.0\nlabel_smoothing = 0.1\n'
   printf '\n[[stages.loss]]\nkind = "dkd"\nweight = 1.0\ntemperature = 4.0\nalpha = 1.0\nbeta = %s\nteachers = [%s]\n' \
     "$beta" "$(printf '"%s", ' "$@" | sed 's/, $//')"

@@ -89,8 +89,9 @@ fn every_shipped_config_parses_validates_and_references_existing_teacher_runs() 
     }
     // Every teacher checkpoint is the best.safetensors of a shipped config's run (or of one
     // seed of it, `--seeds`: RUN/seed<k>/), with the same classes; so configs can be chained
-    // (teacher run, then student run). A teacher is named after its architecture, with `_s<k>`
-    // when it is seed k's run.
+    // (teacher run, then student run). A teacher is named after its producer: the run name
+    // after `teacher_` (which starts with the architecture, as `resnet18` or `resnet18_strong`),
+    // with `_s<k>` when it is seed k's run.
     let best = |c: &ExperimentConfig| c.run_dir().join("best.safetensors");
     for cfg in &loaded {
         for t in &cfg.teachers {
@@ -113,9 +114,19 @@ fn every_shipped_config_parses_validates_and_references_existing_teacher_runs() 
                 panic!("{}: teacher {} ({}) is made by no config", cfg.name, t.name, want.display())
             });
             assert_eq!(producer.model.net.num_classes, cfg.model.net.num_classes, "{}", cfg.name);
+            let arch = producer.model.net.arch.id();
+            let stem = producer.name.split_once("teacher_").map_or(arch, |(_, s)| s);
+            // A CK+ teacher is trained per fold (`..._fold{fold}`); its name leaves that out.
+            let stem = stem.strip_suffix("_fold{fold}").unwrap_or(stem);
+            assert!(
+                stem.starts_with(arch),
+                "{}: teacher run {} is not a {arch}",
+                cfg.name,
+                producer.name
+            );
             let name = match seed {
-                Some(k) => format!("{}_s{k}", producer.model.net.arch.id()),
-                None => producer.model.net.arch.id().to_string(),
+                Some(k) => format!("{stem}_s{k}"),
+                None => stem.to_string(),
             };
             assert_eq!(name, t.name, "{}", cfg.name);
         }
