@@ -144,8 +144,8 @@ kd_config() {
 # towards the mean of the teachers instead of its two terms.
 dkd_config() {
   local cfgname="$1" beta="$2"; shift 2
-  kd_config "$cfgname" "$@" | sed '/^\[\[stages.loss\]\]/,$d' \
-    | sed "s/^description = .*/description = \"Decoupled KD (beta $beta) towards the mean of $# teachers.\"/"
+  kd_config "$cfgname" "$@" | sed -e '/^\[\[stages.loss\]\]/,$d' \
+    -e "s/^description = .*/description = \"Decoupled KD (beta $beta) towards the mean of $# teachers.\"/"
   printf '[[stages.loss]]\nkind = "cross_entropy"\nweight = 1.0\nlabel_smoothing = 0.1\n'
   printf '\n[[stages.loss]]\nkind = "dkd"\nweight = 1.0\ntemperature = 4.0\nalpha = 1.0\nbeta = %s\nteachers = [%s]\n' \
     "$beta" "$(printf '"%s", ' "$@" | sed 's/, $//')"
@@ -161,7 +161,8 @@ kd5="$runs/kd_ensemble_resnet18x5.toml"; kd_ensemble_config 5 > "$kd5"
 kdvgg="$runs/kd_ensemble_vgg_ferx3.toml"; kd_ensemble_config 3 vgg_fer > "$kdvgg"
 w09=(--set stages.0.loss.0.weight=0.1 --set stages.0.loss.1.weight=0.9)
 b0=(--set optim.lr=0.05 --set optim.grad_clip_norm=5.0)
-# Stronger augmentation (round 9): crops down to half the area, ±15°, erasing every other image.
+# Stronger augmentation (round 9; teacher_resnet18_strong.toml's): crops down to half the area,
+# ±15°, erasing every other image. For the students' variant `strong`.
 strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 --set augment.erase_prob=0.5)
 # variant WORDS: the recipe variant WORDS of phase cached's distillation students (VARIANTS) as
 # the --set arguments vset and the run-name suffix vsfx; WORDS joined by + combine (d95+sm0).
@@ -206,13 +207,14 @@ score_ensemble() {
     --split val --choose-on-val "${@/#/$runs/}" > "$out/ensemble.md" 2>&1
 }
 # six_teachers: ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) with the round-1 augmentation
-# and with the stronger one (round 9), launched in the background.
+# and with the stronger one (round 9, configs/fer2013/teacher_resnet18_strong.toml), launched in
+# the background.
 six_teachers() {
   local t
   resnet18_teachers 0 1 2
   for t in 0 1 2; do
-    launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
-      "$tepochs" --set optim.ema_decay="$ema" "${strong[@]}"
+    launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18_strong.toml resnet18 "$t" \
+      "$tepochs" --set optim.ema_decay="$ema"
   done
 }
 # three_teachers_then_kd ARCH KD_CONFIG KD_RUN: ARCH teachers of seeds 0-2 (TEACHER_EPOCHS) with
