@@ -124,6 +124,9 @@ fn metrics_equal_fer_metrics_and_onnxruntime_torchmetrics_sklearn_and_tract() {
                 let want = py[name][j].as_f64().unwrap();
                 assert!((f(row, name) - want).abs() < 1e-9, "{key} {name}[{j}]");
             }
+            assert_eq!(row["predicted"], py["predicted"][j], "{key} predicted[{j}]");
+            let want = py["confidence"][j].as_f64().unwrap();
+            assert!((f(row, "confidence") - want).abs() < 2e-6, "{key} confidence[{j}]");
         }
     }
 

@@ -118,3 +118,41 @@ pub fn brier(probs: &[f32], labels: &[usize], k: usize) -> Result<f64> {
     }
     Ok(s / n as f64)
 }
+
+/// Top-label calibration of the samples predicted as one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictedClass {
+    /// Samples whose top-1 prediction is the class.
+    pub count: u64,
+    /// Their mean top-label confidence (0 when none).
+    pub confidence: f64,
+    /// The fraction of them that are right (the class's precision; 0 when none).
+    pub accuracy: f64,
+}
+
+/// Calibration conditioned on the predicted class, one entry per class `0..K`: for the
+/// samples whose top-1 prediction is class `c`, how sure the model was on average and how
+/// often it was right. The top-label ECE averages over classes; a model can be over-confident
+/// on some predicted classes and under-confident on others at the same confidence, which one
+/// softmax temperature cannot correct and the ECE alone does not show.
+pub fn predicted_class_calibration(
+    probs: &[f32],
+    labels: &[usize],
+    k: usize,
+) -> Result<Vec<PredictedClass>> {
+    check(probs, labels, k)?;
+    let mut out = vec![PredictedClass { count: 0, confidence: 0.0, accuracy: 0.0 }; k];
+    for (row, &l) in probs.chunks(k).zip(labels) {
+        let p = argmax(row);
+        let c = &mut out[p];
+        c.count += 1;
+        c.confidence += f64::from(row[p]);
+        c.accuracy += f64::from(u8::from(p == l));
+    }
+    for c in &mut out {
+        let n = c.count.max(1) as f64;
+        c.confidence /= n;
+        c.accuracy /= n;
+    }
+    Ok(out)
+}

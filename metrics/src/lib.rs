@@ -14,7 +14,10 @@ mod classification;
 pub mod plot;
 pub mod run;
 
-pub use calibration::{Bin, adaptive_ece, brier, ece, mce, nll, reliability_bins};
+pub use calibration::{
+    Bin, PredictedClass, adaptive_ece, brier, ece, mce, nll, predicted_class_calibration,
+    reliability_bins,
+};
 pub use classification::{
     ClassScores, accuracy, balanced_accuracy, confusion_matrix, macro_f1, per_class,
 };

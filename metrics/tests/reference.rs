@@ -132,3 +132,30 @@ fn adaptive_ece_is_zero_for_a_perfectly_calibrated_bin() {
     let p = [0.5, 0.5, 0.5, 0.5];
     assert!(fer_metrics::adaptive_ece(&p, &[0, 1], 2, 1).unwrap().abs() < 1e-12);
 }
+
+#[test]
+fn calibration_per_predicted_class_counts_confidence_and_accuracy_by_top_1() {
+    // Worked by hand: class 0 is predicted twice (0.7 right, 0.6 wrong), class 1 once
+    // (0.8 right), class 2 once (0.6 wrong).
+    let p = [0.7, 0.2, 0.1, 0.6, 0.3, 0.1, 0.1, 0.8, 0.1, 0.2, 0.2, 0.6];
+    let c = fer_metrics::predicted_class_calibration(&p, &[0, 1, 1, 0], 3).unwrap();
+    let want = [(2, 0.65, 0.5), (1, 0.8, 1.0), (1, 0.6, 0.0)];
+    for (j, (got, (n, conf, acc))) in c.iter().zip(want).enumerate() {
+        assert_eq!(got.count, n, "class {j}");
+        assert!((got.confidence - conf).abs() < 1e-6, "class {j}: {}", got.confidence);
+        assert!((got.accuracy - acc).abs() < 1e-12, "class {j}: {}", got.accuracy);
+    }
+    // On a larger case the accuracy when predicted is scikit-learn's precision, the counts
+    // are the confusion matrix's column sums, and a class never predicted reports zeros.
+    let (p, l) = case(400, 5, 4, 1.5);
+    let c = fer_metrics::predicted_class_calibration(&p, &l, 5).unwrap();
+    let per = fer_metrics::per_class(&p, &l, 5).unwrap();
+    let cm = fer_metrics::confusion_matrix(&p, &l, 5).unwrap();
+    for j in 0..5 {
+        assert!((c[j].accuracy - per[j].precision).abs() < 1e-12, "class {j}");
+        assert_eq!(c[j].count, (0..5).map(|r| cm[r][j]).sum::<u64>(), "class {j}");
+    }
+    let (p, l) = NEVER_PREDICTED;
+    let c = fer_metrics::predicted_class_calibration(&p, &l, 3).unwrap();
+    assert!(c.iter().any(|x| x.count == 0 && x.confidence == 0.0 && x.accuracy == 0.0));
+}

@@ -37,7 +37,11 @@ def scores(temp):
     prec, rec, f1, sup = precision_recall_fscore_support(
         y, pred, labels=list(range(k)), zero_division=0)
     onehot = np.eye(k)[y]
+    top = p.max(axis=1)
+    when = [pred == j for j in range(k)]
     return {
+        "predicted": [int(w.sum()) for w in when],
+        "confidence": [float(top[w].mean()) if w.any() else 0.0 for w in when],
         "probs": p.reshape(-1).tolist(),
         "accuracy": MulticlassAccuracy(num_classes=k, average="micro")(pt, yt).item(),
         "balanced_accuracy": balanced_accuracy_score(y, pred),

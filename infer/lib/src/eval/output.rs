@@ -260,15 +260,30 @@ pub fn markdown(r: &EvalReport) -> String {
          the scale [0, 2]. {ci_note}\n",
         r.settings.ece_bins, r.settings.ece_bins
     );
-    let _ = writeln!(s, "## Per class\n\n| class | precision | recall | F1 | support |");
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "## Per class\n\n| class | precision | recall | F1 | support | predicted | mean confidence \
+         when predicted | confidence − precision |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for c in &m.per_class {
+        let gap = if c.predicted == 0 {
+            "–".to_string()
+        } else {
+            format!("{:+.4}", c.confidence - c.precision)
+        };
         let _ = writeln!(
             s,
-            "| {} | {:.4} | {:.4} | {:.4} | {} |",
-            c.class, c.precision, c.recall, c.f1, c.support
+            "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.4} | {gap} |",
+            c.class, c.precision, c.recall, c.f1, c.support, c.predicted, c.confidence
         );
     }
+    let _ = writeln!(
+        s,
+        "\nPrecision is the accuracy of the predictions of a class; a positive gap means they \
+         are over-confident. Gaps of both signs at the same confidence are what one \
+         temperature cannot correct."
+    );
     let _ = writeln!(s, "\n## Confusion matrix (rows: true, columns: predicted)\n");
     let _ = writeln!(s, "| true \\ predicted | {} |", r.classes.shared.join(" | "));
     let _ = writeln!(s, "|---|{}", "---:|".repeat(r.classes.k()));

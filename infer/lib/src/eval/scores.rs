@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 /// Equal-width bins of the ECE, MCE and the reliability diagram.
 pub const ECE_BINS: usize = 15;
 
-/// Precision, recall, F1 and support of one class.
+/// Precision, recall, F1 and support of one class, and how sure the model was when it
+/// predicted the class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassRow {
     /// The class (the model's label).
@@ -22,6 +23,13 @@ pub struct ClassRow {
     pub f1: f64,
     /// Samples of the class.
     pub support: u64,
+    /// Samples predicted as the class (top-1).
+    #[serde(default)]
+    pub predicted: u64,
+    /// Their mean top-label confidence (0 when none): against `precision`, the calibration of
+    /// the predictions of this class ([`fer_metrics::predicted_class_calibration`]).
+    #[serde(default)]
+    pub confidence: f64,
 }
 
 /// 95% bootstrap confidence intervals (percentile method, samples resampled with replacement).
@@ -89,15 +97,20 @@ impl MetricSet {
             move |source| Error::Metrics { what, source }
         };
         let per = fer_metrics::per_class(probs, labels, k).map_err(m("per-class scores"))?;
+        let when_predicted = fer_metrics::predicted_class_calibration(probs, labels, k)
+            .map_err(m("calibration per predicted class"))?;
         let per_class = per
             .into_iter()
+            .zip(when_predicted)
             .zip(classes)
-            .map(|(s, c)| ClassRow {
+            .map(|((s, w), c)| ClassRow {
                 class: c.clone(),
                 precision: s.precision,
                 recall: s.recall,
                 f1: s.f1,
                 support: s.support,
+                predicted: w.count,
+                confidence: w.confidence,
             })
             .collect();
         let ci = if bootstrap == 0 {
