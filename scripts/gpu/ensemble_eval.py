@@ -19,6 +19,12 @@ train that the first run's `split.json` records (`data.val_fraction`: the images
 run's epoch, never PublicTest), so that which teachers form an ensemble can be chosen without
 looking at PublicTest. The share's indices are checked against the plan's SHA-256 fingerprint of
 their file names before use.
+
+With `--per-class`, one more table per split: every member's and the ensemble's ECE at T = 1
+(top label, 15 equal-width bins) and, for each predicted class, the mean confidence of the
+images predicted as it minus their accuracy, in points (what `fer-infer eval` reports per
+class): whether the teachers' predictions of some classes are over-confident, which a
+student distilled from them can inherit.
 """
 
 import argparse
@@ -92,6 +98,35 @@ def validation_share(data, run):
     return [os.path.join(root, paths[i]) for i in idx], torch.tensor([labels[i] for i in idx])
 
 
+def calibration_row(p, y):
+    """ECE (15 equal-width bins, top label) and per predicted class the mean confidence minus
+    the accuracy, in points (None where nothing was predicted as the class)."""
+    conf, pred = p.max(1)
+    right = (pred == y).float()
+    bins = torch.clamp((conf * 15).long(), max=14)
+    ece = sum(
+        (bins == b).sum().item() / len(y) * abs(conf[bins == b].mean().item() - right[bins == b].mean().item())
+        for b in range(15)
+        if (bins == b).any()
+    )
+    gaps = []
+    for j in range(len(CLASSES)):
+        m = pred == j
+        gaps.append(100 * (conf[m].mean() - right[m].mean()).item() if m.any() else None)
+    return 100 * ece, gaps
+
+
+def calibration_table(title, names, member_probs, y):
+    print(f"\n{title}: ECE % at T = 1 and, per predicted class, mean confidence minus accuracy (points)\n")
+    print("| model | ECE % | " + " | ".join(CLASSES) + " |")
+    print("|---|---:|" + "---:|" * len(CLASSES))
+    rows = list(zip(names, member_probs)) + [(f"**ensemble of {len(names)}**", torch.stack(member_probs).mean(0))]
+    for name, p in rows:
+        ece, gaps = calibration_row(p, y)
+        cells = " | ".join("–" if g is None else f"{g:+.1f}" for g in gaps)
+        print(f"| {name} | {ece:.2f} | {cells} |")
+
+
 def images(paths, size):
     arr = np.stack(
         [np.asarray(Image.open(p).convert("L").resize((size, size), Image.BILINEAR)) for p in paths]
@@ -105,6 +140,7 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="val")
     ap.add_argument("--choose-on-val", action="store_true")
+    ap.add_argument("--per-class", action="store_true")
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -157,6 +193,11 @@ def main():
     for name, acc, ref, vacc in rows:
         print(f"| {name} | {acc:.2f} | {ref:.2f} | {vacc:.2f} |")
     print(f"| **ensemble of {len(rows)}** (mean softmax) | **{ens_acc:.2f}** | – | {vens:.2f} |")
+    if a.per_class:
+        names = [r[0] for r in rows]
+        calibration_table(f"PublicTest ({len(y)} images)", names, probs, y)
+        if vprobs:
+            calibration_table(f"Validation share ({len(vy)} images of train)", names, vprobs, vy)
     bad = [r[:3] for r in rows if abs(r[1] - r[2]) > 0.3]
     if bad:
         print(f"WARNING: members disagree with fer-train's test.json: {bad}", file=sys.stderr)

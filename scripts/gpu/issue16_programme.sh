@@ -199,12 +199,13 @@ resnet18_teachers() {
       --set optim.ema_decay="$ema"
   done
 }
-# score_ensemble RUN...: the PublicTest and validation-share accuracy of the teachers RUN...
+# score_ensemble RUN...: the PublicTest and validation-share accuracy and per-class calibration
+# (--per-class) of the teachers RUN...
 # (directories under RUNS) and of their mean, in OUT/ensemble.md, unless an earlier call of this
 # OUT wrote it.
 score_ensemble() {
   [ -s "$out/ensemble.md" ] || python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" \
-    --split val --choose-on-val "${@/#/$runs/}" > "$out/ensemble.md" 2>&1
+    --split val --choose-on-val --per-class "${@/#/$runs/}" > "$out/ensemble.md" 2>&1
 }
 # six_teachers: ResNet-18 teachers of seeds 0-2 (TEACHER_EPOCHS) with the round-1 augmentation
 # and with the stronger one (round 9, configs/fer2013/teacher_resnet18_strong.toml), launched in
