@@ -83,6 +83,24 @@ fn temperature_scaling_calibrates_an_overconfident_model_and_is_applied() {
     // At T = 1 the calibrated file scores exactly as the original.
     assert_eq!(m1["metrics_t1"]["nll"], a["nll"]);
 
+    // calibrate's per-class line says what eval of the calibrated file reports per class:
+    // mean confidence minus precision of each predicted class, and how many; classes never
+    // predicted are left out (this near-one-hot random network predicts one class).
+    let line =
+        stdout.lines().find(|l| l.starts_with("per predicted class")).expect("per-class line");
+    let mut shown = 0;
+    for row in b["per_class"].as_array().unwrap() {
+        let n = row["predicted"].as_u64().unwrap();
+        let cell = format!(
+            "{} {:+.1} ({n})",
+            row["class"].as_str().unwrap(),
+            100.0 * (f(row, "confidence") - f(row, "precision"))
+        );
+        assert_eq!(line.contains(&cell), n > 0, "{cell} in {line}");
+        shown += usize::from(n > 0);
+    }
+    assert!(shown >= 1, "{line}");
+
     // The fitted T is a minimum of the NLL: eval with --temperature T·0.9 and T·1.1 (the
     // override replaces the stored value) scores a higher NLL on either side.
     for s in [0.9, 1.1] {

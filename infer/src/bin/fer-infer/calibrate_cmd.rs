@@ -127,6 +127,9 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         ece_ci[0],
         ece_ci[1]
     );
+    if let Some((_, m)) = rows.last() {
+        outln!("{}", per_class_line(m));
+    }
     if let Some(w) = holdout_warning(c.labels.len(), fit.temperature, t_ci) {
         eprintln!("warning: {w}");
     }
@@ -136,4 +139,22 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         fit.temperature
     );
     Ok(())
+}
+
+/// One line: for each class predicted at least once, its predictions' mean confidence minus
+/// their accuracy (points) and how many there are. Gaps of both signs are what the fitted
+/// temperature cannot correct (docs/evaluation.md).
+fn per_class_line(m: &MetricSet) -> String {
+    let cells: Vec<String> = m
+        .per_class
+        .iter()
+        .filter(|c| c.predicted > 0)
+        .map(|c| {
+            format!("{} {:+.1} ({})", c.class, 100.0 * (c.confidence - c.precision), c.predicted)
+        })
+        .collect();
+    format!(
+        "per predicted class at the fitted T, mean confidence − accuracy in points (images): {}",
+        cells.join(", ")
+    )
 }
