@@ -75,6 +75,27 @@ pub struct SplitPlan {
     /// indices index the same dataset as the `train` part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Holdout>,
+    /// One fold of the training part left out of training ([`SplitPlan::leave_out_fold`]):
+    /// what makes a cross-fitted teacher, whose outputs on these samples are out-of-fold. Its
+    /// indices index the same dataset as the `train` part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<LeftOut>,
+}
+
+/// The fold a [`SplitPlan`] leaves out of training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftOut {
+    /// Number of folds the training part was dealt into.
+    pub folds: usize,
+    /// The fold left out, `0..folds`.
+    pub fold: usize,
+    /// Seed of the deal.
+    pub seed: u64,
+    /// Indices into the dataset the `train` part indexes, ascending.
+    pub indices: Vec<usize>,
+    /// SHA-256 of the samples' sources, in index order.
+    pub fingerprint: String,
 }
 
 /// The calibration hold-out of a [`SplitPlan`].
@@ -130,7 +151,13 @@ impl SplitPlan {
     /// The official splits: every sample of each split's own dataset.
     pub fn official(splits: &[(SplitName, &dyn Dataset)]) -> SplitPlan {
         let parts = splits.iter().map(|(s, ds)| part(*ds, *s, (0..ds.len()).collect())).collect();
-        SplitPlan { version: PLAN_VERSION, strategy: Strategy::Official, parts, calibration: None }
+        SplitPlan {
+            version: PLAN_VERSION,
+            strategy: Strategy::Official,
+            parts,
+            calibration: None,
+            left_out: None,
+        }
     }
 
     /// Moves `fraction` of each class of the `train` part (drawn with `seed`) into the
@@ -172,6 +199,69 @@ impl SplitPlan {
         let held = part(ds, SplitName::Train, held);
         self.calibration =
             Some(Holdout { fraction, seed, indices: held.indices, fingerprint: held.fingerprint });
+        Ok(())
+    }
+
+    /// Leaves fold `fold` of `folds` out of the `train` part: per class (in class order),
+    /// the part's samples are shuffled with `seed` and dealt round-robin into `folds` folds
+    /// (continuing the deal from one class to the next, so folds differ in size by at most one
+    /// sample overall and one per class), and fold `fold`'s samples are no longer trained on.
+    /// `folds` runs with `fold = 0..folds` and the same seed leave out disjoint folds whose
+    /// union is the training part: teachers trained so (cross-fitting) give every training
+    /// sample outputs of teachers that never saw it. Apply it after
+    /// [`SplitPlan::hold_out`]. Fails when the plan has no `train` part or already leaves a
+    /// fold out, `folds < 2`, `fold ≥ folds`, or a class has fewer than `folds` samples.
+    pub fn leave_out_fold(
+        &mut self,
+        ds: &dyn Dataset,
+        folds: usize,
+        fold: usize,
+        seed: u64,
+    ) -> Result<()> {
+        if folds < 2 || fold >= folds {
+            return Err(Error::invalid(
+                "cross-fit fold",
+                format!("fold {fold} of {folds}: need at least 2 folds and 0 <= fold < folds"),
+            ));
+        }
+        if self.left_out.is_some() {
+            return Err(Error::invalid("split plan", "it already leaves a fold out"));
+        }
+        let train =
+            self.parts.iter_mut().find(|p| p.split == SplitName::Train).ok_or_else(|| {
+                Error::invalid("split plan", "no `train` part to leave a fold out of")
+            })?;
+        let (mut keep, mut left) = (Vec::new(), Vec::new());
+        let mut next = 0;
+        for (class, idx) in shuffled_by_class(ds, train.indices.iter().copied(), seed) {
+            if idx.len() < folds {
+                let name = ds.classes().get(class).map_or("?", |c| c.name());
+                return Err(Error::invalid(
+                    "cross-fit folds",
+                    format!(
+                        "class {name} has {} training samples, fewer than {folds} folds",
+                        idx.len()
+                    ),
+                ));
+            }
+            for i in idx {
+                if next % folds == fold {
+                    left.push(i)
+                } else {
+                    keep.push(i)
+                }
+                next += 1;
+            }
+        }
+        *train = part(ds, SplitName::Train, keep);
+        let left = part(ds, SplitName::Train, left);
+        self.left_out = Some(LeftOut {
+            folds,
+            fold,
+            seed,
+            indices: left.indices,
+            fingerprint: left.fingerprint,
+        });
         Ok(())
     }
 
@@ -290,6 +380,7 @@ pub fn stratified(ds: &dyn Dataset, val: f64, test: f64, seed: u64) -> Result<Sp
         strategy: Strategy::Stratified { val, test, seed },
         parts,
         calibration: None,
+        left_out: None,
     })
 }
 
@@ -344,6 +435,7 @@ pub fn grouped_kfold(ds: &dyn Dataset, k: usize, fold: usize, seed: u64) -> Resu
         strategy: Strategy::GroupedKFold { k, fold, seed },
         parts,
         calibration: None,
+        left_out: None,
     })
 }
 

@@ -310,3 +310,66 @@ fn calibration_hold_out_comes_out_of_train_only_stratified_and_round_trips() {
     let err = p.hold_out(tiny.as_ref(), 0.5, 1).unwrap_err();
     assert!(err.to_string().contains("leaves none to train on"), "{err}");
 }
+
+#[test]
+fn cross_fit_folds_partition_the_training_part_stratified_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds: Arc<dyn Dataset> = Arc::new(toy());
+    let base = split::stratified(ds.as_ref(), 0.1, 0.0, 3).unwrap();
+    let train_all: HashSet<usize> =
+        base.part(SplitName::Train).unwrap().indices.iter().copied().collect();
+    let (k, seed) = (4, 11);
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    let mut sizes = Vec::new();
+    for fold in 0..k {
+        let mut plan = base.clone();
+        plan.leave_out_fold(ds.as_ref(), k, fold, seed).unwrap();
+        let left = plan.left_out.clone().unwrap();
+        assert_eq!((left.folds, left.fold, left.seed), (k, fold, seed));
+        let train: HashSet<usize> =
+            plan.part(SplitName::Train).unwrap().indices.iter().copied().collect();
+        let out: HashSet<usize> = left.indices.iter().copied().collect();
+        assert!(train.is_disjoint(&out), "fold {fold} is not trained on");
+        assert_eq!(train.union(&out).copied().collect::<HashSet<_>>(), train_all);
+        assert_eq!(plan.part(SplitName::Val), base.part(SplitName::Val), "validation untouched");
+        for c in 0..7 {
+            let n = train_all.iter().filter(|&&i| ds.label(i) == c).count();
+            let m = out.iter().filter(|&&i| ds.label(i) == c).count();
+            assert!(m == n / k || m == n.div_ceil(k), "class {c}: {m} of {n} in fold {fold}");
+        }
+        for i in out {
+            *seen.entry(i).or_default() += 1;
+        }
+        sizes.push(left.indices.len());
+        // Saved and read back unchanged; the same call again is the same fold.
+        let path = dir.path().join(format!("split{fold}.json"));
+        plan.save(&path).unwrap();
+        assert_eq!(SplitPlan::load(&path).unwrap(), plan);
+        let mut again = base.clone();
+        again.leave_out_fold(ds.as_ref(), k, fold, seed).unwrap();
+        assert_eq!(again, plan);
+        assert!(matches!(
+            plan.leave_out_fold(ds.as_ref(), k, fold, seed),
+            Err(Error::Invalid { .. })
+        ));
+    }
+    // The k folds are disjoint and cover the training part: each sample left out exactly once.
+    assert_eq!(seen.len(), train_all.len());
+    assert!(seen.values().all(|&n| n == 1));
+    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
+    // Another seed deals other folds.
+    let (mut a, mut b) = (base.clone(), base.clone());
+    a.leave_out_fold(ds.as_ref(), k, 0, seed).unwrap();
+    b.leave_out_fold(ds.as_ref(), k, 0, seed + 1).unwrap();
+    assert_ne!(a.left_out, b.left_out);
+
+    let mut p = base.clone();
+    for (folds, fold) in [(1, 0), (3, 3)] {
+        let err = p.leave_out_fold(ds.as_ref(), folds, fold, 1).unwrap_err();
+        assert!(err.to_string().contains("0 <= fold < folds"), "{err}");
+    }
+    let tiny: Arc<dyn Dataset> = Arc::new(Toy { labels: vec![0, 0, 0, 1, 1], ..toy() });
+    let mut p = SplitPlan::official(&[(SplitName::Train, tiny.as_ref())]);
+    let err = p.leave_out_fold(tiny.as_ref(), 3, 0, 1).unwrap_err();
+    assert!(err.to_string().contains("fewer than 3 folds"), "{err}");
+}

@@ -65,6 +65,8 @@
 #            VARIANTS ("base") trains every KDS term in each recipe variant named (see variant():
 #            base, bs128, bs64, strong, d95, sm0, sm05; + combines them, as d95+sm0), their
 #            runs' names ending in _bs128, _bs64, _strong, _d95, _sm0, _sm05 (_d95_sm0 combined).
+#            CROSSFIT=K (round 20) replaces the six teachers by 2K cross-fitted ones (one of each
+#            augmentation per fold, trained without it) that the students read out-of-fold.
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -330,7 +332,26 @@ case "$phase" in
     ;;
   cached)
     # TEACHERS6=0: only the three teachers of the round-1 augmentation (half the teacher time).
-    if [ "${TEACHERS6:-1}" = 0 ]; then
+    # CROSSFIT=K (round 20): 2K cross-fitted teachers instead, one of each augmentation per
+    # fold, each trained on 95 % of train without its fold (data.cross_fit_folds = K, no
+    # calibration hold-out); the students read them out_of_fold (each image's target is the
+    # mean of the two teachers that never trained on it) and carry the suffix _cfK.
+    cf="${CROSSFIT:-0}"; cfsfx=""; cfilter=(cat)
+    if [ "$cf" -gt 0 ]; then
+      set_=(); cfsfx="_cf$cf"
+      cfilter=(sed 's/^\(checkpoint = .*\)$/\1\nout_of_fold = true/')
+      for a in resnet18 resnet18_strong; do
+        sed '/^calib_fraction/d' "configs/fer2013/teacher_$a.toml" > "$runs/teacher_${a}_cf.toml"
+      done
+      for k in $(seq 0 $((cf - 1))); do
+        for a in resnet18 resnet18strong; do
+          launch "teacher_${a}_cf${k}of$cf" "$runs/teacher_${a/strong/_strong}_cf.toml" resnet18 "$k" \
+            "$tepochs" --set optim.ema_decay="$ema" --set data.cross_fit_folds="$cf" \
+            --set data.cross_fit_fold="$k"
+          set_+=("teacher_${a}_cf${k}of$cf")
+        done
+      done
+    elif [ "${TEACHERS6:-1}" = 0 ]; then
       set_=(teacher_resnet18_s{0,1,2})
       resnet18_teachers 0 1 2
     else
@@ -364,13 +385,14 @@ case "$phase" in
         cached=("${views[@]}" --set stages.0.teacher_cache=true "${lsopt[@]}" "${vset[@]}")
         case "$base" in
           kd)
-            kd_config "kd_$n" "${set_[@]}" | "${vfilter[@]}" > "$runs/kd_$n$vsfx.toml"
-            students "${sp}_${v/kd/kd${n}c}_$tag$vsfx" "$runs/kd_$n$vsfx.toml" \
+            kd_config "kd_$n" "${set_[@]}" | "${vfilter[@]}" | "${cfilter[@]}" \
+              > "$runs/kd_$n$vsfx$cfsfx.toml"
+            students "${sp}_${v/kd/kd${n}c}_$tag$vsfx$cfsfx" "$runs/kd_$n$vsfx$cfsfx.toml" \
               "$sarch" "$seeds" "${w09[@]}" "${cached[@]}" ;;
           dkd[0-9]*)
-            dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" | "${vfilter[@]}" \
-              > "$runs/${base}_$n$vsfx.toml"
-            students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx" "$runs/${base}_$n$vsfx.toml" \
+            dkd_config "${base}_$n" "${base#dkd}" "${set_[@]}" | "${vfilter[@]}" | "${cfilter[@]}" \
+              > "$runs/${base}_$n$vsfx$cfsfx.toml"
+            students "${sp}_${v/dkd/dkd${n}c_b}_$tag$vsfx$cfsfx" "$runs/${base}_$n$vsfx$cfsfx.toml" \
               "$sarch" "$seeds" "${cached[@]}" ;;
           *) echo "KDS takes kd, dkd<beta>, each with an optional _ls"; exit 2 ;;
         esac

@@ -23,8 +23,8 @@ mod rkd;
 mod term;
 
 pub use ce::{Target, cross_entropy};
-pub use dkd::{DkdParams, dkd_loss};
-pub use kd::{kd_ensemble_loss, kd_loss, standardize_logits};
+pub use dkd::{DkdParams, dkd_loss, dkd_loss_weighted};
+pub use kd::{kd_ensemble_loss, kd_ensemble_loss_weighted, kd_loss, standardize_logits};
 pub use rkd::{rkd_angle, rkd_distance};
 pub use term::{LossInputs, LossTerm, TeacherOutputs, total_loss};
 

@@ -116,6 +116,18 @@ pub struct DataConfig {
     /// `split_seed`, so runs that share it hold out the same samples. Default: none.
     #[serde(default)]
     pub calib_fraction: Option<f64>,
+    /// Cross-fitting (for teachers whose outputs a student reads out-of-fold, see
+    /// `[[teachers]] out_of_fold`): the training part, after the validation and calibration
+    /// samples are taken out, is dealt into this many folds per class (drawn with
+    /// `split_seed`) and fold `cross_fit_fold` is not trained on; `split.json` records it as
+    /// `left_out`. Runs with `cross_fit_fold = 0..cross_fit_folds` and the same split leave
+    /// out disjoint folds that cover the training part. At least 2. Default: none.
+    #[serde(default)]
+    pub cross_fit_folds: Option<usize>,
+    /// The fold left out of training, `0 ≤ cross_fit_fold < cross_fit_folds` (required with
+    /// `cross_fit_folds`).
+    #[serde(default)]
+    pub cross_fit_fold: Option<usize>,
     /// Official split evaluated once at the end of the run with the best checkpoint (never
     /// used for model selection). Default: none.
     #[serde(default)]

@@ -25,6 +25,18 @@ pub struct TeacherConfig {
     /// input size stored in its checkpoint.
     #[serde(default)]
     pub input_size: Option<usize>,
+    /// Read this teacher only on the training images it never trained on (cross-fitting):
+    /// the teacher run's `split.json`, beside `checkpoint`, says which images it trained on
+    /// (for a teacher trained with `data.cross_fit_folds`, all but its left-out fold). A
+    /// `kd_ensemble` or `dkd` term then averages, per image, only the teachers that did not
+    /// train on it, so that the distilled distribution is what the teachers predict for
+    /// unseen faces rather than for faces they memorised. The teacher must have been trained
+    /// on the same listing of the dataset (checked by the split's fingerprint); every
+    /// training image needs at least one usable teacher in each term; only `kd_ensemble` and
+    /// `dkd` terms may read such a teacher, and its stage needs `teacher_cache = true`.
+    /// Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_fold: bool,
 }
 
 /// One stage of training (`[[stages]]`): a number of epochs with its own loss and schedule.

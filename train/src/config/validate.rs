@@ -186,6 +186,22 @@ impl ExperimentConfig {
             (None, Some(_)) => is.push("data.fold", "needs data.folds (the number of folds)"),
             _ => {}
         }
+        match (d.cross_fit_folds, d.cross_fit_fold) {
+            (Some(n), _) if n < 2 => {
+                is.push("data.cross_fit_folds", format!("must be >= 2 (got {n})"))
+            }
+            (Some(n), Some(k)) if k >= n => is.push(
+                "data.cross_fit_fold",
+                format!("{k} is not a fold of {n} (allowed: 0 to {})", n - 1),
+            ),
+            (Some(_), None) => {
+                is.push("data.cross_fit_fold", "required when data.cross_fit_folds is set")
+            }
+            (None, Some(_)) => {
+                is.push("data.cross_fit_fold", "needs data.cross_fit_folds (the number of folds)")
+            }
+            _ => {}
+        }
     }
 
     fn check_model(&self, is: &mut Issues) {
@@ -338,6 +354,32 @@ impl ExperimentConfig {
                 .any(|s| s.teachers_used(&self.teachers).contains(&t.name.as_str()))
             {
                 is.push(at("name"), format!("teacher {:?} is used by no loss term (remove it, or name it in a kd/rkd term)", t.name));
+            }
+            if t.out_of_fold {
+                self.check_out_of_fold(&t.name, &at("out_of_fold"), is);
+            }
+        }
+    }
+
+    /// Where an `out_of_fold` teacher may be read: by `kd_ensemble` and `dkd` terms of stages
+    /// with the teacher cache (which keeps, per image, which teachers may be averaged).
+    fn check_out_of_fold(&self, name: &str, at: &str, is: &mut Issues) {
+        for s in &self.stages {
+            let reads = |t: &LossTerm| {
+                let named = t.teacher_names();
+                named.contains(&name)
+                    || (named.is_empty() && t.needs_teacher() && self.teachers.len() == 1)
+            };
+            if !s.loss.iter().any(reads) {
+                continue;
+            }
+            if !s.teacher_cache {
+                is.push(at, format!("stage {:?} reads teacher {name:?} without teacher_cache = true (the cache keeps which images each teacher may be read on)", s.name));
+            }
+            for t in s.loss.iter().filter(|t| reads(t)) {
+                if !matches!(t, LossTerm::KdEnsemble { .. } | LossTerm::Dkd { .. }) {
+                    is.push(at, format!("stage {:?}: a {} term cannot read an out-of-fold teacher (it would have no target on the images the teacher trained on; use kd_ensemble or dkd with several teachers)", s.name, t.kind_name()));
+                }
             }
         }
     }

@@ -51,6 +51,19 @@ pub fn dkd_loss(
     labels: &Tensor,
     params: DkdParams,
 ) -> Result<Tensor> {
+    dkd_loss_weighted(student, teachers, None, labels, params)
+}
+
+/// [`dkd_loss`] with the teachers averaged per sample by `weights` `[N, M]`, as
+/// [`super::kd_ensemble_loss_weighted`] averages them (a weight of 0 leaves a teacher out of
+/// that sample's target).
+pub fn dkd_loss_weighted(
+    student: &Tensor,
+    teachers: &[&Tensor],
+    weights: Option<&Tensor>,
+    labels: &Tensor,
+    params: DkdParams,
+) -> Result<Tensor> {
     let s_size = check_student_and_teachers(student, teachers, &DKD)?;
     let (n, k) = (s_size[0], s_size[1]);
     if n == 0 || k < 2 {
@@ -82,7 +95,7 @@ pub fn dkd_loss(
         // read the labels back to the host).
         let is_y =
             Tensor::arange(k, (Kind::Int64, device)).unsqueeze(0).eq_tensor(&labels.unsqueeze(1));
-        let log_p_t = mean_teacher_log_probs(teachers, temperature, kind, device, &DKD)?;
+        let log_p_t = mean_teacher_log_probs(teachers, weights, temperature, kind, device, &DKD)?;
         let s = upcast(student, kind, device, "dkd student logits")?;
         let log_p_s =
             (s / temperature).f_log_softmax(-1, kind).map_err(torch("dkd student log_softmax"))?;

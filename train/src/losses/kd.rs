@@ -32,6 +32,19 @@ pub fn kd_ensemble_loss(
     teachers: &[&Tensor],
     temperature: f64,
 ) -> Result<Tensor> {
+    kd_ensemble_loss_weighted(student, teachers, None, temperature)
+}
+
+/// [`kd_ensemble_loss`] with the teachers averaged per sample by `weights` `[N, M]`
+/// (non-negative, each row with a positive sum): `p̄[n] = Σ_m w[n, m] · softmax(teacher_m[n]/T)
+/// / Σ_m w[n, m]`. A weight of 0 leaves that teacher out of that sample's mean (a teacher
+/// read out-of-fold only, `[[teachers]] out_of_fold`); `None` weighs every teacher equally.
+pub fn kd_ensemble_loss_weighted(
+    student: &Tensor,
+    teachers: &[&Tensor],
+    weights: Option<&Tensor>,
+    temperature: f64,
+) -> Result<Tensor> {
     let s_size = check_student_and_teachers(student, teachers, &KD)?;
     if s_size[0] == 0 || s_size[1] == 0 {
         return Err(Error::Input(format!("kd logits: empty shape {s_size:?}")));
@@ -43,7 +56,7 @@ pub fn kd_ensemble_loss(
     let device = student.device();
     let n = s_size[0] as f64;
     full_precision(|| {
-        let log_p_t = mean_teacher_log_probs(teachers, temperature, kind, device, &KD)?;
+        let log_p_t = mean_teacher_log_probs(teachers, weights, temperature, kind, device, &KD)?;
         let s = upcast(student, kind, device, "kd student logits")?;
         let log_p_s =
             (s / temperature).f_log_softmax(-1, kind).map_err(torch("kd student log_softmax"))?;
@@ -97,11 +110,14 @@ pub(super) fn check_student_and_teachers(
     Ok(s_size)
 }
 
-/// `log p̄`, `p̄ = (1/M) Σ_m softmax(teacher_m/T)`, in `kind` on `device`, without gradient:
-/// a log-sum-exp of the teachers' log-probabilities (no probability that underflows to 0 turns
-/// into log 0); one teacher's is its log-softmax itself.
+/// `log p̄`, `p̄ = (1/M) Σ_m softmax(teacher_m/T)` (with `weights` `[N, M]`, the per-sample
+/// weighted mean `Σ_m w[n, m] · softmax(teacher_m[n]/T) / Σ_m w[n, m]`), in `kind` on
+/// `device`, without gradient: a log-sum-exp of the teachers' log-probabilities (no
+/// probability that underflows to 0 turns into log 0, a weight of 0 adds `log 0 = −∞`, which
+/// the log-sum-exp ignores); one unweighted teacher's is its log-softmax itself.
 pub(super) fn mean_teacher_log_probs(
     teachers: &[&Tensor],
+    weights: Option<&Tensor>,
     temperature: f64,
     kind: Kind,
     device: Device,
@@ -115,10 +131,27 @@ pub(super) fn mean_teacher_log_probs(
                 (t / temperature).f_log_softmax(-1, kind).map_err(torch(names.teacher_softmax))
             })
             .collect::<Result<Vec<Tensor>>>()?;
-        if logs.len() == 1 {
-            return Ok(logs.pop().expect("one teacher"));
+        let Some(w) = weights else {
+            if logs.len() == 1 {
+                return Ok(logs.pop().expect("one teacher"));
+            }
+            return Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln());
+        };
+        let n = logs[0].size()[0];
+        let m = logs.len() as i64;
+        if w.size() != [n, m] || !w.is_floating_point() {
+            return Err(Error::Input(format!(
+                "{}: teacher weights must be floating-point [{n}, {m}], got {:?} of shape {:?}",
+                names.term,
+                w.kind(),
+                w.size()
+            )));
         }
-        Ok(Tensor::stack(&logs, 0).logsumexp([0], false) - (logs.len() as f64).ln())
+        let w = upcast(&w.detach(), kind, device, "teacher weights")?;
+        // [M, N, 1] log-weights against the stacked [M, N, K] log-probabilities.
+        let log_w = w.log().transpose(0, 1).unsqueeze(-1);
+        let total = w.sum_dim_intlist([1i64].as_slice(), true, kind).log();
+        Ok((Tensor::stack(&logs, 0) + log_w).logsumexp([0], false) - total)
     })
 }
 

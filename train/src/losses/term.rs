@@ -1,10 +1,10 @@
 //! The config-facing declaration of a stage's loss as a weighted sum of terms.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use super::{
-    DkdParams, Target, cross_entropy, dkd_loss, kd_ensemble_loss, kd_loss, rkd_angle, rkd_distance,
-    standardize_logits,
+    DkdParams, Target, cross_entropy, dkd_loss_weighted, kd_ensemble_loss_weighted, kd_loss,
+    rkd_angle, rkd_distance, standardize_logits,
 };
 use crate::{Error, Result};
 
@@ -242,6 +242,11 @@ pub struct TeacherOutputs<'a> {
     pub logits: Option<&'a Tensor>,
     /// Its embedding `[N, Dt]`, when a term needs it.
     pub embedding: Option<&'a Tensor>,
+    /// Its weight per sample `[N]` in the mean of a `kd_ensemble` or `dkd` term: 0 on the
+    /// samples it must not be read on (it trained on them, `[[teachers]] out_of_fold`), 1
+    /// elsewhere. `None`: 1 everywhere. A single-teacher term (`kd`, RKD) refuses a weighted
+    /// teacher.
+    pub weight: Option<&'a Tensor>,
 }
 
 /// Everything the loss terms of a stage may read for one batch.
@@ -316,6 +321,7 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
         }
         LossTerm::Kd { temperature, teacher, standardize, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
+            unweighted(i, term, t)?;
             let logits = t.logits.ok_or_else(|| {
                 Error::Input(format!("loss[{i}] (kd): teacher `{}` gives no logits", t.name))
             })?;
@@ -324,12 +330,13 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
             kd_loss(&s, &t[0], *temperature).map_err(at)
         }
         LossTerm::KdEnsemble { temperature, teachers, standardize, .. } => {
-            let logits = teacher_logits(i, term, teachers, inputs.teachers)?;
+            let (logits, w) = teacher_logits(i, term, teachers, inputs.teachers)?;
             let (s, t) = standardized(*standardize, inputs.student_logits, &logits).map_err(at)?;
-            kd_ensemble_loss(&s, &t.iter().collect::<Vec<_>>(), *temperature).map_err(at)
+            kd_ensemble_loss_weighted(&s, &t.iter().collect::<Vec<_>>(), w.as_ref(), *temperature)
+                .map_err(at)
         }
         LossTerm::Dkd { temperature, alpha, beta, teachers, standardize, .. } => {
-            let logits = teacher_logits(i, term, teachers, inputs.teachers)?;
+            let (logits, w) = teacher_logits(i, term, teachers, inputs.teachers)?;
             let (s, t) = standardized(*standardize, inputs.student_logits, &logits).map_err(at)?;
             let logits: Vec<&Tensor> = t.iter().collect();
             let labels = match inputs.target {
@@ -346,10 +353,11 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
                 }
             };
             let params = DkdParams { temperature: *temperature, alpha: *alpha, beta: *beta };
-            dkd_loss(&s, &logits, labels, params).map_err(at)
+            dkd_loss_weighted(&s, &logits, w.as_ref(), labels, params).map_err(at)
         }
         LossTerm::RkdDistance { teacher, .. } | LossTerm::RkdAngle { teacher, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;
+            unweighted(i, term, t)?;
             let kind = term.kind_name();
             let t_emb = t.embedding.ok_or_else(|| {
                 Error::Input(format!("loss[{i}] ({kind}): teacher `{}` gives no embedding", t.name))
@@ -381,14 +389,28 @@ fn standardized(
     Ok((standardize_logits(student)?, teachers))
 }
 
+/// A single-teacher term cannot leave its teacher out of some samples.
+fn unweighted(i: usize, term: &LossTerm, t: &TeacherOutputs<'_>) -> Result<()> {
+    match t.weight {
+        None => Ok(()),
+        Some(_) => Err(Error::Input(format!(
+            "loss[{i}] ({}): teacher `{}` is read out-of-fold only; a single-teacher term has \
+             no target on the samples it trained on",
+            term.kind_name(),
+            t.name
+        ))),
+    }
+}
+
 /// The logits of the teachers a list term names (`kd_ensemble`, `dkd`): each named one in
-/// order, or the only one when the list is empty.
+/// order, or the only one when the list is empty; and, when any of them is weighted per
+/// sample ([`TeacherOutputs::weight`]), their weights `[N, M]` (1 for the unweighted).
 fn teacher_logits<'t>(
     i: usize,
     term: &LossTerm,
     names: &[String],
     teachers: &'t [TeacherOutputs<'_>],
-) -> Result<Vec<&'t Tensor>> {
+) -> Result<(Vec<&'t Tensor>, Option<Tensor>)> {
     let found = if names.is_empty() {
         vec![find_teacher(i, term, None, teachers)?]
     } else {
@@ -397,8 +419,8 @@ fn teacher_logits<'t>(
             .map(|name| find_teacher(i, term, Some(name), teachers))
             .collect::<Result<Vec<_>>>()?
     };
-    found
-        .into_iter()
+    let logits = found
+        .iter()
         .map(|t| {
             t.logits.ok_or_else(|| {
                 Error::Input(format!(
@@ -408,7 +430,19 @@ fn teacher_logits<'t>(
                 ))
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if found.iter().all(|t| t.weight.is_none()) {
+        return Ok((logits, None));
+    }
+    let n = logits[0].size()[0];
+    let columns: Vec<Tensor> = found
+        .iter()
+        .map(|t| match t.weight {
+            Some(w) => w.to_kind(Kind::Float),
+            None => Tensor::ones([n], (Kind::Float, logits[0].device())),
+        })
+        .collect();
+    Ok((logits, Some(Tensor::stack(&columns, 1))))
 }
 
 /// The teacher a term refers to: the named one, or the only one when it names none.

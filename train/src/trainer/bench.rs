@@ -95,6 +95,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
                 name: "teacher".into(),
                 model,
                 preprocess: Preprocess::imagenet(size, 3),
+                checkpoint_sha256: String::new(),
             })
         }
     };
@@ -129,6 +130,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
         precision: o.precision,
         grad_clip_norm: None,
         micro_batches: 1,
+        cached_weights: false,
     };
     let n = o.batch as i64;
     let s = o.size as i64;

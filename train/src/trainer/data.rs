@@ -1,5 +1,6 @@
 //! Opening the configured dataset: splits, optional decoded cache, loaders, class weights.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub struct RunData {
     pub soft: bool,
     /// Bad items the readers skipped (`data.skip_bad`), as `source: reason` lines.
     pub skipped: Vec<String>,
+    /// For each `out_of_fold` teacher (by name), per training sample (dataset index of
+    /// `train`), whether it may be read there: true where the teacher did not train on it.
+    pub out_of_fold: BTreeMap<String, Vec<bool>>,
 }
 
 fn data_err(context: impl Into<String>) -> impl FnOnce(fer_data::Error) -> Error {
@@ -82,37 +86,41 @@ pub fn open_run_data(
     let validation = d.validation(cfg.seed).ok_or_else(|| {
         Error::Input("data: give exactly one of val_split, val_fraction or folds + fold".into())
     })?;
-    let (train_ds, val_ds, plan): (Arc<dyn Dataset>, Arc<dyn Dataset>, SplitPlan) = match validation
-    {
+    // `pool`: the dataset the plan's `train` part indexes.
+    let (train_ds, val_ds, plan, pool): (_, _, SplitPlan, Arc<dyn Dataset>) = match validation {
         Validation::Split(val) => {
             let train = open(cfg, d.train_split.or(Some(SplitName::Train)))?;
             let v = open(cfg, Some(val))?;
             let mut plan = SplitPlan::official(&[(SplitName::Train, &*train), (val, &*v)]);
             hold_out(cfg, &mut plan, &*train)?;
-            let t: Arc<dyn Dataset> = if plan.calibration.is_some() {
-                Arc::new(plan.subset(SplitName::Train, train).map_err(data_err("train subset"))?)
+            let t: Arc<dyn Dataset> = if plan.calibration.is_some() || plan.left_out.is_some() {
+                Arc::new(
+                    plan.subset(SplitName::Train, train.clone())
+                        .map_err(data_err("train subset"))?,
+                )
             } else {
-                train
+                train.clone()
             };
-            (t, v, plan)
+            (t, v, plan, train)
         }
         Validation::Fraction { fraction, seed } => {
             let pool = open(cfg, d.train_split)?;
             let mut plan = split::stratified(&*pool, fraction, 0.0, seed)
                 .map_err(data_err("making the stratified validation split"))?;
             hold_out(cfg, &mut plan, &*pool)?;
-            let (t, v) = subsets(&plan, pool, SplitName::Val)?;
-            (t, v, plan)
+            let (t, v) = subsets(&plan, pool.clone(), SplitName::Val)?;
+            (t, v, plan, pool)
         }
         Validation::Fold { fold, folds, seed } => {
             let pool = open(cfg, d.train_split)?;
             let mut plan = split::grouped_kfold(&*pool, folds, fold, seed)
                 .map_err(data_err("making the subject-grouped folds"))?;
             hold_out(cfg, &mut plan, &*pool)?;
-            let (t, v) = subsets(&plan, pool, SplitName::Test)?;
-            (t, v, plan)
+            let (t, v) = subsets(&plan, pool.clone(), SplitName::Test)?;
+            (t, v, plan, pool)
         }
     };
+    let out_of_fold = out_of_fold_masks(cfg, &plan, pool)?;
     if train_ds.classes() != val_ds.classes() {
         return Err(Error::Input(format!(
             "data: the training classes {:?} differ from the validation classes {:?}",
@@ -181,7 +189,17 @@ pub fn open_run_data(
         val_cfg,
     )
     .map_err(data_err("building the validation loader"))?;
-    Ok(RunData { train, val, classes, train_counts, val_len: val_ds.len(), plan, soft, skipped })
+    Ok(RunData {
+        train,
+        val,
+        classes,
+        train_counts,
+        val_len: val_ds.len(),
+        plan,
+        soft,
+        skipped,
+        out_of_fold,
+    })
 }
 
 /// A loader over `data.test_split` (no augmentation, dataset order), when the config names one:
@@ -203,12 +221,42 @@ pub fn open_test(cfg: &ExperimentConfig, preprocess: &Preprocess) -> Result<Opti
         .map_err(data_err("building the test loader"))
 }
 
-/// Takes `data.calib_fraction` of the training part out for calibration, when configured.
+/// Takes `data.calib_fraction` of the training part out for calibration, then leaves
+/// `data.cross_fit_fold` out, when configured.
 fn hold_out(cfg: &ExperimentConfig, plan: &mut SplitPlan, train: &dyn Dataset) -> Result<()> {
-    let Some(f) = cfg.data.calib_fraction else { return Ok(()) };
     let seed = cfg.data.split_seed.unwrap_or(cfg.seed);
-    plan.hold_out(train, f, seed).map_err(data_err("holding out the calibration samples"))?;
+    if let Some(f) = cfg.data.calib_fraction {
+        plan.hold_out(train, f, seed).map_err(data_err("holding out the calibration samples"))?;
+    }
+    if let (Some(folds), Some(fold)) = (cfg.data.cross_fit_folds, cfg.data.cross_fit_fold) {
+        plan.leave_out_fold(train, folds, fold, seed)
+            .map_err(data_err(format!("leaving cross-fit fold {fold} of {folds} out")))?;
+    }
     Ok(())
+}
+
+/// For each `out_of_fold` teacher, per sample of this run's training part, whether the
+/// teacher did not train on it, from the `split.json` beside its checkpoint (checked against
+/// `pool`, the dataset the training part indexes, by the split's fingerprint).
+fn out_of_fold_masks(
+    cfg: &ExperimentConfig,
+    plan: &SplitPlan,
+    pool: Arc<dyn Dataset>,
+) -> Result<BTreeMap<String, Vec<bool>>> {
+    let mut masks = BTreeMap::new();
+    let Some(train) = plan.part(SplitName::Train) else { return Ok(masks) };
+    for t in cfg.teachers.iter().filter(|t| t.out_of_fold) {
+        let checkpoint = cfg.resolve_path(&t.checkpoint);
+        let path = checkpoint.with_file_name("split.json");
+        let context = format!("teacher {:?} (out_of_fold): {}", t.name, path.display());
+        let theirs = SplitPlan::load(&path).map_err(data_err(context.clone()))?;
+        let trained = theirs.subset(SplitName::Train, pool.clone()).map_err(data_err(format!(
+            "{context}: its training part does not index this run's dataset"
+        )))?;
+        let seen: HashSet<usize> = trained.indices().iter().copied().collect();
+        masks.insert(t.name.clone(), train.indices.iter().map(|i| !seen.contains(i)).collect());
+    }
+    Ok(masks)
 }
 
 fn subsets(

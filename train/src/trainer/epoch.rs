@@ -136,6 +136,9 @@ pub(crate) struct StepParts<'a> {
     pub grad_clip_norm: Option<f64>,
     /// Micro-batches per batch (`optim.micro_batches`, gradient accumulation).
     pub micro_batches: usize,
+    /// Whether cached teacher rows end with each teacher's weight on the sample
+    /// ([`TeacherCache::batch`](super::teacher_cache::TeacherCache::batch)).
+    pub cached_weights: bool,
 }
 
 /// The student's outputs, the loss and its weighted terms (named), all on the device.
@@ -230,21 +233,34 @@ fn forward_loss(
     let (out, loss, terms) = autocast(p.precision, || -> Result<_> {
         let out = p.student.forward_taps(x, true, taps)?;
         let teacher_out = match cached {
-            Some(c) => p
-                .teachers
-                .iter()
-                .enumerate()
-                .map(|(k, t)| (t.name.as_str(), c.select(1, k as i64), None))
-                .collect(),
+            Some(c) => {
+                let classes = c.size()[2] - i64::from(p.cached_weights);
+                p.teachers
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| {
+                        let row = c.select(1, k as i64);
+                        let w = p.cached_weights.then(|| row.select(1, classes));
+                        (t.name.as_str(), row.narrow(1, 0, classes), None, w)
+                    })
+                    .collect()
+            }
             None => p
                 .teachers
                 .iter()
-                .map(|t| t.forward(x, p.preprocess).map(|(l, e)| (t.name.as_str(), l, Some(e))))
+                .map(|t| {
+                    t.forward(x, p.preprocess).map(|(l, e)| (t.name.as_str(), l, Some(e), None))
+                })
                 .collect::<Result<Vec<_>>>()?,
         };
         let touts: Vec<TeacherOutputs> = teacher_out
             .iter()
-            .map(|(name, l, e)| TeacherOutputs { name, logits: Some(l), embedding: e.as_ref() })
+            .map(|(name, l, e, w)| TeacherOutputs {
+                name,
+                logits: Some(l),
+                embedding: e.as_ref(),
+                weight: w.as_ref(),
+            })
             .collect();
         let inputs = LossInputs {
             student_logits: &out.logits,
@@ -295,6 +311,7 @@ pub(super) fn train_epoch(
             precision: ctx.precision,
             grad_clip_norm: ctx.optim.grad_clip_norm,
             micro_batches: ctx.optim.micro_batches,
+            cached_weights: ctx.teacher_cache.is_some_and(TeacherCache::weighted),
         };
         let mixed = match ctx.mixer {
             Some(m) => Some(m.mix(ctx.run_epoch, i, &x, &y, soft.as_ref())?),

@@ -247,6 +247,11 @@ impl ResidentTrain {
         Ok((x, y, soft))
     }
 
+    /// The device the images are on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// Images in the dataset the resident images index (the training part and the rest).
     pub fn dataset_len(&self) -> usize {
         self.images.size()[0] as usize

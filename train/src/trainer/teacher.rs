@@ -8,7 +8,9 @@ use fer_checkpoint::{CheckOptions, Checkpoint};
 use fer_models_spec::{ColorMode, Preprocess};
 use tch::{Device, Tensor};
 
-use crate::error::Result;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
 use crate::lower::TchModel;
 
 /// Batches passed through any teacher by this process (see [`forward_batches`]).
@@ -29,6 +31,8 @@ pub struct Teacher {
     pub model: TchModel,
     /// The preprocessing it was trained with (possibly with an input-size override).
     pub preprocess: Preprocess,
+    /// SHA-256 (hex) of its checkpoint file: what a kept teacher cache is checked against.
+    pub checkpoint_sha256: String,
 }
 
 impl Teacher {
@@ -53,7 +57,11 @@ impl Teacher {
         for (_, _, t) in model.named_tensors() {
             let _ = t.shallow_clone().set_requires_grad(false);
         }
-        Ok(Teacher { name: name.to_string(), model, preprocess })
+        let bytes =
+            std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let checkpoint_sha256 =
+            Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+        Ok(Teacher { name: name.to_string(), model, preprocess, checkpoint_sha256 })
     }
 
     /// Logits and embedding of the teacher on the student's batch `x` (preprocessed with

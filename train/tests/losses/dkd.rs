@@ -78,8 +78,8 @@ fn reads_hard_labels_in_total_loss_and_refuses_distributions() {
     let labels = Tensor::from_slice(&[0i64, 1, 2, 1]);
     let soft = randn(60, &[4, 3]).softmax(-1, Kind::Float);
     let teachers = [
-        TeacherOutputs { name: "a", logits: Some(&t_logits), embedding: None },
-        TeacherOutputs { name: "b", logits: Some(&logits), embedding: None },
+        TeacherOutputs { name: "a", logits: Some(&t_logits), embedding: None, weight: None },
+        TeacherOutputs { name: "b", logits: Some(&logits), embedding: None, weight: None },
     ];
     let term = |names: &[&str]| LossTerm::Dkd {
         weight: 2.0,
@@ -140,4 +140,83 @@ fn invalid_parameters_and_shapes_are_errors() {
     let fields: Vec<String> =
         bad.validate().iter().map(|p| p.split(':').next().unwrap().to_owned()).collect();
     assert_eq!(fields, ["alpha", "beta", "teachers[1]"]);
+}
+
+/// Out-of-fold teachers (`[[teachers]] out_of_fold`): with 0/1 weights per sample, the
+/// weighted KD and DKD equal, sample by sample, the unweighted losses against only the
+/// teachers of weight 1 on that sample; equal weights give the plain mean; `total_loss` reads
+/// `TeacherOutputs::weight`, and a single-teacher term refuses a weighted teacher.
+#[test]
+fn per_sample_weights_average_only_the_teachers_allowed_on_each_sample() {
+    use fer_train::losses::{dkd_loss_weighted, kd_ensemble_loss_weighted};
+    let (n, k, temp) = (5, 7, 4.0);
+    let s = randn(60, &[n, k]).to_kind(Kind::Double) * 3.0;
+    let teachers = [randn(61, &[n, k]) * 4.0, randn(62, &[n, k]) * 2.0, randn(63, &[n, k]) * 3.0]
+        .map(|t| t.to_kind(Kind::Double));
+    let ts: Vec<&Tensor> = teachers.iter().collect();
+    let labels = Tensor::from_slice(&[0i64, 6, 2, 3, 5]);
+    let mask: [[f64; 3]; 5] =
+        [[1., 0., 1.], [0., 1., 0.], [1., 1., 1.], [0., 0., 1.], [1., 1., 0.]];
+    let w = Tensor::from_slice(mask.as_flattened()).view([n, 3]);
+    let p = params(temp, 1.0, 8.0);
+    let row = |t: &Tensor, i: i64| t.narrow(0, i, 1);
+    let (mut kd_sum, mut dkd_sum) = (0.0, 0.0);
+    for i in 0..n {
+        let rows: Vec<Tensor> =
+            (0..3).filter(|&m| mask[i as usize][m] == 1.0).map(|m| row(&teachers[m], i)).collect();
+        let refs: Vec<&Tensor> = rows.iter().collect();
+        kd_sum += kd_ensemble_loss(&row(&s, i), &refs, temp).unwrap().double_value(&[]);
+        dkd_sum += dkd_loss(&row(&s, i), &refs, &row(&labels, i), p).unwrap().double_value(&[]);
+    }
+    let kd_w = kd_ensemble_loss_weighted(&s, &ts, Some(&w), temp).unwrap().double_value(&[]);
+    let dkd_w = dkd_loss_weighted(&s, &ts, Some(&w), &labels, p).unwrap().double_value(&[]);
+    assert!((kd_w - kd_sum / n as f64).abs() <= 1e-10, "{kd_w} vs {}", kd_sum / n as f64);
+    assert!((dkd_w - dkd_sum / n as f64).abs() <= 1e-10, "{dkd_w} vs {}", dkd_sum / n as f64);
+
+    let ones = Tensor::ones([n, 3], (Kind::Double, tch::Device::Cpu)) * 2.0;
+    let plain = dkd_loss(&s, &ts, &labels, p).unwrap().double_value(&[]);
+    let equal = dkd_loss_weighted(&s, &ts, Some(&ones), &labels, p).unwrap().double_value(&[]);
+    assert!((plain - equal).abs() <= 1e-10, "{plain} vs {equal}");
+    let bad = Tensor::ones([n, 2], (Kind::Double, tch::Device::Cpu));
+    let err = dkd_loss_weighted(&s, &ts, Some(&bad), &labels, p).unwrap_err().to_string();
+    assert!(err.contains("teacher weights must be floating-point [5, 3]"), "{err}");
+
+    // Through the stage's loss: the weights travel with the teachers' outputs.
+    let cols: Vec<Tensor> = (0..3).map(|m| w.select(1, m)).collect();
+    let outs: Vec<TeacherOutputs> = ["a", "b", "c"]
+        .iter()
+        .zip(&teachers)
+        .zip(&cols)
+        .map(|((name, l), c)| TeacherOutputs {
+            name,
+            logits: Some(l),
+            embedding: None,
+            weight: Some(c),
+        })
+        .collect();
+    let term = LossTerm::Dkd {
+        weight: 1.0,
+        temperature: temp,
+        alpha: 1.0,
+        beta: 8.0,
+        teachers: vec!["a".into(), "b".into(), "c".into()],
+        standardize: false,
+    };
+    let inputs = LossInputs {
+        student_logits: &s,
+        student_embedding: None,
+        target: Some(Target::Hard(&labels)),
+        class_weights: None,
+        teachers: &outs,
+    };
+    let (total, _) = total_loss(&[term], &inputs).unwrap();
+    assert!((total.double_value(&[]) - dkd_w).abs() <= 1e-10);
+    let kd = LossTerm::Kd {
+        weight: 1.0,
+        temperature: temp,
+        teacher: Some("a".into()),
+        standardize: false,
+    };
+    let err = total_loss(&[kd], &inputs).unwrap_err().to_string();
+    assert!(err.contains("out-of-fold only"), "{err}");
 }

@@ -97,8 +97,18 @@ fn total_loss_is_weighted_sum_of_terms_and_leaves_teachers_without_gradient() {
     let b_logits = randn(13, &[n, k]) * 3.0;
     let b_emb = randn(14, &[n, 3]) * 5.0;
     let teachers = [
-        TeacherOutputs { name: "a", logits: Some(&a_logits), embedding: Some(&a_emb) },
-        TeacherOutputs { name: "b", logits: Some(&b_logits), embedding: Some(&b_emb) },
+        TeacherOutputs {
+            name: "a",
+            logits: Some(&a_logits),
+            embedding: Some(&a_emb),
+            weight: None,
+        },
+        TeacherOutputs {
+            name: "b",
+            logits: Some(&b_logits),
+            embedding: Some(&b_emb),
+            weight: None,
+        },
     ];
     let inputs = LossInputs {
         student_logits: &logits,
@@ -151,8 +161,12 @@ fn total_loss_reports_missing_inputs_as_errors() {
     let logits = randn(15, &[4, 3]);
     let emb = randn(16, &[4, 5]);
     let t_logits = randn(17, &[4, 3]);
-    let one = [TeacherOutputs { name: "a", logits: Some(&t_logits), embedding: None }];
-    let two = [one[0], TeacherOutputs { name: "b", logits: Some(&t_logits), embedding: None }];
+    let one =
+        [TeacherOutputs { name: "a", logits: Some(&t_logits), embedding: None, weight: None }];
+    let two = [
+        one[0],
+        TeacherOutputs { name: "b", logits: Some(&t_logits), embedding: None, weight: None },
+    ];
     let inputs = |teachers| LossInputs {
         student_logits: &logits,
         student_embedding: Some(&emb),

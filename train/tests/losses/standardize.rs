@@ -8,8 +8,8 @@ use super::randn;
 /// The stage loss of `term` for student logits `s`, teachers `a` and `b`, labels `y`.
 fn stage_loss(term: &LossTerm, s: &Tensor, a: &Tensor, b: &Tensor, y: &Tensor) -> f64 {
     let teachers = [
-        TeacherOutputs { name: "a", logits: Some(a), embedding: None },
-        TeacherOutputs { name: "b", logits: Some(b), embedding: None },
+        TeacherOutputs { name: "a", logits: Some(a), embedding: None, weight: None },
+        TeacherOutputs { name: "b", logits: Some(b), embedding: None, weight: None },
     ];
     let inputs = LossInputs {
         student_logits: s,
@@ -69,7 +69,7 @@ fn standardize_is_written_only_when_set_and_gives_gradient_to_the_student_only()
     let a = a.set_requires_grad(true);
     let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
     let term = &terms(true)[0];
-    let teachers = [TeacherOutputs { name: "a", logits: Some(&a), embedding: None }];
+    let teachers = [TeacherOutputs { name: "a", logits: Some(&a), embedding: None, weight: None }];
     let inputs = LossInputs {
         student_logits: &s,
         student_embedding: None,
@@ -83,7 +83,7 @@ fn standardize_is_written_only_when_set_and_gives_gradient_to_the_student_only()
     // A constant row (standard deviation 0) gives finite values and gradients.
     let flat = Tensor::zeros([2, 5], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
     let t = randn(75, &[2, 5]);
-    let teachers = [TeacherOutputs { name: "a", logits: Some(&t), embedding: None }];
+    let teachers = [TeacherOutputs { name: "a", logits: Some(&t), embedding: None, weight: None }];
     let y = Tensor::from_slice(&[0i64, 1]);
     let inputs = LossInputs {
         student_logits: &flat,
