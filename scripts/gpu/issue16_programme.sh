@@ -520,7 +520,7 @@ if [ "$phase" = teachers5 ]; then
   python3 scripts/gpu/ensemble_eval.py --data "$data/fer2013" --split val \
     "$runs"/teacher_resnet18_s{0,1,2,3,4} | tee -a "$out/ensemble.md"
 fi
-tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude=./.cache .
+tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude='*.safetensors.tmp' --exclude=./.cache .
 # SHIP="prefix...": for each prefix, of the finished runs named prefix_s<seed>, the one whose
 # chosen epoch has the best validation accuracy (validation share of train, never PublicTest)
 # comes back as ship_<run>.part-aa, -ab… (split under the 16 MiB a returned file may have; its
