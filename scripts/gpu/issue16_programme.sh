@@ -173,7 +173,8 @@ strong=(--set 'augment.crop_scale=[0.5, 1.0]' --set augment.rotate_degrees=15.0 
 # epochs: 1,000 steps of 256); strong: round 9's stronger augmentation for the student (the
 # teachers' cached views follow it); d95: no calibration hold-out (its 5 % of train is trained
 # on; calibrate on the validation share, fer-infer calibrate --holdout-part validation); sm0 /
-# sm05: label smoothing 0 / 0.05 in the student's cross-entropy (0.1 as configured). vfilter
+# sm05: label smoothing 0 / 0.05 in the student's cross-entropy (0.1 as configured); fl3: that
+# term as focal loss with gamma 3 (Mukhoti et al. 2020; smoothing unchanged). vfilter
 # edits the generated config.
 variant() {
   vfilter=(cat); vsfx=""; vset=()
@@ -188,7 +189,8 @@ variant() {
       strong) vsfx+=_strong; vset+=("${strong[@]}") ;;
       sm0) vsfx+=_sm0; vset+=(--set stages.0.loss.0.label_smoothing=0.0) ;;
       sm05) vsfx+=_sm05; vset+=(--set stages.0.loss.0.label_smoothing=0.05) ;;
-      *) echo "VARIANTS takes base, bs128, bs64, strong, d95, sm0 and sm05 (joined by + to combine)"; exit 2 ;;
+      fl3) vsfx+=_fl3; vset+=(--set stages.0.loss.0.focal_gamma=3.0) ;;
+      *) echo "VARIANTS takes base, bs128, bs64, strong, d95, sm0, sm05 and fl3 (joined by + to combine)"; exit 2 ;;
     esac
   done
 }

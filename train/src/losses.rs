@@ -22,7 +22,7 @@ mod kd;
 mod rkd;
 mod term;
 
-pub use ce::{Target, cross_entropy};
+pub use ce::{Target, cross_entropy, focal_loss};
 pub use dkd::{DkdParams, dkd_loss, dkd_loss_weighted};
 pub use kd::{kd_ensemble_loss, kd_ensemble_loss_weighted, kd_loss, standardize_logits};
 pub use rkd::{rkd_angle, rkd_distance};

@@ -356,3 +356,6 @@ mod dkd;
 
 #[path = "losses/standardize.rs"]
 mod standardize;
+
+#[path = "losses/focal.rs"]
+mod focal;

@@ -1,6 +1,7 @@
 //! Cross-fitted teachers: `data.cross_fit_folds` / `cross_fit_fold` leave one fold of the
 //! training part out of a teacher's training, and a student's `[[teachers]] out_of_fold`
-//! reads each teacher only on the images it left out (through the teacher cache).
+//! reads each teacher only on the images it left out (through the teacher cache). Also the
+//! validation of the other calibration-minded option of round 20, `focal_gamma`.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -146,4 +147,30 @@ fn out_of_fold_teachers_are_refused_where_they_cannot_be_read() {
         let errs = cfg.validate().unwrap_err().to_string();
         assert!(errs.contains("data.cross_fit_fold") && errs.contains(expected), "{errs}");
     }
+}
+
+/// Focal loss (`focal_gamma`) is validated in the config, with the field's path.
+#[test]
+fn focal_gamma_is_validated_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ce = |g: f64| {
+        format!(
+            "[[stages]]\nname = \"train\"\nepochs = 2\n[[stages.loss]]\nkind = \"cross_entropy\"\nweight = 1.0\nfocal_gamma = {g:?}\n"
+        )
+    };
+    config(tmp.path(), "ok", &ce(3.0)).validate().unwrap();
+    let errs = config(tmp.path(), "half", &ce(0.5)).validate().unwrap_err().to_string();
+    assert!(
+        errs.contains("stages[0].loss[0].focal_gamma")
+            && errs.contains("0 or a finite number >= 1"),
+        "{errs}"
+    );
+    let mut cfg = config(tmp.path(), "weighted", &ce(3.0));
+    cfg.apply_overrides(&["data.balance=\"inverse_frequency_weights\""]).unwrap();
+    let errs = cfg.validate().unwrap_err().to_string();
+    assert!(
+        errs.contains("stages[0].loss[0].focal_gamma")
+            && errs.contains("inverse_frequency_weights"),
+        "{errs}"
+    );
 }

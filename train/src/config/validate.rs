@@ -479,6 +479,15 @@ impl ExperimentConfig {
                 if term.needs_hard_labels() {
                     self.check_hard_labels(term, &term_at, is);
                 }
+                if let LossTerm::CrossEntropy { focal_gamma, .. } = term
+                    && *focal_gamma > 0.0
+                    && self.data.balance == ClassBalance::InverseFrequencyWeights
+                {
+                    is.push(
+                        format!("{term_at}.focal_gamma"),
+                        "cannot be combined with data.balance = \"inverse_frequency_weights\" (use \"none\" or \"balanced_sampler\")",
+                    );
+                }
                 if !term.needs_teacher() {
                     continue;
                 }

@@ -1,5 +1,6 @@
 //! Cross-entropy with hard or soft targets, label smoothing and class weights
-//! (the semantics of `torch.nn.functional.cross_entropy`).
+//! (the semantics of `torch.nn.functional.cross_entropy`), and its focal form (Lin et al.
+//! 2017, for calibration Mukhoti et al. 2020), which libtorch has no op for.
 
 use tch::{Kind, Reduction, Tensor};
 
@@ -91,5 +92,73 @@ pub fn cross_entropy(
                 label_smoothing,
             )
             .map_err(torch("cross_entropy"))
+    })
+}
+
+/// Focal loss (Lin et al. 2017; Mukhoti et al., "Calibrating Deep Neural Networks using Focal
+/// Loss", NeurIPS 2020): per sample `Σ_k q_k · (1 − p_k)^γ · (−log p_k)`, averaged over the
+/// batch, with `p = softmax(logits)` and `q` the target (one-hot for hard labels, the given
+/// distribution for soft ones) after label smoothing `(1 − ε)·q + ε/K`. The factor
+/// `(1 − p_k)^γ` down-weights what the model already predicts confidently, so training stops
+/// pushing confident predictions towards certainty; `γ = 0` is [`cross_entropy`] without class
+/// weights. `gamma` must be 0 or at least 1 (below 1 the factor's derivative is unbounded as
+/// `p_k → 1`). Hard labels must all lie in `0..K` (no ignored label); no class weights.
+/// Computes in `f32` (`f64` for `f64` logits), differentiable through both factors, with no
+/// host synchronisation.
+pub fn focal_loss(
+    logits: &Tensor,
+    target: Target<'_>,
+    gamma: f64,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    let size = check_float(logits, "focal logits", 2)?;
+    let (n, k) = (size[0], size[1]);
+    if n == 0 || k == 0 {
+        return Err(Error::Input(format!("focal logits: empty shape {size:?}")));
+    }
+    if !(gamma == 0.0 || (gamma.is_finite() && gamma >= 1.0)) {
+        return Err(Error::Input(format!(
+            "focal: gamma must be 0 or a finite number >= 1, got {gamma}"
+        )));
+    }
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(Error::Input(format!(
+            "focal: label_smoothing must be in [0, 1], got {label_smoothing}"
+        )));
+    }
+    let kind = compute_kind(logits);
+    let device = logits.device();
+    let q = match target {
+        Target::Hard(labels) => {
+            if labels.size() != [n] || labels.is_floating_point() || labels.kind() == Kind::Bool {
+                return Err(Error::Input(format!(
+                    "focal: hard target must be integer [{n}], got {:?} of shape {:?}",
+                    labels.kind(),
+                    labels.size()
+                )));
+            }
+            let labels = upcast(labels, Kind::Int64, device, "focal hard target")?;
+            Tensor::arange(k, (Kind::Int64, device))
+                .unsqueeze(0)
+                .eq_tensor(&labels.unsqueeze(1))
+                .to_kind(kind)
+        }
+        Target::Soft(probs) => {
+            let s = check_float(probs, "focal soft target", 2)?;
+            if s != size {
+                return Err(Error::Input(format!(
+                    "focal: soft target shape {s:?} differs from logits {size:?}"
+                )));
+            }
+            upcast(&probs.detach(), kind, device, "focal soft target")?
+        }
+    };
+    full_precision(|| {
+        let logits = upcast(logits, kind, device, "focal logits")?;
+        let q = q * (1.0 - label_smoothing) + label_smoothing / k as f64;
+        let log_p = logits.f_log_softmax(-1, kind).map_err(torch("focal log_softmax"))?;
+        let factor = (log_p.exp() * -1.0 + 1.0).clamp_min(0.0).pow_tensor_scalar(gamma);
+        let per_sample = (q * factor * &log_p).sum_dim_intlist([1i64].as_slice(), false, kind);
+        Ok(per_sample.mean(kind) * -1.0)
     })
 }

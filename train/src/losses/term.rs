@@ -3,8 +3,8 @@
 use tch::{Kind, Tensor};
 
 use super::{
-    DkdParams, Target, cross_entropy, dkd_loss_weighted, kd_ensemble_loss_weighted, kd_loss,
-    rkd_angle, rkd_distance, standardize_logits,
+    DkdParams, Target, cross_entropy, dkd_loss_weighted, focal_loss, kd_ensemble_loss_weighted,
+    kd_loss, rkd_angle, rkd_distance, standardize_logits,
 };
 use crate::{Error, Result};
 
@@ -28,6 +28,12 @@ pub enum LossTerm {
         /// Default 0 (none).
         #[serde(default)]
         label_smoothing: f64,
+        /// Focal loss's γ (0, or at least 1): each class's term is multiplied by
+        /// `(1 − p_k)^γ` ([`super::focal_loss`]), which stops pushing confident predictions
+        /// towards certainty (Mukhoti et al. 2020 use 3 for calibration). Not with class
+        /// weights. Default 0 (plain cross-entropy).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        focal_gamma: f64,
     },
     /// Hinton KD: `T² · KL(softmax(teacher/T) ‖ softmax(student/T))`, batch mean.
     Kd {
@@ -111,6 +117,11 @@ fn one() -> f64 {
     1.0
 }
 
+/// Whether an optional number is at its default, 0 (not written into resolved configs).
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 impl LossTerm {
     /// The `kind` tag as written in configs (`cross_entropy`, `kd`, `kd_ensemble`, `dkd`,
     /// `rkd_distance`, `rkd_angle`).
@@ -186,10 +197,15 @@ impl LossTerm {
             problems.push(format!("weight: must be a finite number >= 0 (got {weight})"));
         }
         match self {
-            LossTerm::CrossEntropy { label_smoothing, .. } => {
+            LossTerm::CrossEntropy { label_smoothing, focal_gamma, .. } => {
                 if !(0.0..1.0).contains(label_smoothing) {
                     problems.push(format!(
                         "label_smoothing: must be in [0, 1) (got {label_smoothing})"
+                    ));
+                }
+                if !(*focal_gamma == 0.0 || (focal_gamma.is_finite() && *focal_gamma >= 1.0)) {
+                    problems.push(format!(
+                        "focal_gamma: must be 0 or a finite number >= 1 (got {focal_gamma})"
                     ));
                 }
             }
@@ -312,12 +328,25 @@ fn term_value(i: usize, term: &LossTerm, inputs: &LossInputs<'_>) -> Result<Tens
         other => other,
     };
     match term {
-        LossTerm::CrossEntropy { label_smoothing, .. } => {
+        LossTerm::CrossEntropy { label_smoothing, focal_gamma, .. } => {
             let target = inputs.target.ok_or_else(|| {
                 Error::Input(format!("loss[{i}] (cross_entropy) needs labels; the batch has none"))
             })?;
-            cross_entropy(inputs.student_logits, target, *label_smoothing, inputs.class_weights)
-                .map_err(at)
+            if *focal_gamma == 0.0 {
+                return cross_entropy(
+                    inputs.student_logits,
+                    target,
+                    *label_smoothing,
+                    inputs.class_weights,
+                )
+                .map_err(at);
+            }
+            if inputs.class_weights.is_some() {
+                return Err(Error::Input(format!(
+                    "loss[{i}] (cross_entropy): focal_gamma cannot be combined with class weights"
+                )));
+            }
+            focal_loss(inputs.student_logits, target, *focal_gamma, *label_smoothing).map_err(at)
         }
         LossTerm::Kd { temperature, teacher, standardize, .. } => {
             let t = find_teacher(i, term, teacher.as_deref(), inputs.teachers)?;

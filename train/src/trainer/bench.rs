@@ -105,11 +105,11 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
             t.model.to_channels_last()?;
         }
     }
-    let ce = LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.1 };
+    let ce = LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.1, focal_gamma: 0.0 };
     let loss: Vec<LossTerm> = match &teacher {
         None => vec![ce],
         Some(_) => vec![
-            LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1 },
+            LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1, focal_gamma: 0.0 },
             LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: None, standardize: false },
             LossTerm::RkdDistance { weight: 25.0, teacher: None },
         ],

@@ -120,7 +120,7 @@ fn total_loss_is_weighted_sum_of_terms_and_leaves_teachers_without_gradient() {
     let a = Some("a".to_string());
     let b = Some("b".to_string());
     let terms = [
-        LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1 },
+        LossTerm::CrossEntropy { weight: 0.5, label_smoothing: 0.1, focal_gamma: 0.0 },
         LossTerm::Kd { weight: 2.0, temperature: 4.0, teacher: a.clone(), standardize: false },
         LossTerm::Kd { weight: 0.3, temperature: 1.0, teacher: b.clone(), standardize: false },
         LossTerm::RkdDistance { weight: 1.5, teacher: b },
@@ -189,7 +189,10 @@ fn total_loss_reports_missing_inputs_as_errors() {
         (&[kd(Some("c"))], &two, "`c` is not a teacher of the stage (available: `a`, `b`)"),
         (&[kd(None)], &[], "loss[0] (kd) needs a teacher but the stage has none"),
         (
-            &[LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.0 }, kd(None)],
+            &[
+                LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.0, focal_gamma: 0.0 },
+                kd(None),
+            ],
             &one,
             "loss[0] (cross_entropy) needs labels",
         ),
@@ -228,12 +231,13 @@ fn validate_names_each_invalid_field() {
     let fields: Vec<&str> = problems.iter().map(|p| p.split(':').next().unwrap()).collect();
     assert_eq!(fields, ["weight", "temperature", "teacher"], "{problems:?}");
     for smoothing in [1.0, -0.1, f64::NAN] {
-        let ce = LossTerm::CrossEntropy { weight: 1.0, label_smoothing: smoothing };
+        let ce =
+            LossTerm::CrossEntropy { weight: 1.0, label_smoothing: smoothing, focal_gamma: 0.0 };
         assert!(ce.validate()[0].starts_with("label_smoothing:"), "{smoothing}");
     }
     let nan_weight = LossTerm::RkdDistance { weight: f64::NAN, teacher: None };
     assert!(nan_weight.validate()[0].starts_with("weight:"));
-    let good = LossTerm::CrossEntropy { weight: 0.0, label_smoothing: 0.1 };
+    let good = LossTerm::CrossEntropy { weight: 0.0, label_smoothing: 0.1, focal_gamma: 0.0 };
     assert!(good.validate().is_empty());
     assert!(LossTerm::RkdAngle { weight: 50.0, teacher: Some("r50".into()) }.validate().is_empty());
 }
@@ -249,7 +253,7 @@ fn loss_terms_deserialize_with_defaults_and_reject_unknown_fields() {
     let terms: Vec<LossTerm> = serde_json::from_str(json).unwrap();
     let r50 = Some("resnet50".to_string());
     let expected = vec![
-        LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.0 },
+        LossTerm::CrossEntropy { weight: 1.0, label_smoothing: 0.0, focal_gamma: 0.0 },
         LossTerm::Kd { weight: 0.5, temperature: 4.0, teacher: r50.clone(), standardize: false },
         LossTerm::RkdDistance { weight: 25.0, teacher: None },
         LossTerm::RkdAngle { weight: 50.0, teacher: r50 },
