@@ -186,6 +186,10 @@ fn calibrate_on_a_runs_holdout_reads_exactly_the_held_out_samples() {
     assert!(out_h.contains("95 % bootstrap interval of T:"), "{out_h}");
     assert!(out_h.contains("ECE at the fitted T on this hold-out"), "{out_h}");
     assert!(
+        out_h.contains("a perfectly calibrated model with these confidences would measure"),
+        "{out_h}"
+    );
+    assert!(
         err_h.contains(&format!("warning: the hold-out has {n_held} samples"))
             || err_h.contains(&format!("on {n_held} samples")),
         "{err_h}"

@@ -82,6 +82,12 @@ fn metrics_equal_fer_metrics_and_onnxruntime_torchmetrics_sklearn_and_tract() {
     same("mce", fer_metrics::mce(&probs, &labels, k, 15).unwrap());
     same("nll", fer_metrics::nll(&probs, &labels, k).unwrap());
     same("brier", fer_metrics::brier(&probs, &labels, k).unwrap());
+    // The ECE floor: fer_metrics' simulation with the eval's draws and its bootstrap seed.
+    let floor = fer_metrics::ece_floor(&probs, k, 15, fer_infer::eval::ECE_FLOOR_DRAWS, 0).unwrap();
+    let json_floor: [f64; 2] = serde_json::from_value(mm["ece_floor"].clone()).unwrap();
+    assert!(floor.0 > 0.0 && (json_floor[0] - floor.0).abs() < 1e-9, "{json_floor:?} vs {floor:?}");
+    assert!((json_floor[1] - floor.1).abs() < 1e-9);
+    assert!(stdout.contains(&format!("ECE floor {:.4} ± {:.4}", floor.0, floor.1)), "{stdout}");
     let cm: Vec<Vec<u64>> = serde_json::from_value(mm["confusion_matrix"].clone()).unwrap();
     assert_eq!(cm, fer_metrics::confusion_matrix(&probs, &labels, k).unwrap());
     let ci = &mm["ci"];

@@ -75,6 +75,62 @@ pub fn ece(probs: &[f32], labels: &[usize], k: usize, n_bins: usize) -> Result<f
     Ok(bins.iter().map(|b| b.count as f64 / n * (b.accuracy - b.confidence).abs()).sum())
 }
 
+/// The ECE a perfectly calibrated model with these confidences would show on this many
+/// samples: the measurement's noise floor. Each of `draws` simulated outcomes makes every sample
+/// correct with probability equal to its top-label confidence (a ChaCha8 stream seeded with
+/// `seed`) and scores it with [`ece`]'s bins; returns the mean and the standard deviation of
+/// those ECEs. An ECE within about two standard deviations of the mean is indistinguishable
+/// from perfect calibration on this set (1,437 images at FER-2013 confidences: about
+/// 2.8 ± 0.6 %; 3,589: about 1.8 ± 0.4 %). `draws` below 2 count as 2, `n_bins` 0 as 1.
+pub fn ece_floor(
+    probs: &[f32],
+    k: usize,
+    n_bins: usize,
+    draws: usize,
+    seed: u64,
+) -> Result<(f64, f64)> {
+    use rand::{Rng, SeedableRng};
+    if probs.is_empty() {
+        return Err(crate::Error::Empty);
+    }
+    if k == 0 || !probs.len().is_multiple_of(k) {
+        return Err(crate::Error::Size {
+            probs: probs.len(),
+            labels: probs.len() / k.max(1),
+            classes: k,
+        });
+    }
+    let (n_bins, draws) = (n_bins.max(1), draws.max(2));
+    let conf: Vec<f32> = probs.chunks(k).map(|row| row[argmax(row)]).collect();
+    let b = boundaries(n_bins);
+    let bin: Vec<usize> = conf
+        .iter()
+        .map(|&c| b.partition_point(|edge| *edge <= c).saturating_sub(1).min(n_bins - 1))
+        .collect();
+    let mut count = vec![0u64; n_bins];
+    let mut sum_conf = vec![0f64; n_bins];
+    for (&c, &j) in conf.iter().zip(&bin) {
+        count[j] += 1;
+        sum_conf[j] += c as f64;
+    }
+    let n = conf.len() as f64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let eces: Vec<f64> = (0..draws)
+        .map(|_| {
+            let mut hits = vec![0f64; n_bins];
+            for (&c, &j) in conf.iter().zip(&bin) {
+                if rng.r#gen::<f64>() < c as f64 {
+                    hits[j] += 1.0;
+                }
+            }
+            (0..n_bins).filter(|&j| count[j] > 0).map(|j| (sum_conf[j] - hits[j]).abs() / n).sum()
+        })
+        .collect();
+    let mean = eces.iter().sum::<f64>() / draws as f64;
+    let var = eces.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (draws - 1) as f64;
+    Ok((mean, var.sqrt()))
+}
+
 /// Maximum calibration error over the bins (`norm="max"`; empty bins count as 0).
 pub fn mce(probs: &[f32], labels: &[usize], k: usize, n_bins: usize) -> Result<f64> {
     let bins = reliability_bins(probs, labels, k, n_bins)?;

@@ -15,8 +15,8 @@ pub mod plot;
 pub mod run;
 
 pub use calibration::{
-    Bin, PredictedClass, adaptive_ece, brier, ece, mce, nll, predicted_class_calibration,
-    reliability_bins,
+    Bin, PredictedClass, adaptive_ece, brier, ece, ece_floor, mce, nll,
+    predicted_class_calibration, reliability_bins,
 };
 pub use classification::{
     ClassScores, accuracy, balanced_accuracy, confusion_matrix, macro_f1, per_class,

@@ -25,7 +25,7 @@ use ndarray::ArrayView4;
 use serde::{Deserialize, Serialize};
 
 pub use classes::ClassMap;
-pub use scores::{ECE_BINS, MetricSet};
+pub use scores::{ECE_BINS, ECE_FLOOR_DRAWS, MetricSet};
 
 use crate::error::{Error, Result};
 use crate::meta::InferMeta;

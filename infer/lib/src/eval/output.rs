@@ -192,7 +192,18 @@ pub fn summary(r: &EvalReport) -> String {
         let _ = write!(s, "{name:<20} {v:>10.4}  {ci:<19}");
         let _ = writeln!(s, "{}", v1.map_or(String::new(), |v| format!("{v:>10.4}")));
     }
+    let _ = writeln!(s, "{}", floor_line(&r.metrics));
     s
+}
+
+/// What the ECE would be if the model were perfectly calibrated: the measurement's noise floor.
+fn floor_line(m: &MetricSet) -> String {
+    format!(
+        "ECE floor {:.4} ± {:.4}: what a perfectly calibrated model with these confidences \
+         would measure on these {} samples (an ECE within two standard deviations of it is \
+         noise)",
+        m.ece_floor[0], m.ece_floor[1], m.samples
+    )
 }
 
 /// `report.md`.
@@ -245,6 +256,7 @@ pub fn markdown(r: &EvalReport) -> String {
         let v1 = v1.map_or(String::new(), |v| format!(" {v:.4} |"));
         let _ = writeln!(s, "| {name} | {v:.4} | {ci} |{v1}");
     }
+    let _ = writeln!(s, "\n{}.", floor_line(m));
     let ci_note = match &m.ci {
         Some(c) => format!(
             "95% intervals: percentile bootstrap, {} resamples of the samples with replacement, \

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 /// Equal-width bins of the ECE, MCE and the reliability diagram.
 pub const ECE_BINS: usize = 15;
 
+/// Simulated outcomes behind [`MetricSet::ece_floor`].
+pub const ECE_FLOOR_DRAWS: usize = 500;
+
 /// Precision, recall, F1 and support of one class, and how sure the model was when it
 /// predicted the class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +73,12 @@ pub struct MetricSet {
     pub adaptive_ece: f64,
     /// Largest per-bin gap of the equal-width bins.
     pub mce: f64,
+    /// Mean and standard deviation of the ECE a perfectly calibrated model with these
+    /// confidences would measure on these samples ([`fer_metrics::ece_floor`],
+    /// [`ECE_FLOOR_DRAWS`] draws): an ECE within about two standard deviations of the mean
+    /// cannot be told from perfect calibration here. `[0, 0]` in reports written before it.
+    #[serde(default)]
+    pub ece_floor: [f64; 2],
     /// Mean negative log-likelihood (natural log).
     pub nll: f64,
     /// Multiclass Brier score `mean Σ_k (p_k − y_k)²`, on the scale `[0, 2]`.
@@ -143,6 +152,9 @@ impl MetricSet {
             adaptive_ece: fer_metrics::adaptive_ece(probs, labels, k, ECE_BINS)
                 .map_err(m("adaptive ECE"))?,
             mce: fer_metrics::mce(probs, labels, k, ECE_BINS).map_err(m("MCE"))?,
+            ece_floor: fer_metrics::ece_floor(probs, k, ECE_BINS, ECE_FLOOR_DRAWS, seed)
+                .map(|(mean, sd)| [mean, sd])
+                .map_err(m("ECE floor"))?,
             nll: fer_metrics::nll(probs, labels, k).map_err(m("NLL"))?,
             brier: fer_metrics::brier(probs, labels, k).map_err(m("Brier score"))?,
             reliability: fer_metrics::reliability_bins(probs, labels, k, ECE_BINS)

@@ -121,11 +121,15 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
             m.brier
         );
     }
+    let floor = rows.last().map_or([f64::NAN; 2], |(_, m)| m.ece_floor);
     outln!(
-        "ECE at the fitted T on this hold-out: {:.4} (95 % bootstrap interval {:.4}–{:.4})",
+        "ECE at the fitted T on this hold-out: {:.4} (95 % bootstrap interval {:.4}–{:.4}; a \
+         perfectly calibrated model with these confidences would measure {:.4} ± {:.4} here)",
         rows.last().map_or(f64::NAN, |(_, m)| m.ece),
         ece_ci[0],
-        ece_ci[1]
+        ece_ci[1],
+        floor[0],
+        floor[1]
     );
     if let Some((_, m)) = rows.last() {
         outln!("{}", per_class_line(m));

@@ -83,7 +83,7 @@ pub struct EvalArgs {
     /// More resamples give steadier interval ends and take longer.
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
-    /// Seed of the bootstrap resampling.
+    /// Seed of the bootstrap resampling and of the ECE floor's simulated outcomes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
