@@ -30,9 +30,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use fer_models_spec::Preprocess;
+use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};
 
 use super::Observer;
@@ -53,8 +52,9 @@ pub(crate) struct TeacherCache {
 
 impl TeacherCache {
     /// Runs `teachers` over every training sample in each of `views` augmentation views
-    /// (the draws of epochs `0..views`) and keeps their logits. With `keep` (the file and the key of [`TeacherCache::keep`]), logits kept there under
-    /// the same key are read instead, and computed ones are written there.
+    /// (the draws of epochs `0..views`) and keeps their logits. With `keep` (the file and the
+    /// key of [`TeacherCache::keep`]), logits kept there under the same key are read instead,
+    /// and computed ones are written there.
     pub(crate) fn fill(
         resident: &ResidentTrain,
         teachers: &[&Teacher],
