@@ -174,10 +174,7 @@ impl SplitPlan {
         if self.calibration.is_some() {
             return Err(Error::invalid("split plan", "it already has a calibration hold-out"));
         }
-        let train =
-            self.parts.iter_mut().find(|p| p.split == SplitName::Train).ok_or_else(|| {
-                Error::invalid("split plan", "no `train` part to hold samples out of")
-            })?;
+        let train = self.train_part_mut("hold samples out of")?;
         let (mut keep, mut held) = (Vec::new(), Vec::new());
         for (class, idx) in shuffled_by_class(ds, train.indices.iter().copied(), seed) {
             let n = ((idx.len() as f64 * fraction).round() as usize).max(1);
@@ -227,10 +224,7 @@ impl SplitPlan {
         if self.left_out.is_some() {
             return Err(Error::invalid("split plan", "it already leaves a fold out"));
         }
-        let train =
-            self.parts.iter_mut().find(|p| p.split == SplitName::Train).ok_or_else(|| {
-                Error::invalid("split plan", "no `train` part to leave a fold out of")
-            })?;
+        let train = self.train_part_mut("leave a fold out of")?;
         let (mut keep, mut left) = (Vec::new(), Vec::new());
         let mut next = 0;
         for (class, idx) in shuffled_by_class(ds, train.indices.iter().copied(), seed) {
@@ -263,6 +257,14 @@ impl SplitPlan {
             fingerprint: left.fingerprint,
         });
         Ok(())
+    }
+
+    /// The `train` part, to `purpose` (in the error when there is none).
+    fn train_part_mut(&mut self, purpose: &str) -> Result<&mut SplitPart> {
+        self.parts
+            .iter_mut()
+            .find(|p| p.split == SplitName::Train)
+            .ok_or_else(|| Error::invalid("split plan", format!("no `train` part to {purpose}")))
     }
 
     /// The calibration hold-out as a dataset over `ds` (the dataset the `train` part indexes).

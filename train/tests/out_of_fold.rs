@@ -5,30 +5,15 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Mutex;
 
 use fer_data::SplitName;
 use fer_data::split::SplitPlan;
 use fer_train::config::ExperimentConfig;
-use fer_train::trainer::{self, Observer, RunOptions, Silent};
+use fer_train::trainer::{self, RunOptions, Silent};
 
-mod cli_support;
+mod trainer_support;
 
-/// Keeps the trainer's messages.
-#[derive(Default)]
-struct Messages(Mutex<Vec<String>>);
-
-impl Observer for Messages {
-    fn message(&self, msg: &str) {
-        self.0.lock().unwrap().push(msg.to_string());
-    }
-}
-
-fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
-    let mut cfg = ExperimentConfig::load(&cli_support::config(dir, name, extra)).unwrap();
-    cfg.apply_overrides(&["data.device_data=\"on\""]).unwrap();
-    cfg
-}
+use trainer_support::{Messages, cli_support, device_config as config};
 
 const CE: &str = "[[stages]]\nname = \"train\"\nepochs = 2\n[[stages.loss]]\nkind = \"cross_entropy\"\nweight = 1.0\n";
 

@@ -8,15 +8,9 @@ use std::path::Path;
 use fer_train::config::ExperimentConfig;
 use fer_train::trainer::{self, RunOptions, Silent, teacher};
 
-mod cli_support;
+mod trainer_support;
 
-/// cli_support's tiny CPU config with the training images on the device (the cache needs
-/// them there; on the CPU `device_data = "on"` takes that path).
-fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
-    let mut cfg = ExperimentConfig::load(&cli_support::config(dir, name, extra)).unwrap();
-    cfg.apply_overrides(&["data.device_data=\"on\""]).unwrap();
-    cfg
-}
+use trainer_support::{cli_support, device_config as config};
 
 fn student(dir: &Path, name: &str, cache: bool) -> ExperimentConfig {
     let cfg = config(

@@ -3,28 +3,12 @@
 //! running the teachers, and trains the same student; another config runs them again. One
 //! test per file: it counts the process's teacher forward passes.
 
-use std::path::Path;
-use std::sync::Mutex;
-
 use fer_train::config::ExperimentConfig;
-use fer_train::trainer::{self, Observer, RunOptions, RunOutcome, Silent, teacher};
+use fer_train::trainer::{self, RunOptions, RunOutcome, Silent, teacher};
 
-mod cli_support;
+mod trainer_support;
 
-#[derive(Default)]
-struct Messages(Mutex<Vec<String>>);
-
-impl Observer for Messages {
-    fn message(&self, msg: &str) {
-        self.0.lock().unwrap().push(msg.to_string());
-    }
-}
-
-fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
-    let mut cfg = ExperimentConfig::load(&cli_support::config(dir, name, extra)).unwrap();
-    cfg.apply_overrides(&["data.device_data=\"on\""]).unwrap();
-    cfg
-}
+use trainer_support::{Messages, cli_support, device_config as config};
 
 const STUDENT: &str = r#"
 [augment]

@@ -48,27 +48,7 @@ pub fn cross_entropy(
     }
     let kind = compute_kind(logits);
     let device = logits.device();
-    let target = match target {
-        Target::Hard(labels) => {
-            if labels.size() != [n] || labels.is_floating_point() || labels.kind() == Kind::Bool {
-                return Err(Error::Input(format!(
-                    "cross_entropy: hard target must be integer [{n}], got {:?} of shape {:?}",
-                    labels.kind(),
-                    labels.size()
-                )));
-            }
-            upcast(labels, Kind::Int64, device, "cross_entropy hard target")?
-        }
-        Target::Soft(probs) => {
-            let s = check_float(probs, "cross_entropy soft target", 2)?;
-            if s != size {
-                return Err(Error::Input(format!(
-                    "cross_entropy: soft target shape {s:?} differs from logits {size:?}"
-                )));
-            }
-            upcast(&probs.detach(), kind, device, "cross_entropy soft target")?
-        }
-    };
+    let target = checked_target(target, &size, kind, device, CE_NAMES)?;
     let weights = match class_weights {
         Some(w) => {
             let s = check_float(w, "cross_entropy class weights", 1)?;
@@ -128,30 +108,14 @@ pub fn focal_loss(
     }
     let kind = compute_kind(logits);
     let device = logits.device();
+    let q = checked_target(target, &size, kind, device, FOCAL_NAMES)?;
     let q = match target {
-        Target::Hard(labels) => {
-            if labels.size() != [n] || labels.is_floating_point() || labels.kind() == Kind::Bool {
-                return Err(Error::Input(format!(
-                    "focal: hard target must be integer [{n}], got {:?} of shape {:?}",
-                    labels.kind(),
-                    labels.size()
-                )));
-            }
-            let labels = upcast(labels, Kind::Int64, device, "focal hard target")?;
-            Tensor::arange(k, (Kind::Int64, device))
-                .unsqueeze(0)
-                .eq_tensor(&labels.unsqueeze(1))
-                .to_kind(kind)
-        }
-        Target::Soft(probs) => {
-            let s = check_float(probs, "focal soft target", 2)?;
-            if s != size {
-                return Err(Error::Input(format!(
-                    "focal: soft target shape {s:?} differs from logits {size:?}"
-                )));
-            }
-            upcast(&probs.detach(), kind, device, "focal soft target")?
-        }
+        // One-hot by comparison (one_hot may read the labels back to the host).
+        Target::Hard(_) => Tensor::arange(k, (Kind::Int64, device))
+            .unsqueeze(0)
+            .eq_tensor(&q.unsqueeze(1))
+            .to_kind(kind),
+        Target::Soft(_) => q,
     };
     full_precision(|| {
         let logits = upcast(logits, kind, device, "focal logits")?;
@@ -161,4 +125,44 @@ pub fn focal_loss(
         let per_sample = (q * factor * &log_p).sum_dim_intlist([1i64].as_slice(), false, kind);
         Ok(per_sample.mean(kind) * -1.0)
     })
+}
+
+/// How [`checked_target`] names a loss and its two kinds of target in errors (static: nothing
+/// is formatted in the training step unless something fails).
+type TargetNames = [&'static str; 3];
+const CE_NAMES: TargetNames =
+    ["cross_entropy", "cross_entropy hard target", "cross_entropy soft target"];
+const FOCAL_NAMES: TargetNames = ["focal", "focal hard target", "focal soft target"];
+
+/// `target` checked against logits of shape `size` (`[N, K]`) and moved to `device`: hard
+/// labels as `Int64` `[N]`, soft targets as `kind` `[N, K]` (detached).
+fn checked_target(
+    target: Target<'_>,
+    size: &[i64],
+    kind: Kind,
+    device: tch::Device,
+    [what, hard, soft]: TargetNames,
+) -> Result<Tensor> {
+    match target {
+        Target::Hard(labels) => {
+            let n = size[0];
+            if labels.size() != [n] || labels.is_floating_point() || labels.kind() == Kind::Bool {
+                return Err(Error::Input(format!(
+                    "{what}: hard target must be integer [{n}], got {:?} of shape {:?}",
+                    labels.kind(),
+                    labels.size()
+                )));
+            }
+            upcast(labels, Kind::Int64, device, hard)
+        }
+        Target::Soft(probs) => {
+            let s = check_float(probs, soft, 2)?;
+            if s != size {
+                return Err(Error::Input(format!(
+                    "{what}: soft target shape {s:?} differs from logits {size:?}"
+                )));
+            }
+            upcast(&probs.detach(), kind, device, soft)
+        }
+    }
 }

@@ -95,7 +95,7 @@ pub fn train_throughput(o: &BenchOptions) -> Result<BenchResult> {
                 name: "teacher".into(),
                 model,
                 preprocess: Preprocess::imagenet(size, 3),
-                checkpoint_sha256: String::new(),
+                weights_sha256: String::new(),
             })
         }
     };

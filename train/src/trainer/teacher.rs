@@ -8,9 +8,7 @@ use fer_checkpoint::{CheckOptions, Checkpoint};
 use fer_models_spec::{ColorMode, Preprocess};
 use tch::{Device, Tensor};
 
-use sha2::{Digest, Sha256};
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::lower::TchModel;
 
 /// Batches passed through any teacher by this process (see [`forward_batches`]).
@@ -31,8 +29,9 @@ pub struct Teacher {
     pub model: TchModel,
     /// The preprocessing it was trained with (possibly with an input-size override).
     pub preprocess: Preprocess,
-    /// SHA-256 (hex) of its checkpoint file: what a kept teacher cache is checked against.
-    pub checkpoint_sha256: String,
+    /// SHA-256 (hex) of its weights ([`fer_checkpoint::sha256_of_tensors`]): what a kept
+    /// teacher cache is checked against.
+    pub weights_sha256: String,
 }
 
 impl Teacher {
@@ -57,11 +56,8 @@ impl Teacher {
         for (_, _, t) in model.named_tensors() {
             let _ = t.shallow_clone().set_requires_grad(false);
         }
-        let bytes =
-            std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let checkpoint_sha256 =
-            Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
-        Ok(Teacher { name: name.to_string(), model, preprocess, checkpoint_sha256 })
+        let weights_sha256 = fer_checkpoint::sha256_of_tensors(&ck.tensors);
+        Ok(Teacher { name: name.to_string(), model, preprocess, weights_sha256 })
     }
 
     /// Logits and embedding of the teacher on the student's batch `x` (preprocessed with

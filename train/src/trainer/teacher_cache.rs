@@ -19,7 +19,7 @@
 //!
 //! The logits are also written into the run directory (`teacher_cache-<stage>.safetensors`,
 //! with a key: SHA-256 of the resolved config, the stage, the number of views and images, and
-//! every teacher's checkpoint hash), so that `resume` reads them back instead of running the
+//! every teacher's weight hash), so that `resume` reads them back instead of running the
 //! teachers again; a file whose key differs is not read (and is replaced).
 //!
 //! Only logits are kept: terms that compare embeddings (RKD) need the teachers in the step,
@@ -121,7 +121,7 @@ impl TeacherCache {
 
     /// Where stage `stage`'s cache is kept in run directory `dir`, and its key: SHA-256 of
     /// `config` (the resolved config as text), the stage, `views`, the number of training
-    /// images `n` and the teachers' names and checkpoint hashes, in order.
+    /// images `n` and the teachers' names and weight hashes, in order.
     pub(crate) fn keep(
         dir: &Path,
         config: &str,
@@ -134,7 +134,7 @@ impl TeacherCache {
         h.update(config.as_bytes());
         h.update(format!("\nstage={stage}\nviews={views}\nimages={n}\n").as_bytes());
         for t in teachers {
-            h.update(format!("teacher={} {}\n", t.name, t.checkpoint_sha256).as_bytes());
+            h.update(format!("teacher={} {}\n", t.name, t.weights_sha256).as_bytes());
         }
         let key = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         (dir.join(format!("teacher_cache-{stage}.safetensors")), key)
