@@ -67,6 +67,8 @@
 #            runs' names ending in _bs128, _bs64, _strong, _d95, _sm0, _sm05 (_d95_sm0 combined).
 #            CROSSFIT=K (round 20) replaces the six teachers by 2K cross-fitted ones (one of each
 #            augmentation per fold, trained without it) that the students read out-of-fold.
+#            TEACHER_LS=x (round 21) trains the six teachers with label smoothing x (runs
+#            teacher_resnet18_ls0_s0 ... for x = 0; the students' names end in _tls0).
 # Round 10 (the input size; the teacher cache's speed):
 # cachespeed: one after another, alone on the GPU: two ResNet-18 teachers (3 epochs, only a
 #            target to distil from), then 10 epochs of MobileNetV3-Large 0.1 CE + 0.9 KD towards
@@ -194,13 +196,20 @@ variant() {
     esac
   done
 }
-# resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18_s<seed> with the round-1
+# TEACHER_LS=x (round 21): the teachers' cross-entropy with label smoothing x instead of the
+# configured 0.1; their run names carry _lsX (x without its dot: _ls0, _ls005), the students'
+# _tlsX. tls is that suffix, tset its --set argument.
+tls=""; tset=()
+if [ -n "${TEACHER_LS:-}" ]; then
+  tls="_ls${TEACHER_LS//./}"; tset=(--set stages.0.loss.0.label_smoothing="$TEACHER_LS")
+fi
+# resnet18_teachers SEED...: ResNet-18 teachers teacher_resnet18<tls>_s<seed> with the round-1
 # augmentation (TEACHER_EPOCHS, weight EMA), launched in the background.
 resnet18_teachers() {
   local t
   for t in "$@"; do
-    launch "teacher_resnet18_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" "$tepochs" \
-      --set optim.ema_decay="$ema"
+    launch "teacher_resnet18${tls}_s$t" configs/fer2013/teacher_resnet18.toml resnet18 "$t" \
+      "$tepochs" --set optim.ema_decay="$ema" "${tset[@]}"
   done
 }
 # score_ensemble RUN...: the PublicTest and validation-share accuracy and per-class calibration
@@ -218,8 +227,8 @@ six_teachers() {
   local t
   resnet18_teachers 0 1 2
   for t in 0 1 2; do
-    launch "teacher_resnet18strong_s$t" configs/fer2013/teacher_resnet18_strong.toml resnet18 "$t" \
-      "$tepochs" --set optim.ema_decay="$ema"
+    launch "teacher_resnet18strong${tls}_s$t" configs/fer2013/teacher_resnet18_strong.toml \
+      resnet18 "$t" "$tepochs" --set optim.ema_decay="$ema" "${tset[@]}"
   done
 }
 # three_teachers_then_kd ARCH KD_CONFIG KD_RUN: ARCH teachers of seeds 0-2 (TEACHER_EPOCHS) with
@@ -339,6 +348,9 @@ case "$phase" in
     # calibration hold-out); the students read them out_of_fold (each image's target is the
     # mean of the two teachers that never trained on it) and carry the suffix _cfK.
     cf="${CROSSFIT:-0}"; cfsfx=""; cfilter=(cat)
+    if [ "$cf" -gt 0 ] && [ -n "$tls" ]; then
+      echo "CROSSFIT and TEACHER_LS do not combine"; exit 2
+    fi
     if [ "$cf" -gt 0 ]; then
       set_=(); cfsfx="_cf$cf"
       cfilter=(sed 's/^\(checkpoint = .*\)$/\1\nout_of_fold = true/')
@@ -354,12 +366,13 @@ case "$phase" in
         done
       done
     elif [ "${TEACHERS6:-1}" = 0 ]; then
-      set_=(teacher_resnet18_s{0,1,2})
+      set_=("teacher_resnet18${tls}_s"{0,1,2})
       resnet18_teachers 0 1 2
     else
-      set_=(teacher_resnet18_s{0,1,2} teacher_resnet18strong_s{0,1,2})
+      set_=("teacher_resnet18${tls}_s"{0,1,2} "teacher_resnet18strong${tls}_s"{0,1,2})
       six_teachers
     fi
+    [ -z "$tls" ] || cfsfx+="_t${tls#_}"
     n=${#set_[@]}
     teacher_jobs=$(jobs -p)
     views=(--set augment.views="${VIEWS:-20}" --set model.input_size="${SIZE:-112}")
@@ -529,6 +542,9 @@ tar czf "$out/$phase.tgz" -C "$runs" --exclude='*.safetensors' --exclude='*.safe
 # split.json, the calibration hold-out for fer-infer calibrate, is in OUT/<phase>.tgz).
 # SHIP_LAST=1: the last epoch's weights (last.safetensors) of the run whose last epoch has the
 # best validation accuracy, as ship_<run>.last.part-aa, -ab…
+# SHIP_ALL=1: those weights of every finished seed of the prefix, in one tar (run/<w>.safetensors
+# inside), as ship_all_<prefix>[.last].tar.part-aa, -ab… (the returned files are at most 8), so
+# that every seed can be calibrated and scored on the CPU; the chosen run is still printed.
 for prefix in ${SHIP:-}; do
   pick=$(python3 - "$runs" "$prefix" "${SHIP_LAST:-0}" <<'PY'
 import json, os, re, sys
@@ -548,8 +564,14 @@ PY
 )
   if [ -n "$pick" ]; then
     w=best; sfx=""; [ "${SHIP_LAST:-0}" = 1 ] && { w=last; sfx=.last; }
-    split -b 15M "$runs/$pick/$w.safetensors" "$out/ship_$pick$sfx.part-"
-    echo "shipping $pick ($w.safetensors)"
+    if [ "${SHIP_ALL:-0}" = 1 ]; then
+      done_=(); for r in "$runs/${prefix}"_s*/outcome.json; do done_+=("$(basename "$(dirname "$r")")/$w.safetensors"); done
+      tar cf - -C "$runs" "${done_[@]}" | split -b 15M - "$out/ship_all_$prefix$sfx.tar.part-"
+      echo "shipping every finished seed of $prefix ($w.safetensors); the chosen one: $pick"
+    else
+      split -b 15M "$runs/$pick/$w.safetensors" "$out/ship_$pick$sfx.part-"
+      echo "shipping $pick ($w.safetensors)"
+    fi
   else
     echo "SHIP: no finished run named ${prefix}_s<seed>"
   fi
