@@ -17,6 +17,7 @@ pub mod rundir;
 pub mod seeds;
 pub mod teacher;
 mod teacher_cache;
+mod test_split;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use fer_metrics::run::BestEpoch;
 use fer_models_spec::{ModelMeta, Preprocess};
 use tch::{Device, Tensor};
 
-use self::data::{RunData, inverse_frequency, open_run_data, open_test, save_plan};
+use self::data::{RunData, inverse_frequency, open_run_data, save_plan};
 use self::ema::Ema;
 use self::epoch::{EpochCtx, ValSource, evaluate, precise_bn, train_epoch};
 use self::graphed::StepRunner;
@@ -37,8 +38,7 @@ use self::parallel::Parallel;
 use self::resident::{ResidentTrain, ResidentVal};
 use self::rundir::{Environment, EpochRecord, RunDir};
 use self::teacher::Teacher;
-use self::teacher_cache::TeacherCache;
-use crate::config::{ClassBalance, DeviceData, ExperimentConfig, Precision, StageConfig};
+use crate::config::{ClassBalance, DeviceData, ExperimentConfig, Precision};
 use crate::device::{DeviceChoice, load_cuda_backend, resolve};
 use crate::error::{Error, Result};
 use crate::lower::TchModel;
@@ -516,124 +516,6 @@ impl<'a> Session<'a> {
         extra.insert("epoch".to_string(), epoch.to_string());
         extra.insert("optimizer_step".to_string(), step.to_string());
         Ok(writer::File::State(self.dir.state(), all, extra))
-    }
-
-    /// Scores the last weights and then `best.safetensors` on `data.test_split` (never used
-    /// to choose anything) into `test.json`.
-    fn test(&mut self, best_epoch: usize, last_epoch: usize) -> Result<()> {
-        let Some(loader) = open_test(&self.cfg, &self.preprocess)? else { return Ok(()) };
-        let (device, precision, obs) = (self.device, self.precision, self.obs);
-        // Preprocessed once, scored twice.
-        let input = ResidentVal::build(&loader, device)?;
-        let score = |model: &TchModel, what: &str, epoch: usize| -> Result<serde_json::Value> {
-            let v = evaluate(model, ValSource::Resident(&input), device, 0, precision)?;
-            obs.message(&format!(
-                "test split ({what}, epoch {epoch}): accuracy {:.2} %, macro-F1 {:.2} %, ECE {:.2} %",
-                100.0 * v.accuracy,
-                100.0 * v.macro_f1,
-                100.0 * v.ece
-            ));
-            Ok(serde_json::json!({
-                "epoch": epoch,
-                "accuracy": v.accuracy,
-                "macro_f1": v.macro_f1,
-                "ece": v.ece,
-                "nll": v.loss,
-            }))
-        };
-        let last = score(self.evaluated(), "last", last_epoch)?;
-        let best_path = self.dir.best();
-        self.student.load_weights_file(&best_path, &CheckOptions::default())?;
-        let best = score(&self.student, "best on validation", best_epoch)?;
-        let json = serde_json::json!({
-            "split": self.cfg.data.test_split.map(|s| s.name().to_string()),
-            "images": loader.dataset().len(),
-            "selection": self.cfg.early_stopping.metric.name(),
-            "best": best,
-            "last": last,
-        });
-        let text = serde_json::to_vec_pretty(&json).map_err(|e| Error::Input(e.to_string()))?;
-        self.dir.write_atomic("test.json", &text)
-    }
-
-    /// Fills stage `stage`'s teacher cache (`teacher_cache = true`), or says in one sentence
-    /// why this run cannot have one.
-    fn teacher_cache(&self, stage: &StageConfig, teachers: &[&Teacher]) -> Result<TeacherCache> {
-        let field = format!("stage {:?}: teacher_cache", stage.name);
-        if self.parallel.is_some() {
-            return Err(Error::Input(format!(
-                "{field} is not supported by data-parallel training yet"
-            )));
-        }
-        let Some((train, _)) = &self.resident else {
-            return Err(Error::Input(format!(
-                "{field} needs the training images on the device (data.device_data); this run \
-                 makes its batches with the CPU loader"
-            )));
-        };
-        let views = self.cfg.augment.views;
-        let weights = self.out_of_fold_weights(stage, teachers)?;
-        let config = toml::to_string(&self.cfg).map_err(|e| Error::Input(e.to_string()))?;
-        let n = train.dataset_len();
-        let keep = TeacherCache::keep(&self.dir.path, &config, &stage.name, views, n, teachers);
-        let cache = TeacherCache::fill(
-            train,
-            teachers,
-            &self.preprocess,
-            self.precision,
-            views,
-            Some(keep),
-            self.obs,
-        )?;
-        Ok(cache.with_weights(weights))
-    }
-
-    /// `[N, T]` on the device: each stage teacher's weight per training sample, 0 where an
-    /// `out_of_fold` teacher trained on it; `None` when no stage teacher is out-of-fold. Fails
-    /// when a term's teachers leave a training sample without any.
-    fn out_of_fold_weights(
-        &self,
-        stage: &StageConfig,
-        teachers: &[&Teacher],
-    ) -> Result<Option<Tensor>> {
-        let masks = &self.data.out_of_fold;
-        if !teachers.iter().any(|t| masks.contains_key(&t.name)) {
-            return Ok(None);
-        }
-        let n = self.data.plan.part(fer_data::SplitName::Train).map_or(0, |p| p.indices.len());
-        let usable = |name: &str, i: usize| masks.get(name).is_none_or(|m| m[i]);
-        for (j, term) in stage.loss.iter().enumerate() {
-            let mut named = term.teacher_names();
-            if named.is_empty() && term.needs_teacher() {
-                named = teachers.iter().map(|t| t.name.as_str()).collect();
-            }
-            if !named.iter().any(|t| masks.contains_key(*t)) {
-                continue;
-            }
-            let bare = (0..n).filter(|&i| !named.iter().any(|t| usable(t, i))).count();
-            if bare > 0 {
-                return Err(Error::Input(format!(
-                    "stage {:?} loss[{j}] ({}): {bare} of {n} training images have no teacher \
-                     that did not train on them (out_of_fold teachers: give every image one \
-                     whose left-out fold holds it)",
-                    stage.name,
-                    term.kind_name()
-                )));
-            }
-        }
-        let mut w = Vec::with_capacity(n * teachers.len());
-        for i in 0..n {
-            w.extend(teachers.iter().map(|t| if usable(&t.name, i) { 1f32 } else { 0f32 }));
-        }
-        let per_image = w.iter().sum::<f32>() / n.max(1) as f32;
-        self.obs.message(&format!(
-            "out-of-fold teachers: {per_image:.2} of {} teachers read per training image on \
-             average",
-            teachers.len()
-        ));
-        let w =
-            Tensor::from_slice(&w).view([n as i64, teachers.len() as i64]).to_device(self.device);
-        Ok(Some(w))
     }
 
     fn run(

@@ -34,11 +34,11 @@ use fer_models_spec::Preprocess;
 use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};
 
-use super::Observer;
 use super::resident::ResidentTrain;
 use super::teacher::Teacher;
+use super::{Observer, Session};
 use crate::amp::autocast;
-use crate::config::Precision;
+use crate::config::{Precision, StageConfig};
 use crate::error::{Error, Result};
 
 /// The cached logits of one stage's teachers.
@@ -203,5 +203,92 @@ fn write_kept(path: &Path, key: &str, logits: &Tensor, obs: &dyn Observer) {
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         obs.message(&format!("could not keep the teacher outputs in {}: {e}", path.display()));
+    }
+}
+
+/// What a session needs to build a stage's cache.
+impl Session<'_> {
+    /// Fills stage `stage`'s teacher cache (`teacher_cache = true`), or says in one sentence
+    /// why this run cannot have one.
+    pub(super) fn teacher_cache(
+        &self,
+        stage: &StageConfig,
+        teachers: &[&Teacher],
+    ) -> Result<TeacherCache> {
+        let field = format!("stage {:?}: teacher_cache", stage.name);
+        if self.parallel.is_some() {
+            return Err(Error::Input(format!(
+                "{field} is not supported by data-parallel training yet"
+            )));
+        }
+        let Some((train, _)) = &self.resident else {
+            return Err(Error::Input(format!(
+                "{field} needs the training images on the device (data.device_data); this run \
+                 makes its batches with the CPU loader"
+            )));
+        };
+        let views = self.cfg.augment.views;
+        let weights = self.out_of_fold_weights(stage, teachers)?;
+        let config = toml::to_string(&self.cfg).map_err(|e| Error::Input(e.to_string()))?;
+        let n = train.dataset_len();
+        let keep = TeacherCache::keep(&self.dir.path, &config, &stage.name, views, n, teachers);
+        let cache = TeacherCache::fill(
+            train,
+            teachers,
+            &self.preprocess,
+            self.precision,
+            views,
+            Some(keep),
+            self.obs,
+        )?;
+        Ok(cache.with_weights(weights))
+    }
+
+    /// `[N, T]` on the device: each stage teacher's weight per training sample, 0 where an
+    /// `out_of_fold` teacher trained on it; `None` when no stage teacher is out-of-fold. Fails
+    /// when a term's teachers leave a training sample without any.
+    fn out_of_fold_weights(
+        &self,
+        stage: &StageConfig,
+        teachers: &[&Teacher],
+    ) -> Result<Option<Tensor>> {
+        let masks = &self.data.out_of_fold;
+        if !teachers.iter().any(|t| masks.contains_key(&t.name)) {
+            return Ok(None);
+        }
+        let n = self.data.plan.part(fer_data::SplitName::Train).map_or(0, |p| p.indices.len());
+        let usable = |name: &str, i: usize| masks.get(name).is_none_or(|m| m[i]);
+        for (j, term) in stage.loss.iter().enumerate() {
+            let mut named = term.teacher_names();
+            if named.is_empty() && term.needs_teacher() {
+                named = teachers.iter().map(|t| t.name.as_str()).collect();
+            }
+            if !named.iter().any(|t| masks.contains_key(*t)) {
+                continue;
+            }
+            let bare = (0..n).filter(|&i| !named.iter().any(|t| usable(t, i))).count();
+            if bare > 0 {
+                return Err(Error::Input(format!(
+                    "stage {:?} loss[{j}] ({}): {bare} of {n} training images have no teacher \
+                     that did not train on them (out_of_fold teachers: give every image one \
+                     whose left-out fold holds it)",
+                    stage.name,
+                    term.kind_name()
+                )));
+            }
+        }
+        let mut w = Vec::with_capacity(n * teachers.len());
+        for i in 0..n {
+            w.extend(teachers.iter().map(|t| if usable(&t.name, i) { 1f32 } else { 0f32 }));
+        }
+        let per_image = w.iter().sum::<f32>() / n.max(1) as f32;
+        self.obs.message(&format!(
+            "out-of-fold teachers: {per_image:.2} of {} teachers read per training image on \
+             average",
+            teachers.len()
+        ));
+        let w =
+            Tensor::from_slice(&w).view([n as i64, teachers.len() as i64]).to_device(self.device);
+        Ok(Some(w))
     }
 }
