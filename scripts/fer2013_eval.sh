@@ -10,7 +10,8 @@
 #   e.g. bash scripts/fer2013_eval.sh runs/fer2013-eval exp3_s1=runs/fer2013_exp3_baseline/seed1/best.safetensors
 #
 # Writes OUT_DIR/<name>.onnx (raw), OUT_DIR/<name>.cal.onnx (calibrated, when the run has a
-# hold-out) and OUT_DIR/<name>-{calib,ort,tract,flip,tencrop,ckplus}.txt plus the eval folders; prints one
+# hold-out) and OUT_DIR/<name>-{calib,holdout,ort,tract,flip,tencrop,ckplus}.txt plus the eval
+# folders (holdout: the calibrated model on the hold-out that calibrated it); prints one
 # line per step. Data: ../shared/data (override with DATA=...). BIN=folder with fer-export and
 # fer-infer skips the build; PARALLEL=N evaluates N checkpoints at once.
 set -euo pipefail
@@ -37,6 +38,13 @@ one() {
       > "$OUT/$name-calib.txt" 2>&1
     echo "$name calibration: $(grep -E '^fitted T' "$OUT/$name-calib.txt")"
     model="$OUT/$name.cal.onnx"
+    # The calibrated model on the hold-out that fitted T (predictions.csv for
+    # scripts/calibration_diagnostics.py HOLDOUT_DIR TEST_DIR; its ECE and NLL are the
+    # calibration's own, also in -calib.txt).
+    "$BIN/fer-infer" eval --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
+      --split train --holdout "$plan" --holdout-part "$part" --bootstrap 0 \
+      --out "$OUT/$name-holdout" > "$OUT/$name-holdout.txt" 2>&1
+    echo "$name fer2013/train $part share: $(grep -E '^(accuracy|NLL)' "$OUT/$name-holdout.txt" | tr -s ' ' | paste -sd ';')"
   fi
   for b in ort tract; do
     "$BIN/fer-infer" eval --model "$model" --data "$DATA/fer2013" --format fer2013-folder \
