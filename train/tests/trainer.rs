@@ -1,50 +1,20 @@
 //! The trainer end to end on tiny generated data: run directory contents, determinism on CPU,
 //! resume after a kill, distillation stages, and errors a user can act on.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fer_train::config::ExperimentConfig;
 use fer_train::trainer::{self, RunOptions, Silent, rundir::EpochRecord};
 
-fn synth(dir: &Path) -> PathBuf {
-    let root = dir.join("data");
-    let cfg =
-        fer_data::synth::SynthConfig { seed: 3, train_per_class: 12, val_per_class: 4, size: 32 };
-    fer_data::synth::write_fer_folder(&root, &cfg).unwrap();
-    root
-}
+#[path = "cli_support/mod.rs"]
+mod cli_support;
+use cli_support::synth;
 
-/// A tiny config: MobileNetV3-Small at quarter width, 32 px, batch 16.
+/// cli_support's tiny config (MobileNetV3-Small at quarter width, 32 px, batch 16) with two
+/// loader workers, written to `<dir>/<name>.toml` (the CLI tests run it) and loaded, validated.
 fn config(dir: &Path, name: &str, extra: &str) -> ExperimentConfig {
-    let text = format!(
-        r#"
-version = 1
-name = "{name}"
-seed = 5
-device = "cpu"
-output_dir = "runs"
-[data]
-format = "fer2013-folder"
-root = "data"
-train_split = "train"
-val_split = "val"
-workers = 2
-[model]
-arch = "mobilenet_v3_small"
-num_classes = 7
-width_mult = 0.25
-input_size = 32
-[optim]
-optimizer = "adamw"
-lr = 0.01
-batch_size = 16
-{extra}
-"#
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    let cfg = ExperimentConfig::load(&path).unwrap();
+    let cfg = ExperimentConfig::load(&cli_support::config_workers(dir, name, 2, extra)).unwrap();
     cfg.validate().unwrap();
     cfg
 }

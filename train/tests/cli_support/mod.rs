@@ -28,6 +28,15 @@ pub fn config(dir: &Path, name: &str, extra: &str) -> PathBuf {
 
 /// [`config`] at learning rate `lr`.
 pub fn config_lr(dir: &Path, name: &str, lr: f64, extra: &str) -> PathBuf {
+    write_config(dir, name, lr, 1, extra)
+}
+
+/// [`config`] with `workers` loader workers.
+pub fn config_workers(dir: &Path, name: &str, workers: usize, extra: &str) -> PathBuf {
+    write_config(dir, name, 0.01, workers, extra)
+}
+
+fn write_config(dir: &Path, name: &str, lr: f64, workers: usize, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 version = 1
@@ -40,7 +49,7 @@ format = "fer2013-folder"
 root = "data"
 train_split = "train"
 val_split = "val"
-workers = 1
+workers = {workers}
 [model]
 arch = "mobilenet_v3_small"
 num_classes = 7
