@@ -82,7 +82,8 @@
 #            first (TEACHER_EPOCHS) and makes them the TEACHERS; KD_LS=x gives the KD runs' CE
 #            term label smoothing x. Call it again to resume.
 # res:       MobileNetV3-Large exp3 at each input size of SIZES ("160 224") over SEEDS at EPOCHS,
-#            every run at once; VIEWS=n gives them phase cached's fixed views. Call it again
+#            every run at once; VIEWS=n gives them phase cached's fixed views, VARIANT=w one of
+#            its recipe variants (d95: on 95 % of train, as the distillation students). Call it again
 #            (same warm machine) to resume what LIMIT stopped.
 # Every student trains EPOCHS epochs with a weight EMA (optim.ema_decay = 0.999); the epoch is
 # chosen on the validation share of train (data.val_fraction), never on PublicTest, which is
@@ -469,11 +470,14 @@ case "$phase" in
     done
     ;;
   res)
-    # VIEWS=n: the fixed augmentation views of phase cached (names get _v<n>).
+    # VIEWS=n: the fixed augmentation views of phase cached (names get _v<n>). VARIANT: one
+    # recipe variant of phase cached (variant(); d95 trains on the distillation students' 95 %).
     vw=(); [ -n "${VIEWS:-}" ] && vw=(--set augment.views="$VIEWS")
+    variant "${VARIANT:-base}"
+    "${vfilter[@]}" configs/fer2013/exp3_baseline.toml > "$runs/exp3$vsfx.toml"
     for size in ${SIZES:-160 224}; do
-      students "L${size}_exp3${VIEWS:+_v$VIEWS}_e$epochs" configs/fer2013/exp3_baseline.toml \
-        mobilenet_v3_large "$seeds" --set model.input_size="$size" "${vw[@]}"
+      students "L${size}_exp3${VIEWS:+_v$VIEWS}_e$epochs$vsfx" "$runs/exp3$vsfx.toml" \
+        mobilenet_v3_large "$seeds" --set model.input_size="$size" "${vw[@]}" "${vset[@]}"
     done
     ;;
   fm)
