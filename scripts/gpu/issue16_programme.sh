@@ -6,6 +6,11 @@
 #     PHASE=teachers|kd|extra|teachers3|kd3|extra3|teachers5|kd5|extra5|long|bf16|vgg|aug|fm|cached|cachespeed|small|res [EPOCHS=60] [EXTRA_ARCHS=...] [SHIP="run-prefix..."] [TEACHER_EPOCHS=80] [SEEDS="1 2 3"] [LIMIT=560] [KDS="kd dkd8 dkd8_ls"] [STUDENT=l|b0] \
 #     bash scripts/gpu/issue16_programme.sh
 #
+# Before a device call, the same command on the CPU with FER_TRAIN=scripts/gpu/check_only.sh
+# REAL_FER_TRAIN=target/release/fer-train (and DATA holding an empty fer2013/) checks every run
+# it would launch with `fer-train check` and writes RUNS/<run>.resolved.toml; nothing trains
+# (train/tests/device_scripts.rs does this for round 22's command).
+#
 # teachers: ResNet-50 and ResNet-18 teachers (seed 0, TEACHER_EPOCHS), MobileNetV3-Large exp3
 #           over SEEDS, and single-seed ablations of the recipe (no weight EMA; CutMix).
 # kd:       MobileNetV3-Large exp5 (Hinton KD towards the mean of both teachers + RKD distance
