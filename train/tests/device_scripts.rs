@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fer-train");
 
@@ -15,25 +15,30 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Runs the programme script with `env` on the CPU under check_only.sh; returns the resolved
-/// config of every run it launched, by run name.
-fn plan(tmp: &Path, env: &[(&str, &str)]) -> BTreeMap<String, toml::Value> {
-    let (data, runs, out) = (tmp.join("data"), tmp.join("runs"), tmp.join("out"));
-    std::fs::create_dir_all(data.join("fer2013")).unwrap();
-    let status = Command::new("bash")
+/// Runs the programme script with `env` on the CPU under check_only.sh, with `<tmp>/data`
+/// (an empty `fer2013/`), `<tmp>/runs` and `<tmp>/out`.
+fn programme(tmp: &Path, env: &[(&str, &str)]) -> Output {
+    std::fs::create_dir_all(tmp.join("data/fer2013")).unwrap();
+    Command::new("bash")
         .arg(repo().join("scripts/gpu/issue16_programme.sh"))
         .env("REAL_FER_TRAIN", BIN)
         .env("FER_TRAIN", repo().join("scripts/gpu/check_only.sh"))
-        .env("DATA", &data)
-        .env("RUNS", &runs)
-        .env("OUT", &out)
+        .env("DATA", tmp.join("data"))
+        .env("RUNS", tmp.join("runs"))
+        .env("OUT", tmp.join("out"))
         .env("NO_MPS", "1")
         .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// [`programme`], which must succeed; returns the resolved config of every run it launched,
+/// by run name.
+fn plan(tmp: &Path, env: &[(&str, &str)]) -> BTreeMap<String, toml::Value> {
+    let status = programme(tmp, env);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let mut plans = BTreeMap::new();
-    for entry in std::fs::read_dir(&runs).unwrap() {
+    for entry in std::fs::read_dir(tmp.join("runs")).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_str().unwrap().to_string();
         if let Some(name) = file.strip_suffix(".log") {
@@ -166,18 +171,7 @@ fn phase_res_with_variant_d95_trains_exp3_on_95_percent_of_train() {
 #[test]
 fn an_unknown_variant_stops_the_script_before_any_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/gpu/issue16_programme.sh"))
-        .env("REAL_FER_TRAIN", BIN)
-        .env("FER_TRAIN", repo().join("scripts/gpu/check_only.sh"))
-        .env("DATA", tmp.path())
-        .env("RUNS", tmp.path().join("runs"))
-        .env("OUT", tmp.path().join("out"))
-        .env("NO_MPS", "1")
-        .env("PHASE", "res")
-        .env("VARIANT", "d90")
-        .output()
-        .unwrap();
+    let out = programme(tmp.path(), &[("PHASE", "res"), ("VARIANT", "d90")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stdout).contains("VARIANTS takes base"));
     let launched = std::fs::read_dir(tmp.path().join("runs"))
